@@ -1,0 +1,1 @@
+//! Dev-only helpers for smcp's tests. Never a dependency of shipped code.
