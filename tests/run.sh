@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# smcp's whole test suite, as run by CI (.ci/run) and by the README's quick start.
+#
+# 1. installs the real test peers (npm and PyPI packages pinned in tests/peers/) when missing;
+# 2. checks formatting and lints (warnings are errors);
+# 3. builds the benchmarks without running them;
+# 4. runs every test in the workspace (unit, service, and end-to-end against the real peers).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "test peers (tests/peers/install.sh)"
+bash tests/peers/install.sh
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy (warnings are errors)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "cargo bench --no-run"
+cargo bench --workspace --locked --no-run
+
+step "cargo test"
+cargo test --workspace --locked
