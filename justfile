@@ -1,0 +1,27 @@
+# Task runner shortcuts (https://github.com/casey/just). Every recipe is a plain command you can
+# also type yourself; the README's quick start does not need `just`.
+
+# Run smcp-server on the quick-start config (two stdio backends via npx).
+run:
+    cargo run --release -p smcp-server -- --config configs/quickstart.yml
+
+# The whole test suite, exactly as CI runs it (installs the test peers first).
+test:
+    bash tests/run.sh
+
+# Install the real MCP peers used by the end-to-end tests.
+peers:
+    bash tests/peers/install.sh
+
+# Format, lint.
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets -- -D warnings
+
+# Validate a config file and print its routing table.
+check config="configs/quickstart.yml":
+    cargo run -q -p smcp-server -- check --config {{config}}
+
+# criterion benchmarks of the hot paths.
+bench:
+    cargo bench -p smcp-benches
