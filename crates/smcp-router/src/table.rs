@@ -2,8 +2,9 @@
 //!
 //! Lookup walks the request path's segment boundaries from the longest candidate to the
 //! shortest and probes a hash map with each, so it costs at most one hash probe per segment
-//! of the path (bounded further by the longest configured prefix), whatever the number of
-//! routes. The root prefix is kept aside so that it never costs a probe.
+//! of the path, whatever the number of routes. Two cheap filters skip most probes: candidates
+//! longer than the longest prefix are never tried, and neither are candidates of a length no
+//! prefix has. The root prefix is kept aside so that it never costs a probe.
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry as MapEntry;
@@ -73,9 +74,10 @@ pub struct RouteTable<T> {
     by_prefix: HashMap<Box<str>, usize>,
     /// Index of the root prefix `/` in `entries`, if configured.
     root: Option<usize>,
-    /// Length in bytes of the longest non-root prefix: longer candidates cannot match, which
-    /// bounds the work for long hostile paths.
-    max_prefix_len: usize,
+    /// `prefix_lens[n]` says whether some non-root prefix is `n` bytes long. Its length is
+    /// one more than the longest such prefix, so longer candidates (which cannot match) are
+    /// skipped, bounding the probes for long hostile paths.
+    prefix_lens: Box<[bool]>,
 }
 
 impl<T> RouteTable<T> {
@@ -102,7 +104,7 @@ impl<T> RouteTable<T> {
         let mut entries = Vec::with_capacity(routes.size_hint().0);
         let mut by_prefix = HashMap::with_capacity(routes.size_hint().0);
         let mut root = None;
-        let mut max_prefix_len = 0;
+        let mut prefix_lens = Vec::new();
         for (index, (prefix, value)) in routes.enumerate() {
             let given = prefix.as_ref();
             let normalized = normalize(index, given)?;
@@ -113,7 +115,10 @@ impl<T> RouteTable<T> {
                     MapEntry::Occupied(seen) => Some(*seen.get()),
                     MapEntry::Vacant(slot) => {
                         slot.insert(index);
-                        max_prefix_len = max_prefix_len.max(normalized.len());
+                        if prefix_lens.len() <= normalized.len() {
+                            prefix_lens.resize(normalized.len() + 1, false);
+                        }
+                        prefix_lens[normalized.len()] = true;
                         None
                     }
                 }
@@ -135,7 +140,7 @@ impl<T> RouteTable<T> {
             entries,
             by_prefix,
             root,
-            max_prefix_len,
+            prefix_lens: prefix_lens.into_boxed_slice(),
         })
     }
 
@@ -178,16 +183,17 @@ impl<T> RouteTable<T> {
             // '/', longest first. Normalised prefixes never end with '/', so a path ending
             // with '/' is not itself a candidate; position 0 would be the empty string.
             let bytes = path.as_bytes();
-            if path.len() <= self.max_prefix_len
+            if self.has_prefix_len(path.len())
                 && !path.ends_with('/')
                 && let Some(&index) = self.by_prefix.get(path)
             {
                 return Some(route(index, path.len()));
             }
-            let last = self.max_prefix_len.min(path.len() - 1);
+            let last = self.prefix_lens.len().min(path.len()) - 1;
             for end in (1..=last).rev() {
                 // Slicing is safe: '/' is ASCII, so `end` is a char boundary.
                 if bytes[end] == b'/'
+                    && self.has_prefix_len(end)
                     && let Some(&index) = self.by_prefix.get(&path[..end])
                 {
                     return Some(route(index, end));
@@ -195,6 +201,11 @@ impl<T> RouteTable<T> {
             }
         }
         self.root.map(|index| route(index, 0))
+    }
+
+    /// Whether some non-root prefix is `len` bytes long.
+    fn has_prefix_len(&self, len: usize) -> bool {
+        self.prefix_lens.get(len).copied().unwrap_or(false)
     }
 
     /// The routes as `(normalised prefix, value)`, in the order they were given to
