@@ -7,3 +7,4 @@
 //! It knows nothing about authentication or routing; callers pass an opaque session owner.
 
 pub mod body;
+pub mod http;

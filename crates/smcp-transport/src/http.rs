@@ -1,0 +1,251 @@
+//! The HTTP backend: forwards requests to a remote MCP server (Streamable HTTP or legacy
+//! HTTP+SSE) and streams its responses back.
+//!
+//! One [`HttpBackend`] per configured `transport: http` backend holds a pooled hyper client
+//! (HTTP/1.1, and HTTP/2 over TLS by ALPN). [`HttpBackend::forward`] applies the header rules
+//! (hop-by-hop headers dropped both ways, the client's `Authorization` and identity headers
+//! removed, `Host` set to the backend's own authority, `X-Forwarded-*` overwritten, identity
+//! headers set), joins the routed path onto the backend URL's path, and sends the request
+//! with its body streamed. The backend's response, whatever its status, comes back with its
+//! body streamed frame by frame, so SSE events reach the client as they are sent.
+//!
+//! The backend's `timeout` bounds connecting and waiting for the response headers only, never
+//! the body: an SSE stream may rightly stay open for many minutes.
+//!
+//! What this module does not do: authenticate, route, or build error responses. A failure is
+//! a [`ForwardError`] that the proxy turns into a JSON-RPC error body once, at its edge.
+
+mod bodies;
+mod client;
+mod endpoint;
+mod error;
+mod headers;
+mod path;
+#[cfg(test)]
+mod tests;
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::header::CONTENT_LENGTH;
+use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, Uri, Version};
+
+use self::bodies::{RequestBody, ResponseBody};
+use self::client::UpstreamClient;
+use self::endpoint::{EndpointBody, EndpointRewrite, is_event_stream};
+pub use self::error::{ForwardError, HttpBackendError};
+use crate::body::{self, Body};
+
+/// Everything needed to build an [`HttpBackend`], taken from one backend's configuration.
+#[derive(Debug, Clone)]
+pub struct HttpBackendOptions {
+    /// The backend's configured id: the `backend` label of logs and metrics.
+    pub backend_id: Arc<str>,
+    /// The backend's URL (`http` or `https`). Its path is the base every routed path is joined
+    /// onto, and its query, if any, is sent with every request.
+    pub url: url::Url,
+    /// Bounds connecting plus waiting for the response headers (not the body).
+    pub timeout: Duration,
+    /// A PEM file of extra trusted CA certificates, in addition to the system roots.
+    pub ca_file: Option<PathBuf>,
+}
+
+/// What the proxy knows about one request that the backend must not take from the client.
+#[derive(Debug, Clone)]
+pub struct ForwardContext {
+    /// The path (and `?query`) after routing, starting with `/`; joined onto the URL's path.
+    pub upstream_path_and_query: String,
+    /// `Some(prefix)` when routing stripped the public prefix `prefix` from the path. Legacy
+    /// SSE `endpoint` events in the response are then rewritten to carry it (see
+    /// [`HttpBackend::forward`]).
+    pub public_prefix: Option<String>,
+    /// The client's IP address, sent as `X-Forwarded-For`.
+    pub client_addr: IpAddr,
+    /// The scheme the client used, `"http"` or `"https"`, sent as `X-Forwarded-Proto`.
+    pub client_scheme: &'static str,
+    /// The `Host` (or `:authority`) the client used, sent as `X-Forwarded-Host`.
+    pub client_host: Option<HeaderValue>,
+    /// Identity header names the proxy owns (e.g. `x-subject`, `x-email`): always removed
+    /// from the client's request, so a client cannot claim an identity.
+    pub strip_headers: Vec<HeaderName>,
+    /// Headers the proxy sets after authentication (the identity hand-off), inserted after
+    /// stripping and replacing any header of the same name.
+    pub set_headers: HeaderMap,
+}
+
+/// A remote MCP server reached over HTTP(S).
+///
+/// Cheap to clone: clones share one connection pool.
+#[derive(Debug, Clone)]
+pub struct HttpBackend {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    id: Arc<str>,
+    /// `scheme://authority` of the backend, the start of every upstream URI.
+    origin: String,
+    /// The backend's authority (`host[:port]`), sent as `Host`.
+    host: HeaderValue,
+    /// The URL's path, the base of every upstream path.
+    base_path: String,
+    /// The URL's query, sent with every request.
+    base_query: Option<String>,
+    timeout: Duration,
+    client: UpstreamClient,
+}
+
+impl HttpBackend {
+    /// Builds the backend and its client. Reads the CA file (and, for `https`, the system
+    /// roots) here, once: nothing on the request path touches the file system.
+    pub fn new(opts: HttpBackendOptions) -> Result<Self, HttpBackendError> {
+        let url = &opts.url;
+        let scheme = url.scheme();
+        if scheme != "http" && scheme != "https" {
+            return Err(HttpBackendError::UnsupportedScheme {
+                scheme: scheme.to_owned(),
+            });
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(HttpBackendError::CredentialsInUrl);
+        }
+        let host = url.host_str().ok_or(HttpBackendError::MissingHost)?;
+        // `port()` is None for the scheme's default port, which Host then leaves out too.
+        let authority = match url.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_owned(),
+        };
+        let origin = format!("{scheme}://{authority}");
+        let base_path = url.path().to_owned();
+        // Check once that the URL makes a valid request target, so `forward` cannot fail on it.
+        Uri::try_from(format!("{origin}{base_path}"))
+            .map_err(|e| HttpBackendError::InvalidUrl(e.into()))?;
+        let host =
+            HeaderValue::try_from(authority).map_err(|e| HttpBackendError::InvalidUrl(e.into()))?;
+        let client = client::build(opts.timeout, opts.ca_file.as_deref(), scheme == "https")?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                id: opts.backend_id,
+                origin,
+                host,
+                base_path,
+                base_query: url.query().map(str::to_owned),
+                timeout: opts.timeout,
+                client,
+            }),
+        })
+    }
+
+    /// The backend's id, as given in its options.
+    pub fn id(&self) -> &Arc<str> {
+        &self.inner.id
+    }
+
+    /// Forwards `req` to the backend and returns its response, body still streaming.
+    ///
+    /// The request's own URI is ignored: the upstream target is the backend URL joined with
+    /// `ctx.upstream_path_and_query` (a routed path of exactly `/` maps to the URL's path as
+    /// it is). Headers are rewritten as described in the module docs; the request goes out as
+    /// HTTP/1.1 or, when the backend negotiates it over TLS, HTTP/2, whatever version the
+    /// client used.
+    ///
+    /// The response's status, headers (less hop-by-hop ones) and body pass through unchanged,
+    /// with one exception: when `ctx.public_prefix` is set and the response is an SSE stream,
+    /// the data of `event: endpoint` events, when it is a relative URI starting with `/`, is
+    /// rewritten into the public path space (the URL's base path removed if it starts with
+    /// it, the public prefix put in front). Absolute endpoint URIs are left alone.
+    ///
+    /// Errors (refused connection, DNS or TLS failure, no headers within the timeout, broken
+    /// HTTP, a failing request body) are logged, counted in
+    /// `smcp_upstream_errors_total{backend,kind}` and returned; 4xx and 5xx responses are not
+    /// errors. A backend stream that breaks later is logged and counted with kind `body`.
+    pub async fn forward(
+        &self,
+        req: Request<Body>,
+        ctx: ForwardContext,
+    ) -> Result<Response<Body>, ForwardError> {
+        let result = self.forward_inner(req, &ctx).await;
+        if let Err(e) = &result {
+            record_error(&self.inner.id, e.kind(), e);
+        }
+        result
+    }
+
+    async fn forward_inner(
+        &self,
+        req: Request<Body>,
+        ctx: &ForwardContext,
+    ) -> Result<Response<Body>, ForwardError> {
+        let inner = &*self.inner;
+        let (mut parts, body) = req.into_parts();
+        parts.uri = self.upstream_uri(&ctx.upstream_path_and_query)?;
+        // The client's version says nothing about the backend connection; hyper picks
+        // HTTP/1.1 or HTTP/2 per connection (and refuses an HTTP/2 request on HTTP/1.1).
+        parts.version = Version::HTTP_11;
+        // Extensions carry the proxy's per-request state (claims, upgrade handles): not the
+        // backend's business.
+        parts.extensions = http::Extensions::new();
+        headers::prepare_request(&mut parts.headers, ctx, &inner.host);
+        let (body, body_failure) = RequestBody::new(body);
+        let upstream_req = Request::from_parts(parts, body);
+
+        let response =
+            match tokio::time::timeout(inner.timeout, inner.client.request(upstream_req)).await {
+                Err(_elapsed) => {
+                    return Err(ForwardError::Timeout {
+                        after: inner.timeout,
+                    });
+                }
+                Ok(Err(e)) => {
+                    return Err(ForwardError::from_client(
+                        &e,
+                        inner.timeout,
+                        body_failure.get(),
+                    ));
+                }
+                Ok(Ok(response)) => response,
+            };
+
+        let (mut parts, incoming) = response.into_parts();
+        headers::remove_hop_by_hop(&mut parts.headers);
+        let watched = ResponseBody::new(incoming, Arc::clone(&inner.id));
+        let body = match &ctx.public_prefix {
+            Some(prefix) if is_event_stream(&parts.headers) => {
+                // The rewrite changes the length.
+                parts.headers.remove(CONTENT_LENGTH);
+                let rewrite = EndpointRewrite::new(&inner.base_path, prefix);
+                body::boxed(EndpointBody::new(watched, rewrite))
+            }
+            _ => body::boxed(watched),
+        };
+        Ok(Response::from_parts(parts, body))
+    }
+
+    /// The absolute URI for `path_and_query` (as routed) on this backend.
+    fn upstream_uri(&self, path_and_query: &str) -> Result<Uri, ForwardError> {
+        let inner = &*self.inner;
+        let joined = path::join(
+            &inner.base_path,
+            inner.base_query.as_deref(),
+            path_and_query,
+        );
+        // Both parts come from already-parsed URIs, so this fails only on a caller bug.
+        Uri::try_from(format!("{}{joined}", inner.origin)).map_err(|e| ForwardError::Protocol {
+            detail: format!("invalid upstream path {path_and_query:?}: {e}"),
+        })
+    }
+}
+
+/// Logs and counts one upstream failure of `backend`.
+fn record_error(backend: &Arc<str>, kind: &'static str, error: &dyn std::fmt::Display) {
+    tracing::warn!(backend = %backend, kind, error = %error, "upstream request failed");
+    metrics::counter!(
+        "smcp_upstream_errors_total",
+        "backend" => Arc::clone(backend),
+        "kind" => kind
+    )
+    .increment(1);
+}

@@ -1,0 +1,125 @@
+//! Header rules for forwarding: what is dropped, what the proxy overwrites, what passes.
+//!
+//! Hop-by-hop headers describe one connection, not the message, so they never cross the proxy
+//! in either direction (RFC 9110 §7.6.1). On the way up the proxy also removes every credential
+//! and identity header the client sent (no token passthrough; the identity headers are the
+//! proxy's to set after authentication), and replaces the forwarding headers with values it
+//! knows to be true. Everything else, the MCP headers above all, passes unchanged.
+
+use http::header::{
+    AUTHORIZATION, CONNECTION, FORWARDED, HOST, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, TE,
+    TRAILER, TRANSFER_ENCODING, UPGRADE,
+};
+use http::{HeaderMap, HeaderName, HeaderValue};
+
+use super::ForwardContext;
+
+/// `Keep-Alive` (not in `http::header`'s constants).
+const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+/// `Proxy-Connection`, a non-standard `Connection` some old clients still send.
+const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+/// `X-Forwarded-For`: the client's IP address as the proxy saw it.
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+/// `X-Forwarded-Proto`: the scheme the client used.
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+/// `X-Forwarded-Host`: the host the client asked for.
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+
+/// Removes hop-by-hop headers: `Connection` and every header it names, `Keep-Alive`,
+/// `Proxy-Connection`, `TE` (kept as `TE: trailers` when it asked for trailers, the only value
+/// HTTP/2 allows), `Trailer`, `Transfer-Encoding`, `Upgrade`, `Proxy-Authorization` and
+/// `Proxy-Authenticate`. Used on requests and responses alike.
+pub(super) fn remove_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|token| HeaderName::from_bytes(token.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    let wants_trailers = headers
+        .get_all(TE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|token| {
+            // A TE member may carry parameters ("trailers;q=1" is not valid, but be lenient).
+            let name = token.split(';').next().unwrap_or_default().trim();
+            name.eq_ignore_ascii_case("trailers")
+        });
+    for name in [
+        CONNECTION,
+        KEEP_ALIVE,
+        PROXY_CONNECTION,
+        TE,
+        TRAILER,
+        TRANSFER_ENCODING,
+        UPGRADE,
+        PROXY_AUTHORIZATION,
+        PROXY_AUTHENTICATE,
+    ] {
+        headers.remove(name);
+    }
+    if wants_trailers {
+        headers.insert(TE, HeaderValue::from_static("trailers"));
+    }
+}
+
+/// Rewrites a client's request headers for the backend whose authority is `backend_host`.
+///
+/// Order matters: hop-by-hop and untrusted headers go first, so that nothing the client sent
+/// (not even a `Connection` naming them) can remove what the proxy sets afterwards.
+pub(super) fn prepare_request(
+    headers: &mut HeaderMap,
+    ctx: &ForwardContext,
+    backend_host: &HeaderValue,
+) {
+    remove_hop_by_hop(headers);
+    // No token passthrough: the client's credentials are for the proxy, never the backend.
+    headers.remove(AUTHORIZATION);
+    for name in &ctx.strip_headers {
+        headers.remove(name);
+    }
+    // The RFC 7239 form of the X-Forwarded-* headers set below: a client-sent one would
+    // contradict them, so it is not trusted either.
+    headers.remove(FORWARDED);
+
+    // Servers guarding against DNS rebinding (the MCP Python SDK among them) accept only
+    // their own name in Host.
+    headers.insert(HOST, backend_host.clone());
+    headers.insert(X_FORWARDED_FOR, ip_header_value(ctx.client_addr));
+    match HeaderValue::from_str(ctx.client_scheme) {
+        Ok(proto) => {
+            headers.insert(X_FORWARDED_PROTO, proto);
+        }
+        Err(_) => {
+            headers.remove(X_FORWARDED_PROTO);
+        }
+    }
+    match &ctx.client_host {
+        Some(host) => {
+            headers.insert(X_FORWARDED_HOST, host.clone());
+        }
+        None => {
+            headers.remove(X_FORWARDED_HOST);
+        }
+    }
+
+    // Identity hand-off: replace, never merge with, anything of the same name.
+    for name in ctx.set_headers.keys() {
+        headers.remove(name);
+    }
+    for (name, value) in &ctx.set_headers {
+        headers.append(name.clone(), value.clone());
+    }
+}
+
+/// An IP address as a header value.
+fn ip_header_value(ip: std::net::IpAddr) -> HeaderValue {
+    // An IP address prints as ASCII digits, dots, colons and hex letters only, which every
+    // header value accepts; the fallback is unreachable but keeps this free of `expect`.
+    HeaderValue::try_from(ip.to_string()).unwrap_or_else(|_| HeaderValue::from_static("unknown"))
+}
