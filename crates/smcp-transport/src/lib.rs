@@ -7,4 +7,7 @@
 //! It knows nothing about authentication or routing; callers pass an opaque session owner.
 
 pub mod body;
+pub mod jsonrpc;
+pub mod sse;
+pub mod stdio;
 pub mod http;

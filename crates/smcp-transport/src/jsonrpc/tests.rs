@@ -1,0 +1,302 @@
+//! Unit tests for envelope parsing and the synthesized messages.
+
+use bytes::Bytes;
+
+use super::{
+    INTERNAL_ERROR, INVALID_REQUEST, Kind, Message, PARSE_ERROR, ParseError, RequestId,
+    cancelled_notification, error_response, parse, parse_batch,
+};
+
+fn p(s: &str) -> Result<Message, ParseError> {
+    parse(Bytes::copy_from_slice(s.as_bytes()))
+}
+
+fn ok(s: &str) -> Message {
+    match p(s) {
+        Ok(m) => m,
+        Err(e) => panic!("{s}: {e}"),
+    }
+}
+
+#[test]
+fn request_keeps_bytes_and_reads_envelope() {
+    let text = r#"{ "jsonrpc" : "2.0", "id": 7, "method": "tools/call", "params": {"name":"x","arguments":{"a":[1,2,{"b":null}]}} }"#;
+    let m = ok(text);
+    assert_eq!(m.bytes().as_ref(), text.as_bytes());
+    assert_eq!(m.kind(), Kind::Request);
+    assert!(m.is_request());
+    assert_eq!(m.id(), Some(&RequestId::Number(7)));
+    assert_eq!(m.method(), Some("tools/call"));
+    assert_eq!(m.progress_token(), None);
+}
+
+#[test]
+fn notification_and_responses() {
+    let n = ok(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
+    assert_eq!(n.kind(), Kind::Notification);
+    assert_eq!(n.id(), None);
+
+    let r = ok(r#"{"jsonrpc":"2.0","id":"a","result":{}}"#);
+    assert_eq!(r.kind(), Kind::Response);
+    assert!(!r.is_error_response());
+    assert_eq!(r.id(), Some(&RequestId::from("a")));
+    assert_eq!(r.method(), None);
+
+    let e = ok(r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"x"}}"#);
+    assert!(e.is_error_response());
+    assert_eq!(e.id(), None);
+
+    // `result: null` is still a result.
+    let r = ok(r#"{"jsonrpc":"2.0","id":1,"result":null}"#);
+    assert_eq!(r.kind(), Kind::Response);
+}
+
+#[test]
+fn id_types_compare_as_json() {
+    let num = ok(r#"{"jsonrpc":"2.0","id":1,"method":"m"}"#);
+    let string = ok(r#"{"jsonrpc":"2.0","id":"1","method":"m"}"#);
+    assert_ne!(num.id(), string.id());
+    assert_eq!(num.id(), Some(&RequestId::Number(1)));
+    assert_eq!(string.id(), Some(&RequestId::from("1")));
+
+    // Escapes are decoded: "\u0061" is the id "a".
+    let escaped = ok(r#"{"jsonrpc":"2.0","id":"\u0061","method":"m"}"#);
+    assert_eq!(escaped.id(), Some(&RequestId::from("a")));
+
+    let neg = ok(r#"{"jsonrpc":"2.0","id":-42,"method":"m"}"#);
+    assert_eq!(neg.id(), Some(&RequestId::Number(-42)));
+
+    let big = ok(r#"{"jsonrpc":"2.0","id":18446744073709551615,"method":"m"}"#);
+    assert_eq!(
+        big.id().map(RequestId::to_json).as_deref(),
+        Some("18446744073709551615")
+    );
+    let frac = ok(r#"{"jsonrpc":"2.0","id":1.5,"method":"m"}"#);
+    assert_eq!(frac.id().map(RequestId::to_json).as_deref(), Some("1.5"));
+    assert_ne!(frac.id(), Some(&RequestId::Number(1)));
+
+    // Hashable: usable as a map key.
+    let mut set = std::collections::HashSet::new();
+    set.insert(num.id().cloned());
+    assert!(!set.contains(&string.id().cloned()));
+    assert!(set.contains(&Some(RequestId::Number(1))));
+}
+
+#[test]
+fn string_id_is_json_escaped_when_written() {
+    let id = RequestId::from("a\"b\\c");
+    assert_eq!(id.to_json(), r#""a\"b\\c""#);
+    assert_eq!(id.to_string(), r#""a\"b\\c""#);
+}
+
+#[test]
+fn bad_ids_are_refused() {
+    for text in [
+        r#"{"jsonrpc":"2.0","id":true,"method":"m"}"#,
+        r#"{"jsonrpc":"2.0","id":{},"method":"m"}"#,
+        r#"{"jsonrpc":"2.0","id":[1],"method":"m"}"#,
+        r#"{"jsonrpc":"2.0","id":null,"method":"m"}"#,
+    ] {
+        let err = p(text).err().unwrap_or_else(|| panic!("accepted {text}"));
+        assert_eq!(err.code(), INVALID_REQUEST, "{text}");
+    }
+}
+
+#[test]
+fn progress_tokens() {
+    let req = ok(
+        r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"x","arguments":{"_meta":{"progressToken":"wrong"}},"_meta":{"other":{"progressToken":9},"progressToken":"tok"}}}"#,
+    );
+    assert_eq!(req.progress_token(), Some(&RequestId::from("tok")));
+
+    let numeric =
+        ok(r#"{"jsonrpc":"2.0","id":3,"method":"m","params":{"_meta":{"progressToken":5}}}"#);
+    assert_eq!(numeric.progress_token(), Some(&RequestId::Number(5)));
+
+    // On a request, a top-level params.progressToken is not the MCP progress token.
+    let top = ok(r#"{"jsonrpc":"2.0","id":3,"method":"m","params":{"progressToken":5}}"#);
+    assert_eq!(top.progress_token(), None);
+
+    let progress = ok(
+        r#"{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":"tok","progress":1,"total":2}}"#,
+    );
+    assert_eq!(progress.kind(), Kind::Notification);
+    assert_eq!(progress.progress_token(), Some(&RequestId::from("tok")));
+
+    // Other notifications carry no progress token even with the member present.
+    let other =
+        ok(r#"{"jsonrpc":"2.0","method":"notifications/message","params":{"progressToken":1}}"#);
+    assert_eq!(other.progress_token(), None);
+
+    // Tokens of the wrong type are ignored, not fatal.
+    let weird =
+        ok(r#"{"jsonrpc":"2.0","id":1,"method":"m","params":{"_meta":{"progressToken":{}}}}"#);
+    assert_eq!(weird.progress_token(), None);
+
+    // Positional params and a non-object _meta are skipped.
+    let positional = ok(r#"{"jsonrpc":"2.0","id":1,"method":"m","params":[1,{"_meta":1}]}"#);
+    assert_eq!(positional.progress_token(), None);
+    let meta_scalar = ok(r#"{"jsonrpc":"2.0","id":1,"method":"m","params":{"_meta":"x"}}"#);
+    assert_eq!(meta_scalar.progress_token(), None);
+}
+
+#[test]
+fn cancelled_request_id() {
+    let c = ok(
+        r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"r-1","reason":"bored"}}"#,
+    );
+    assert_eq!(c.cancelled_request_id(), Some(&RequestId::from("r-1")));
+    let other = ok(r#"{"jsonrpc":"2.0","method":"notifications/x","params":{"requestId":1}}"#);
+    assert_eq!(other.cancelled_request_id(), None);
+}
+
+#[test]
+fn malformed_json_is_a_parse_error() {
+    for text in [
+        "",
+        "   ",
+        "{",
+        r#"{"jsonrpc":"2.0","id":1,"method":"m""#,
+        "{]",
+        "nul",
+        "{\"a\":1} x",
+    ] {
+        let err = p(text).err().unwrap_or_else(|| panic!("accepted {text:?}"));
+        assert!(matches!(err, ParseError::Json(_)), "{text:?}: {err:?}");
+        assert_eq!(err.code(), PARSE_ERROR);
+    }
+}
+
+#[test]
+fn non_objects_are_refused() {
+    for text in ["1", "\"x\"", "null", "true"] {
+        assert!(matches!(p(text), Err(ParseError::NotObject)), "{text}");
+    }
+    assert!(matches!(
+        p(r#"[{"jsonrpc":"2.0","method":"m"}]"#),
+        Err(ParseError::Batch)
+    ));
+    // A malformed array is a JSON error, not a batch.
+    assert!(matches!(p("[1,"), Err(ParseError::Json(_))));
+}
+
+#[test]
+fn invalid_envelopes_are_refused() {
+    for text in [
+        r#"{"id":1,"method":"m"}"#,                              // missing jsonrpc
+        r#"{"jsonrpc":"1.0","id":1,"method":"m"}"#,              // wrong version
+        r#"{"jsonrpc":2.0,"id":1,"method":"m"}"#,                // version not a string
+        r#"{"jsonrpc":"2.0","id":1,"method":5}"#,                // method not a string
+        r#"{"jsonrpc":"2.0"}"#,                                  // nothing
+        r#"{"jsonrpc":"2.0","id":1}"#,                           // response without result
+        r#"{"jsonrpc":"2.0","id":1,"result":1,"error":{}}"#,     // both
+        r#"{"jsonrpc":"2.0","id":1,"method":"m","result":1}"#,   // request with result
+        r#"{"jsonrpc":"2.0","id":1,"id":2,"method":"m"}"#,       // duplicate id
+        r#"{"jsonrpc":"2.0","id":1,"method":"a","method":"b"}"#, // duplicate method
+        r#"{"jsonrpc":"2.0","result":{}}"#,                      // response without id
+    ] {
+        let err = p(text).err().unwrap_or_else(|| panic!("accepted {text}"));
+        assert_eq!(err.code(), INVALID_REQUEST, "{text}: {err}");
+    }
+}
+
+#[test]
+fn unknown_members_are_ignored_and_kept() {
+    let text = r#"{"x":{"deep":[1,2,3]},"jsonrpc":"2.0","method":"m","id":"q","extra":"\u00e9"}"#;
+    let m = ok(text);
+    assert_eq!(m.kind(), Kind::Request);
+    assert_eq!(m.bytes().as_ref(), text.as_bytes());
+}
+
+#[test]
+fn batches_split_into_exact_elements() {
+    let text =
+        r#"[ {"jsonrpc":"2.0","id":1,"method":"a"} , {"jsonrpc":"2.0","method":"b"}, 5, [] ]"#;
+    let parts = parse_batch(Bytes::copy_from_slice(text.as_bytes())).unwrap();
+    assert_eq!(parts.len(), 4);
+    let first = parts[0].as_ref().unwrap();
+    assert_eq!(
+        first.bytes().as_ref(),
+        br#"{"jsonrpc":"2.0","id":1,"method":"a"}"#
+    );
+    assert_eq!(parts[1].as_ref().unwrap().kind(), Kind::Notification);
+    assert!(matches!(parts[2], Err(ParseError::NotObject)));
+    assert!(matches!(parts[3], Err(ParseError::Invalid(_))));
+
+    assert!(matches!(
+        parse_batch(Bytes::from_static(b"[]")),
+        Err(ParseError::EmptyBatch)
+    ));
+    assert!(parse_batch(Bytes::from_static(br#"{"jsonrpc":"2.0","method":"m"}"#)).is_err());
+    assert!(matches!(
+        parse_batch(Bytes::from_static(b"[")),
+        Err(ParseError::Json(_))
+    ));
+}
+
+#[test]
+fn error_response_shapes() {
+    let with_id = error_response(
+        Some(&RequestId::Number(4)),
+        INTERNAL_ERROR,
+        "backend \"x\" died",
+    );
+    assert_eq!(
+        with_id.as_ref(),
+        br#"{"jsonrpc":"2.0","id":4,"error":{"code":-32603,"message":"backend \"x\" died"}}"#
+    );
+    let without = error_response(None, PARSE_ERROR, "bad");
+    assert_eq!(
+        without.as_ref(),
+        br#"{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"bad"}}"#
+    );
+    let string_id = error_response(Some(&RequestId::from("a")), -32000, "m");
+    let reparsed = parse(string_id).unwrap();
+    assert!(reparsed.is_error_response());
+    assert_eq!(reparsed.id(), Some(&RequestId::from("a")));
+
+    let synthesized = Message::error(Some(&RequestId::Number(9)), INTERNAL_ERROR, "gone");
+    let reparsed = parse(synthesized.bytes().clone()).unwrap();
+    assert_eq!(reparsed.id(), synthesized.id());
+    assert_eq!(reparsed.kind(), synthesized.kind());
+    assert!(synthesized.is_error_response());
+}
+
+#[test]
+fn cancelled_notification_shape() {
+    let bytes = cancelled_notification(&RequestId::from("r\"1"), "client went away");
+    let m = parse(bytes.clone()).unwrap();
+    assert_eq!(m.method(), Some("notifications/cancelled"));
+    assert_eq!(m.cancelled_request_id(), Some(&RequestId::from("r\"1")));
+    let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(v["params"]["reason"], "client went away");
+}
+
+#[test]
+fn single_line_only_copies_when_needed() {
+    let m = ok("{\"jsonrpc\":\"2.0\",\"method\":\"m\"}\r\n");
+    let line = m.single_line();
+    assert_eq!(line.as_ref(), b"{\"jsonrpc\":\"2.0\",\"method\":\"m\"}");
+    assert_eq!(
+        line.as_ptr(),
+        m.bytes().as_ptr(),
+        "no copy for a plain message"
+    );
+
+    let pretty = ok("{\n  \"jsonrpc\": \"2.0\",\r\n  \"method\": \"m\\n\"\n}\n");
+    let line = pretty.single_line();
+    assert!(!line.contains(&b'\n') && !line.contains(&b'\r'));
+    let again = parse(line).unwrap();
+    assert_eq!(again.method(), Some("m\n"));
+}
+
+#[test]
+fn ids_share_the_line_buffer() {
+    let m = ok(r#"{"jsonrpc":"2.0","id":"abc","method":"tools/list"}"#);
+    let Some(RequestId::String(s)) = m.id() else {
+        panic!("string id")
+    };
+    let base = m.bytes().as_ptr() as usize;
+    let p = s.as_str().as_ptr() as usize;
+    assert!(p >= base && p < base + m.bytes().len());
+}
