@@ -1,1 +1,3 @@
 //! Dev-only helpers for smcp's tests. Never a dependency of shipped code.
+
+pub mod issuer;
