@@ -7,7 +7,10 @@
 //! It knows nothing about authentication or routing; callers pass an opaque session owner.
 
 pub mod body;
-pub mod jsonrpc;
-pub mod sse;
-pub mod stdio;
 pub mod http;
+pub mod jsonrpc;
+mod legacy_sse;
+pub mod session;
+pub mod sse;
+mod streamable;
+pub mod stdio;

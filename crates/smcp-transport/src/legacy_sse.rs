@@ -1,0 +1,120 @@
+//! The server side of the legacy MCP HTTP+SSE transport (2024-11-05) over the sessions of a
+//! stdio backend.
+//!
+//! `GET <prefix>/sse` starts a child and a session and holds the session's only stream. Its
+//! first event is `event: endpoint` whose data is `<public prefix>/message?sessionId=<id>`
+//! (the prefix the client used, even when routing strips it). The client POSTs each message
+//! there and gets 202; everything the child sends (responses included) comes back as
+//! `event: message` on the stream. Closing the stream ends the session and stops the child.
+
+use std::sync::Arc;
+
+use ::http::{HeaderMap, Request, Response, StatusCode};
+use tokio::sync::mpsc;
+
+use crate::body::Body;
+use crate::jsonrpc::{self, Kind};
+use crate::session::conn::ConnError;
+use crate::session::stream::SINK_CAPACITY;
+use crate::session::{
+    EndReason, LegacyStream, Lookup, Output, SessionOwner, Sessions, Transport, drive,
+};
+use crate::streamable::post::{create_failed, read_message};
+use crate::streamable::{Media, accepts, reply};
+
+/// `GET /sse`: a new session and its stream.
+pub(crate) async fn open(
+    sessions: &Arc<Sessions>,
+    headers: &HeaderMap,
+    public_prefix: &str,
+    owner: &SessionOwner,
+) -> Response<Body> {
+    if !accepts(headers, Media::EventStream) {
+        return reply::not_acceptable("text/event-stream");
+    }
+    let (tx, rx) = mpsc::channel(SINK_CAPACITY);
+    let endpoint = format!("{}/message?sessionId=", public_prefix.trim_end_matches('/'));
+    match sessions
+        .create(owner.clone(), Some(LegacyStream { tx, endpoint }))
+        .await
+    {
+        // No stop token: the stream ends when the session releases it and the last running
+        // request has written its answer (the child's exit answers them all).
+        Ok(session) => reply::event_stream(
+            rx,
+            sessions.settings.keepalive,
+            None,
+            Some(session.activity.stream()),
+        ),
+        Err(e) => create_failed(sessions, &e, None),
+    }
+}
+
+/// `POST /message?sessionId=..`: one message for the session's child; 202, the answer comes
+/// on the stream.
+pub(crate) async fn message(
+    sessions: &Arc<Sessions>,
+    req: Request<Body>,
+    query: Option<&str>,
+    owner: &SessionOwner,
+) -> Response<Body> {
+    let session_id = query.and_then(|q| {
+        url::form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "sessionId")
+            .map(|(_, v)| v.into_owned())
+    });
+    let Some(session_id) = session_id else {
+        return reply::rpc_error(
+            StatusCode::BAD_REQUEST,
+            None,
+            jsonrpc::SERVER_ERROR,
+            "Bad Request: the sessionId query parameter is required",
+        );
+    };
+    let session = match sessions.lookup(&session_id, owner) {
+        Lookup::Found(session) if session.transport == Transport::Legacy => session,
+        Lookup::Found(_) | Lookup::Unknown | Lookup::Foreign => {
+            return reply::unknown_session(None);
+        }
+    };
+    session.activity.touch();
+    let msg = match read_message(req.into_body()).await {
+        Ok(msg) => msg,
+        Err(response) => return response,
+    };
+    match msg.kind() {
+        Kind::Request => {
+            if msg.method() == Some("initialize") && !session.mark_initialized() {
+                return reply::rpc_error(
+                    StatusCode::BAD_REQUEST,
+                    msg.id(),
+                    jsonrpc::INVALID_REQUEST,
+                    "Bad Request: this session is already initialized",
+                );
+            }
+            let Some(stream) = session.legacy_stream() else {
+                return reply::unknown_session(msg.id());
+            };
+            sessions.spawn(drive(
+                sessions.clone(),
+                session.clone(),
+                msg,
+                Output::Legacy(stream),
+            ));
+            reply::accepted()
+        }
+        Kind::Notification | Kind::Response => match session.conn.send(msg) {
+            Ok(()) => reply::accepted(),
+            Err(ConnError::Closed) => {
+                sessions.end(&session, EndReason::ChildExit);
+                reply::unknown_session(None)
+            }
+            Err(ConnError::Rejected(why)) => reply::rpc_error(
+                StatusCode::BAD_REQUEST,
+                None,
+                jsonrpc::INVALID_REQUEST,
+                &why,
+            ),
+        },
+    }
+}

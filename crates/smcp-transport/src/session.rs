@@ -1,0 +1,366 @@
+//! MCP sessions of a stdio backend: one session, one owner, one child connection.
+//!
+//! A [`Session`] ties a session id to the principal that created it and to the connection of
+//! its own backend process, and keeps what the HTTP transports need across requests: the open
+//! SSE streams, the replay buffer for `Last-Event-ID`, the unsolicited messages waiting for a
+//! stream, and the activity that decides when an idle session is reaped. [`Sessions`] is the
+//! set of sessions of one backend (create, look up for an owner, end with a reason, shutdown).
+//!
+//! Invariants: a session belongs to exactly one owner and one connection; every message of
+//! the backend goes out on exactly one stream (never broadcast, never silently dropped: what
+//! cannot be delivered yet waits in a bounded queue whose overflow is counted and logged).
+//!
+//! # Where messages go (Streamable HTTP)
+//! - A request's own messages (related notifications and requests, then its response) go on
+//!   that request's POST stream. If the client has gone, they still get event ids and land in
+//!   the replay buffer, so a `GET` with `Last-Event-ID` can collect them.
+//! - An unsolicited message goes to the most recently attached GET stream whose client is
+//!   still reading; failing that, to the oldest running request whose POST stream a client is
+//!   reading, or which has not answered yet (it then answers as `text/event-stream`, the
+//!   message first); failing that, it waits, in order, until a GET stream opens or a request
+//!   starts. The wait queue holds at most `replay_buffer_events` messages (at least 16);
+//!   beyond that the oldest is dropped, logged and counted in
+//!   `smcp_unsolicited_dropped_total{backend}`.
+//!
+//! In a legacy (2024-11-05) session there is one SSE stream and everything goes on it.
+
+pub(crate) mod activity;
+pub(crate) mod conn;
+#[cfg(test)]
+pub(crate) mod fake;
+mod id;
+mod metrics;
+mod owner;
+pub(crate) mod replay;
+mod request;
+mod store;
+pub(crate) mod stream;
+mod supervisor;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use tokio::sync::{Notify, mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use self::activity::Activity;
+use self::conn::McpConnection;
+use self::replay::{EventId, ReplayBuffer, StreamKind};
+use self::stream::{Decision, Refused, SharedWriter, StreamWriter, lock, replay_only};
+use crate::jsonrpc::Message;
+
+pub(crate) use self::id::{SessionId, short as short_id};
+pub use self::owner::SessionOwner;
+pub(crate) use self::request::{Output, drive};
+pub(crate) use self::store::{CreateError, LegacyStream, Lookup, Sessions, Settings};
+
+/// How many GET streams a session keeps; opening one more drops the oldest.
+const MAX_GET_STREAMS: usize = 4;
+
+/// The wait queue for unsolicited messages never holds fewer than this many messages,
+/// whatever the replay setting.
+const MIN_PENDING: usize = 16;
+
+/// Which HTTP transport a session speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Transport {
+    /// Streamable HTTP (2025-03-26 and later).
+    Streamable,
+    /// HTTP+SSE (2024-11-05): one SSE stream carries everything.
+    Legacy,
+}
+
+/// Why a session ended; the `reason` label of `smcp_sessions_ended_total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum EndReason {
+    /// The client sent `DELETE`.
+    Delete,
+    /// No request and no open stream for the idle timeout.
+    Idle,
+    /// The backend process exited.
+    ChildExit,
+    /// The proxy is shutting down.
+    Shutdown,
+    /// The client closed the legacy SSE stream.
+    ClientClosed,
+    /// The backend answered `initialize` with an error, so the session never started.
+    InitFailed,
+}
+
+impl EndReason {
+    /// The metric label and log value.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            EndReason::Delete => "delete",
+            EndReason::Idle => "idle",
+            EndReason::ChildExit => "child_exit",
+            EndReason::Shutdown => "shutdown",
+            EndReason::ClientClosed => "client_closed",
+            EndReason::InitFailed => "init_failed",
+        }
+    }
+}
+
+/// The streams of a Streamable HTTP session.
+#[derive(Default)]
+struct Streams {
+    /// The last stream number handed out.
+    last_no: u64,
+    /// Running requests' POST streams, by number: oldest first.
+    posts: BTreeMap<u64, SharedWriter>,
+    /// GET streams in the order their current client attached: newest last.
+    gets: Vec<SharedWriter>,
+    /// Numbers of `gets`, same order (kept beside them so no async lock is needed to search).
+    get_nos: Vec<u64>,
+}
+
+/// One MCP session.
+pub(crate) struct Session {
+    /// The session id.
+    pub(crate) id: SessionId,
+    /// Who may use it.
+    pub(crate) owner: SessionOwner,
+    /// Which transport it speaks.
+    pub(crate) transport: Transport,
+    /// The backend connection.
+    pub(crate) conn: Arc<dyn McpConnection>,
+    /// Running requests, open streams and last traffic.
+    pub(crate) activity: Arc<Activity>,
+    /// Cancelled when the session ends.
+    pub(crate) ended: CancellationToken,
+    /// Cancelled when the session ends or the backend begins shutting down: ends GET streams.
+    pub(crate) streams_stop: CancellationToken,
+    /// Poked when a stream opens, so waiting unsolicited messages get another chance.
+    pub(crate) streams_changed: Notify,
+    /// The legacy SSE stream's sender (legacy sessions only), taken when the session ends so
+    /// the stream closes once the last running request has written its answer.
+    legacy: Mutex<Option<mpsc::Sender<Bytes>>>,
+    initialized: AtomicBool,
+    replay: Arc<Mutex<ReplayBuffer>>,
+    streams: Mutex<Streams>,
+    /// Unsolicited messages no stream could take yet, oldest first.
+    pending: Mutex<VecDeque<Message>>,
+    pending_capacity: usize,
+}
+
+impl Session {
+    fn new(
+        id: SessionId,
+        owner: SessionOwner,
+        transport: Transport,
+        conn: Arc<dyn McpConnection>,
+        replay_events: usize,
+        streams_stop: CancellationToken,
+        legacy: Option<mpsc::Sender<Bytes>>,
+    ) -> Self {
+        Session {
+            id,
+            owner,
+            transport,
+            conn,
+            activity: Activity::new(),
+            ended: CancellationToken::new(),
+            streams_stop,
+            streams_changed: Notify::new(),
+            legacy: Mutex::new(legacy),
+            initialized: AtomicBool::new(false),
+            replay: Arc::new(Mutex::new(ReplayBuffer::new(replay_events))),
+            streams: Mutex::new(Streams::default()),
+            pending: Mutex::new(VecDeque::new()),
+            pending_capacity: replay_events.max(MIN_PENDING),
+        }
+    }
+
+    /// Records that the client sent `initialize`; false if it already had (a backend must see
+    /// exactly one).
+    pub(crate) fn mark_initialized(&self) -> bool {
+        !self.initialized.swap(true, Ordering::AcqRel)
+    }
+
+    /// Registers the stream of a new POST request; the handler learns its shape from `decide`.
+    pub(crate) fn open_post(&self, decide: oneshot::Sender<Decision>) -> (u64, SharedWriter) {
+        let mut streams = lock(&self.streams);
+        streams.last_no += 1;
+        let no = streams.last_no;
+        let writer = StreamWriter::post(no, decide, self.replay.clone());
+        streams.posts.insert(no, writer.clone());
+        drop(streams);
+        self.streams_changed.notify_one();
+        (no, writer)
+    }
+
+    /// The legacy SSE stream's sender, while the session lasts.
+    pub(crate) fn legacy_stream(&self) -> Option<mpsc::Sender<Bytes>> {
+        lock(&self.legacy).clone()
+    }
+
+    /// Lets go of the legacy SSE stream (the session ended).
+    fn release_legacy_stream(&self) {
+        lock(&self.legacy).take();
+    }
+
+    /// Forgets a finished request's stream (its events stay in the replay buffer).
+    pub(crate) fn close_post(&self, no: u64) {
+        lock(&self.streams).posts.remove(&no);
+    }
+
+    /// Opens a new GET stream and returns what its response body reads.
+    pub(crate) fn open_get(&self) -> mpsc::Receiver<Bytes> {
+        let (tx, rx) = mpsc::channel(stream::SINK_CAPACITY);
+        let mut streams = lock(&self.streams);
+        streams.last_no += 1;
+        let no = streams.last_no;
+        let writer = StreamWriter::get(no, 0, tx, self.replay.clone());
+        Self::push_get(&mut streams, no, writer);
+        drop(streams);
+        self.streams_changed.notify_one();
+        rx
+    }
+
+    /// Resumes the stream that `last` belongs to, for a `GET` with `Last-Event-ID`.
+    ///
+    /// - A stream still registered (a GET stream, or a running request's POST stream) gets
+    ///   the buffered events after `last`, then continues live on the new response; the
+    ///   response that carried it before, if still open, ends.
+    /// - A finished POST stream gets its buffered events after `last`, then ends.
+    /// - A GET stream no longer registered (dropped for a newer one) is re-registered under
+    ///   its number: buffered events after `last`, then live.
+    /// - An id naming nothing we still know (or not one we issue): nothing is replayed and a
+    ///   fresh GET stream opens.
+    pub(crate) async fn resume(&self, last: &str) -> (mpsc::Receiver<Bytes>, StreamKind) {
+        let Some(last) = EventId::parse(last) else {
+            return (self.open_get(), StreamKind::Get);
+        };
+        let registered = {
+            let streams = lock(&self.streams);
+            match streams.posts.get(&last.stream) {
+                Some(w) => Some((w.clone(), StreamKind::Post)),
+                None => streams
+                    .get_nos
+                    .iter()
+                    .position(|no| *no == last.stream)
+                    .map(|i| (streams.gets[i].clone(), StreamKind::Get)),
+            }
+        };
+        if let Some((writer, kind)) = registered {
+            let mut guard = writer.lock().await;
+            if let Some(rx) = guard.attach(last.seq) {
+                if kind == StreamKind::Get {
+                    let mut streams = lock(&self.streams);
+                    // Newest attached is tried first for unsolicited messages.
+                    if let Some(i) = streams.get_nos.iter().position(|no| *no == last.stream) {
+                        let w = streams.gets.remove(i);
+                        streams.get_nos.remove(i);
+                        Self::push_get(&mut streams, last.stream, w);
+                    }
+                }
+                drop(guard);
+                self.streams_changed.notify_one();
+                return (rx, kind);
+            }
+        }
+        let (rx, kind) = replay_only(&self.replay, last);
+        match kind {
+            Some(StreamKind::Post) => (rx, StreamKind::Post),
+            Some(StreamKind::Get) => {
+                let last_seq = lock(&self.replay).last_seq(last.stream);
+                let writer = StreamWriter::detached_get(last.stream, last_seq, self.replay.clone());
+                let rx = writer.lock().await.attach(last.seq);
+                Self::push_get(&mut lock(&self.streams), last.stream, writer);
+                self.streams_changed.notify_one();
+                // `attach` refuses only undecided POST streams, so this is always `Some`.
+                (rx.unwrap_or_else(|| self.open_get()), StreamKind::Get)
+            }
+            None => (self.open_get(), StreamKind::Get),
+        }
+    }
+
+    fn push_get(streams: &mut Streams, no: u64, writer: SharedWriter) {
+        if streams.gets.len() >= MAX_GET_STREAMS {
+            // Dropping the writer drops its sink, which ends that response.
+            streams.gets.remove(0);
+            streams.get_nos.remove(0);
+        }
+        streams.gets.push(writer);
+        streams.get_nos.push(no);
+    }
+
+    /// Queues an unsolicited message for delivery ([`Session::flush`] delivers it). When the
+    /// queue is full the oldest message is dropped, counted and logged.
+    pub(crate) fn queue(&self, msg: Message, backend: &Arc<str>) {
+        let mut pending = lock(&self.pending);
+        if pending.len() >= self.pending_capacity {
+            pending.pop_front();
+            drop(pending);
+            metrics::unsolicited_dropped(backend);
+            tracing::warn!(
+                backend = %backend,
+                session = %self.id.short(),
+                "no stream took an unsolicited message in time: dropped the oldest waiting one"
+            );
+            pending = lock(&self.pending);
+        }
+        pending.push_back(msg);
+    }
+
+    /// Delivers queued unsolicited messages, in order, until one finds no stream.
+    pub(crate) async fn flush(&self) {
+        loop {
+            let Some(msg) = lock(&self.pending).pop_front() else {
+                return;
+            };
+            if let Err(msg) = self.deliver(msg).await {
+                lock(&self.pending).push_front(msg);
+                return;
+            }
+        }
+    }
+
+    /// Puts the queued unsolicited messages on a request's POST stream, which is just
+    /// starting (so it answers as an event stream, these messages first). Used when nothing
+    /// else could take them: the next request carries them.
+    pub(crate) async fn flush_into(&self, writer: &SharedWriter) {
+        let mut writer = writer.lock().await;
+        loop {
+            let Some(msg) = lock(&self.pending).pop_front() else {
+                return;
+            };
+            if let Err(Refused(msg)) = writer.offer(msg).await {
+                lock(&self.pending).push_front(msg);
+                return;
+            }
+        }
+    }
+
+    /// Delivers one unsolicited message following the rules in the module docs; gives it back
+    /// when no stream can take it now.
+    async fn deliver(&self, msg: Message) -> Result<(), Message> {
+        if self.transport == Transport::Legacy {
+            let Some(legacy) = self.legacy_stream() else {
+                return Err(msg);
+            };
+            let event = stream::message_event(msg.bytes().clone(), None);
+            return legacy.send(event).await.map_err(|_| msg);
+        }
+        let candidates: Vec<SharedWriter> = {
+            let streams = lock(&self.streams);
+            streams
+                .gets
+                .iter()
+                .rev()
+                .chain(streams.posts.values())
+                .cloned()
+                .collect()
+        };
+        let mut msg = msg;
+        for writer in candidates {
+            match writer.lock().await.offer(msg).await {
+                Ok(()) => return Ok(()),
+                Err(Refused(back)) => msg = back,
+            }
+        }
+        Err(msg)
+    }
+}

@@ -1,0 +1,190 @@
+//! `POST`: one JSON-RPC message from the client.
+
+use std::sync::Arc;
+
+use ::http::{HeaderValue, Request, Response, StatusCode};
+use http_body_util::BodyExt as _;
+use tokio::sync::oneshot;
+
+use super::headers::{Media, accepts};
+use super::{SESSION_ID, reply, session_for};
+use crate::body::Body;
+use crate::jsonrpc::{self, Kind, Message, ParseError};
+use crate::session::conn::ConnError;
+use crate::session::stream::Decision;
+use crate::session::{CreateError, EndReason, Output, Session, SessionOwner, Sessions, drive};
+
+/// Handles a `POST` to the Streamable HTTP endpoint.
+pub(crate) async fn post(
+    sessions: &Arc<Sessions>,
+    req: Request<Body>,
+    owner: &SessionOwner,
+) -> Response<Body> {
+    let (parts, body) = req.into_parts();
+    if !accepts(&parts.headers, Media::Json) && !accepts(&parts.headers, Media::EventStream) {
+        return reply::not_acceptable("application/json and text/event-stream");
+    }
+    let msg = match read_message(body).await {
+        Ok(msg) => msg,
+        Err(response) => return response,
+    };
+
+    if msg.is_request() && msg.method() == Some("initialize") {
+        if parts.headers.contains_key(SESSION_ID) {
+            return reply::rpc_error(
+                StatusCode::BAD_REQUEST,
+                msg.id(),
+                jsonrpc::INVALID_REQUEST,
+                "Bad Request: initialize must be sent without Mcp-Session-Id (it starts a new session)",
+            );
+        }
+        return initialize(sessions, msg, owner).await;
+    }
+
+    let session = match session_for(sessions, &parts.headers, owner) {
+        Ok(session) => session,
+        Err(refusal) => return refusal.response(msg.id()),
+    };
+    match msg.kind() {
+        Kind::Request => {
+            let decision = start(sessions, &session, msg.clone()).await;
+            answer(sessions, &session, decision, &msg)
+        }
+        Kind::Notification | Kind::Response => match session.conn.send(msg) {
+            Ok(()) => reply::accepted(),
+            Err(ConnError::Closed) => {
+                sessions.end(&session, EndReason::ChildExit);
+                reply::unknown_session(None)
+            }
+            Err(ConnError::Rejected(why)) => reply::rpc_error(
+                StatusCode::BAD_REQUEST,
+                None,
+                jsonrpc::INVALID_REQUEST,
+                &why,
+            ),
+        },
+    }
+}
+
+/// Collects the body and parses it as one JSON-RPC message, or the 400 to answer with.
+pub(crate) async fn read_message(body: Body) -> Result<Message, Response<Body>> {
+    let bytes = match body.collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => {
+            return Err(reply::rpc_error(
+                StatusCode::BAD_REQUEST,
+                None,
+                jsonrpc::PARSE_ERROR,
+                "Parse error: the request body could not be read",
+            ));
+        }
+    };
+    jsonrpc::parse(bytes).map_err(|e| {
+        let message = match e {
+            ParseError::Batch | ParseError::EmptyBatch => {
+                "Invalid Request: JSON-RPC batches are not supported; send one message per POST"
+                    .to_owned()
+            }
+            ParseError::Json(_) => format!("Parse error: {e}"),
+            _ => format!("Invalid Request: {e}"),
+        };
+        reply::rpc_error(StatusCode::BAD_REQUEST, None, e.code(), &message)
+    })
+}
+
+/// `initialize` without a session: start a child, create the session, forward the request.
+async fn initialize(
+    sessions: &Arc<Sessions>,
+    msg: Message,
+    owner: &SessionOwner,
+) -> Response<Body> {
+    let session = match sessions.create(owner.clone(), None).await {
+        Ok(session) => session,
+        Err(e) => return create_failed(sessions, &e, msg.id()),
+    };
+    session.mark_initialized();
+    let decision = start(sessions, &session, msg.clone()).await;
+    // The session id goes on the answer carrying the InitializeResult. A JSON error answer
+    // carries none (the driver has ended the session); an SSE answer has sent its headers
+    // before the outcome is known, so it always carries the id.
+    let carries_result = !matches!(&decision, Some(Decision::Json(m)) if m.is_error_response());
+    let mut response = answer(sessions, &session, decision, &msg);
+    if carries_result
+        && response.status().is_success()
+        && let Ok(value) = HeaderValue::from_str(session.id.as_str())
+    {
+        response.headers_mut().insert(SESSION_ID, value);
+    }
+    response
+}
+
+/// The answer to a failed session creation (shared with the legacy transport).
+pub(crate) fn create_failed(
+    sessions: &Sessions,
+    e: &CreateError,
+    id: Option<&jsonrpc::RequestId>,
+) -> Response<Body> {
+    match e {
+        CreateError::Closing => reply::unavailable(id, false),
+        CreateError::Full => {
+            tracing::warn!(
+                backend = %sessions.settings.backend,
+                max_sessions = sessions.settings.max_sessions,
+                "session limit reached; refusing a new session"
+            );
+            reply::unavailable(id, true)
+        }
+        CreateError::Spawn(why) => {
+            tracing::error!(
+                backend = %sessions.settings.backend,
+                error = %why.detail,
+                "could not start the backend process"
+            );
+            reply::rpc_error(
+                StatusCode::BAD_GATEWAY,
+                id,
+                jsonrpc::SERVER_ERROR,
+                &format!("Bad Gateway: {}", why.public),
+            )
+        }
+    }
+}
+
+/// Starts driving request `msg` in its own task and waits for the shape of the answer.
+async fn start(sessions: &Arc<Sessions>, session: &Arc<Session>, msg: Message) -> Option<Decision> {
+    let (decide, decision) = oneshot::channel();
+    let (no, writer) = session.open_post(decide);
+    sessions.spawn(drive(
+        sessions.clone(),
+        session.clone(),
+        msg,
+        Output::Post { writer, no },
+    ));
+    decision.await.ok()
+}
+
+/// Turns the decided shape into the HTTP answer.
+fn answer(
+    sessions: &Sessions,
+    session: &Session,
+    decision: Option<Decision>,
+    request: &Message,
+) -> Response<Body> {
+    match decision {
+        Some(Decision::Json(msg)) => reply::json(StatusCode::OK, msg.into_bytes()),
+        // A POST stream ends with its response, not at shutdown: no stop token.
+        Some(Decision::Sse(rx)) => reply::event_stream(
+            rx,
+            sessions.settings.keepalive,
+            None,
+            Some(session.activity.stream()),
+        ),
+        // The driver always answers; this is reached only if its task was torn down.
+        None => reply::rpc_error(
+            StatusCode::BAD_GATEWAY,
+            request.id(),
+            jsonrpc::INTERNAL_ERROR,
+            "Bad Gateway: the request ended without a response",
+        ),
+    }
+}
