@@ -5,3 +5,5 @@
 //! operations endpoints, auth, routing) and serves it on plain TCP or TLS with graceful
 //! shutdown. The building blocks live in `smcp-router`, `smcp-auth` and `smcp-transport`;
 //! this crate only wires them together and maps their errors to HTTP once, at the edge.
+
+pub mod config;

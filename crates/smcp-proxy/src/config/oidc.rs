@@ -1,0 +1,94 @@
+//! The validated `oidc:` section and the claim rules shared with per-backend auth.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use url::Url;
+
+/// `oidc:` — how bearer tokens are validated when `auth.mode` is `oidc`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OidcConfig {
+    /// Trusted issuers. With `auth.mode: oidc` there is at least one, and every issuer has
+    /// at least one audience (its own or the global ones).
+    pub issuers: Vec<IssuerConfig>,
+    /// Audiences accepted for issuers that list none of their own (`oidc.audience`).
+    pub audiences: Vec<String>,
+    /// Claims every token must carry.
+    pub required_claims: ClaimRules,
+    /// Claims that, when present, must match.
+    pub optional_claims: ClaimRules,
+    /// Clock skew tolerated on `exp`/`nbf`/`iat`. Default 60 s.
+    pub leeway: Duration,
+    /// Floor between JWKS refetches triggered by unknown key ids. Default 30 s.
+    pub jwks_refresh_min_interval: Duration,
+    /// Scopes advertised in protected-resource metadata. Default none.
+    pub scopes_supported: Vec<String>,
+}
+
+impl OidcConfig {
+    /// The audiences accepted for `issuer`: its own if it lists any, else the global ones.
+    pub fn audiences_for<'a>(&'a self, issuer: &'a IssuerConfig) -> &'a [String] {
+        if issuer.audiences.is_empty() {
+            &self.audiences
+        } else {
+            &issuer.audiences
+        }
+    }
+}
+
+/// One trusted issuer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuerConfig {
+    /// The issuer exactly as configured (checked to be an absolute http(s) URL). Kept as a
+    /// string because a token's `iss` must match it byte for byte, and [`Url`] would add a
+    /// trailing slash to `https://idp.example.com`.
+    pub issuer: String,
+    /// JWKS location; when absent it comes from OIDC discovery.
+    pub jwks_uri: Option<Url>,
+    /// Audiences for this issuer; empty means "use `oidc.audience`".
+    pub audiences: Vec<String>,
+}
+
+/// Claim name (may be dotted for nested claims) -> the rule its value must satisfy.
+pub type ClaimRules = BTreeMap<String, ClaimRule>;
+
+/// A claim's accepted values: the claim matches if it equals any of them (for array claims
+/// and space-separated `scope`, if any element does). Never empty.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClaimRule {
+    /// The accepted values; a scalar in the file is a one-element list.
+    pub any_of: Vec<ClaimValue>,
+}
+
+/// A scalar claim value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClaimValue {
+    /// A string.
+    String(String),
+    /// A number (integer or float), as JSON sees it.
+    Number(serde_json::Number),
+    /// A boolean.
+    Bool(bool),
+}
+
+impl ClaimValue {
+    /// The value as JSON, for comparison with a token's claims.
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            ClaimValue::String(s) => serde_json::Value::String(s.clone()),
+            ClaimValue::Number(n) => serde_json::Value::Number(n.clone()),
+            ClaimValue::Bool(b) => serde_json::Value::Bool(*b),
+        }
+    }
+}
+
+impl fmt::Display for ClaimValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClaimValue::String(s) => write!(f, "{s:?}"),
+            ClaimValue::Number(n) => write!(f, "{n}"),
+            ClaimValue::Bool(b) => write!(f, "{b}"),
+        }
+    }
+}
