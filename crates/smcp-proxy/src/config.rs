@@ -152,3 +152,6 @@ fn build(
     let warnings = report.finish()?;
     Ok((config, warnings))
 }
+
+#[cfg(test)]
+mod tests;
