@@ -15,6 +15,9 @@ use super::backend::BackendConfig;
 use super::oidc::OidcConfig;
 
 /// Everything smcp-server needs to run.
+///
+/// `Debug` shows every value, including stdio `env` values and credentials in backend URLs:
+/// never log a whole `Config`. [`Config::describe_routes`] is the safe summary.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// The listener and HTTP limits (`server:`).
