@@ -1,3 +1,158 @@
 //! smcp-server: parse the command line, load the configuration, run the server.
+//!
+//! Everything else lives in `smcp-proxy`. Exit codes: 0 after a clean (signalled) shutdown,
+//! 64 for a configuration error (EX_USAGE), 1 for a runtime failure such as a port in use.
 
-fn main() {}
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use smcp_proxy::config::{self, AuthMode, CliOverrides, LogFormat, ProcessEnv};
+use smcp_proxy::server::Server;
+
+/// Exit code for configuration errors (EX_USAGE from sysexits.h).
+const EXIT_CONFIG: u8 = 64;
+
+/// A secure reverse proxy for Model Context Protocol (MCP) services.
+#[derive(Debug, Parser)]
+#[command(name = "smcp-server", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// Configuration file (YAML, or TOML by extension). Env: SMCP_PROXY_CONFIG.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Authentication mode: none or oidc (overrides auth.mode).
+    #[arg(long, value_name = "MODE")]
+    auth_mode: Option<AuthMode>,
+    /// Address to listen on (overrides server.host).
+    #[arg(long)]
+    host: Option<String>,
+    /// Port to listen on (overrides server.port).
+    #[arg(long)]
+    port: Option<u16>,
+    /// Log level: debug, info, warn, error (or a tracing filter directive).
+    #[arg(short = 'l', long)]
+    log_level: Option<String>,
+    /// Log format: text or json.
+    #[arg(short = 'f', long)]
+    log_format: Option<LogFormat>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Validate the configuration and print the routing table, without binding a port.
+    Check,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let overrides = CliOverrides {
+        config: cli.config.clone(),
+        auth_mode: cli.auth_mode,
+        host: cli.host.clone(),
+        port: cli.port,
+        log_level: cli.log_level.clone(),
+        log_format: cli.log_format,
+    };
+    let loaded = match config::load(&overrides, &ProcessEnv) {
+        Ok(loaded) => loaded,
+        Err(error) => {
+            eprintln!("smcp-server: invalid configuration\n{error}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    if matches!(cli.command, Some(Command::Check)) {
+        for warning in &loaded.warnings {
+            println!("warning: {warning}");
+        }
+        print!("{}", loaded.config.describe_routes());
+        return ExitCode::SUCCESS;
+    }
+
+    smcp_proxy::logging::init(&loaded.config.log.level, loaded.config.log.format);
+    // One crypto provider for every rustls user in the process (listener, backend clients).
+    if rustls::crypto::aws_lc_rs::default_provider()
+        .install_default()
+        .is_err()
+    {
+        tracing::debug!("a rustls crypto provider was already installed");
+    }
+    for warning in &loaded.warnings {
+        tracing::warn!("{warning}");
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            tracing::error!(%error, "cannot start the async runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(serve(loaded))
+}
+
+async fn serve(loaded: config::Loaded) -> ExitCode {
+    let config = loaded.config;
+    let server = match Server::from_config(&config) {
+        Ok(server) => server,
+        Err(error) => {
+            tracing::error!("invalid configuration: {error}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let address = (config.server.host.as_str(), config.server.port);
+    let listener = match tokio::net::TcpListener::bind(address).await {
+        Ok(listener) => listener,
+        Err(error) => {
+            tracing::error!(host = %config.server.host, port = config.server.port, %error, "cannot listen");
+            return ExitCode::FAILURE;
+        }
+    };
+    let local = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    if !config.server.is_loopback() && config.auth.mode == AuthMode::None {
+        tracing::warn!(
+            address = %local,
+            "!!! smcp-server is listening on a non-loopback address with auth.mode none: \
+             anyone who can reach this port can use every backend. Enable auth.mode oidc. !!!"
+        );
+    }
+    tracing::info!(
+        address = %local,
+        tls = server.is_tls(),
+        backends = config.mcp.backends.len(),
+        source = ?loaded.source,
+        "smcp-server listening"
+    );
+    server.run(listener, shutdown_signal()).await;
+    ExitCode::SUCCESS
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = match signal(SignalKind::terminate()) {
+        Ok(stream) => Some(stream),
+        Err(error) => {
+            tracing::warn!(%error, "cannot listen for SIGTERM; only SIGINT stops the server");
+            None
+        }
+    };
+    let term = async {
+        match terminate.as_mut() {
+            Some(stream) => {
+                stream.recv().await;
+            }
+            None => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
+        () = term => tracing::info!("SIGTERM received"),
+    }
+}

@@ -7,3 +7,7 @@
 //! this crate only wires them together and maps their errors to HTTP once, at the edge.
 
 pub mod config;
+pub mod logging;
+pub mod server;
+pub mod telemetry;
+pub mod tls;

@@ -1,0 +1,97 @@
+//! The shared state of a running smcp-server.
+//!
+//! An [`App`] is built once from a validated configuration (see `build`) and shared by every
+//! connection behind an `Arc`. It holds only what the request path reads: the route table,
+//! the admission policies, the metrics handle and the draining flag. Nothing here is parsed or
+//! loaded per request.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime};
+
+use metrics_exporter_prometheus::PrometheusHandle;
+use smcp_router::RouteTable;
+
+use super::backend::{BackendEntry, Transport};
+use super::origin::OriginPolicy;
+use super::readiness::ReadinessProbes;
+
+/// Listener-level settings of a running server.
+#[derive(Debug, Clone)]
+pub(crate) struct ListenerSettings {
+    /// Bound on reading a request's headers (HTTP/1.1).
+    pub(crate) read_timeout: Duration,
+    /// How long in-flight requests may run on after a shutdown signal.
+    pub(crate) shutdown_timeout: Duration,
+}
+
+/// Everything the request path of one smcp-server shares.
+pub(crate) struct App {
+    pub(crate) routes: RouteTable<Arc<BackendEntry>>,
+    /// The same entries in configuration order, for listings.
+    pub(crate) backends: Vec<Arc<BackendEntry>>,
+    pub(crate) origin_policy: OriginPolicy,
+    pub(crate) max_request_body: u64,
+    pub(crate) metrics_path: Option<String>,
+    pub(crate) prometheus: Option<PrometheusHandle>,
+    pub(crate) listener: ListenerSettings,
+    pub(crate) started_at: SystemTime,
+    pub(crate) draining: AtomicBool,
+    /// Background readiness checks; stopped when the app is dropped.
+    pub(crate) _probes: ReadinessProbes,
+}
+
+impl App {
+    pub(crate) fn routes(&self) -> &RouteTable<Arc<BackendEntry>> {
+        &self.routes
+    }
+
+    pub(crate) fn backends(&self) -> &[Arc<BackendEntry>] {
+        &self.backends
+    }
+
+    pub(crate) fn origin_policy(&self) -> &OriginPolicy {
+        &self.origin_policy
+    }
+
+    pub(crate) fn max_request_body(&self) -> u64 {
+        self.max_request_body
+    }
+
+    pub(crate) fn metrics_path(&self) -> Option<&str> {
+        self.metrics_path.as_deref()
+    }
+
+    pub(crate) fn prometheus(&self) -> Option<&PrometheusHandle> {
+        self.prometheus.as_ref()
+    }
+
+    pub(crate) fn started_at(&self) -> SystemTime {
+        self.started_at
+    }
+
+    pub(crate) fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
+    }
+
+    /// Enters draining: `/ready` turns 503, new backend requests get 503, stdio backends end
+    /// their long-lived streams so that connections can close, while requests already in
+    /// flight run on.
+    pub(crate) fn begin_drain(&self) {
+        self.draining.store(true, Ordering::Relaxed);
+        for entry in &self.backends {
+            if let Transport::Stdio(backend) = &entry.transport {
+                backend.begin_shutdown();
+            }
+        }
+    }
+
+    /// Stops every backend resource: every stdio child is stopped and reaped.
+    pub(crate) async fn stop_backends(&self) {
+        for entry in &self.backends {
+            if let Transport::Stdio(backend) = &entry.transport {
+                backend.shutdown().await;
+            }
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! The backends smcp-server routes to, behind one call interface.
+//!
+//! A [`BackendEntry`] is what the route table stores per configured backend: its identity (for
+//! listings and metric labels), its routing options, and the transport that serves it. The
+//! transports themselves live in `smcp-transport`; this module only chooses between them and
+//! turns their failures into responses.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use http::{HeaderMap, HeaderName, Request, Response, StatusCode};
+use smcp_transport::body::Body;
+use smcp_transport::http::{ForwardContext, HttpBackend};
+use smcp_transport::stdio::backend::{SessionOwner, StdioBackend, StdioRequestContext};
+
+use super::reply;
+
+/// How a backend is reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransportKind {
+    /// A remote MCP server reached over HTTP.
+    Http,
+    /// A local MCP server spawned per session and spoken to over stdio.
+    Stdio,
+}
+
+impl TransportKind {
+    /// The config spelling: `http` or `stdio`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Http => "http",
+            Self::Stdio => "stdio",
+        }
+    }
+}
+
+/// The transport serving one backend.
+pub(crate) enum Transport {
+    Http(HttpBackend),
+    Stdio(StdioBackend),
+}
+
+/// One configured backend, as stored in the route table.
+pub(crate) struct BackendEntry {
+    pub(crate) id: Arc<str>,
+    pub(crate) name: String,
+    pub(crate) path: String,
+    pub(crate) strip_path: bool,
+    pub(crate) model: Option<String>,
+    pub(crate) max_tokens: Option<u64>,
+    pub(crate) transport: Transport,
+    /// Identity headers smcp owns for this backend: always removed from client requests.
+    pub(crate) identity_strip: Vec<HeaderName>,
+    /// Whether the backend can serve right now (see `readiness`).
+    pub(crate) ready: Arc<AtomicBool>,
+}
+
+/// Everything about the client side of a request that a backend may need.
+pub(crate) struct CallContext {
+    pub(crate) remote: SocketAddr,
+    pub(crate) scheme: &'static str,
+    pub(crate) host: Option<http::HeaderValue>,
+    pub(crate) owner: SessionOwner,
+    /// Identity headers smcp sets from a validated token.
+    pub(crate) set_headers: HeaderMap,
+}
+
+impl BackendEntry {
+    pub(crate) fn kind(&self) -> TransportKind {
+        match self.transport {
+            Transport::Http(_) => TransportKind::Http,
+            Transport::Stdio(_) => TransportKind::Stdio,
+        }
+    }
+
+    pub(crate) fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Relaxed)
+    }
+
+    /// Passes the request to the backend. `forward_path` is the routed path and query as the
+    /// backend should see it; `sub_path` is the part after the prefix (for stdio endpoints).
+    pub(crate) async fn call(
+        &self,
+        request: Request<Body>,
+        forward_path: String,
+        sub_path: String,
+        query: Option<String>,
+        context: CallContext,
+    ) -> Response<Body> {
+        match &self.transport {
+            Transport::Http(backend) => {
+                let forward = ForwardContext {
+                    upstream_path_and_query: forward_path,
+                    public_prefix: self.strip_path.then(|| self.path.clone()),
+                    client_addr: context.remote.ip(),
+                    client_scheme: context.scheme,
+                    client_host: context.host,
+                    strip_headers: self.identity_strip.clone(),
+                    set_headers: context.set_headers,
+                };
+                match backend.forward(request, forward).await {
+                    Ok(response) => response,
+                    Err(error) => {
+                        let status = error.status();
+                        let message = if status == StatusCode::GATEWAY_TIMEOUT {
+                            "the MCP backend did not answer in time"
+                        } else {
+                            "the MCP backend is unreachable"
+                        };
+                        reply::jsonrpc_error(status, reply::SERVER_ERROR, message)
+                    }
+                }
+            }
+            Transport::Stdio(backend) => {
+                let stdio = StdioRequestContext {
+                    sub_path,
+                    query,
+                    public_prefix: self.path.clone(),
+                    owner: context.owner,
+                };
+                backend.handle(request, stdio).await
+            }
+        }
+    }
+}

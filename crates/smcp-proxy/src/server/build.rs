@@ -1,0 +1,193 @@
+//! From a validated [`Config`] to a ready [`App`]: backends, route table, policies, TLS.
+//!
+//! Everything that can fail at startup fails here, before a port is bound: an HTTP backend's
+//! CA file, the TLS key pair, the route table. Runtime work (probing backends, spawning
+//! children) starts later, on demand or in the background.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::SystemTime;
+
+use smcp_router::{RouteTable, RouteTableError};
+use smcp_transport::http::{HttpBackend, HttpBackendError, HttpBackendOptions};
+use smcp_transport::stdio::ChildSpec;
+use smcp_transport::stdio::backend::{StdioBackend, StdioBackendOptions};
+use tokio_rustls::TlsAcceptor;
+
+use super::app::{App, ListenerSettings};
+use super::backend::{BackendEntry, Transport};
+use super::origin::OriginPolicy;
+use super::readiness::{Probe, ReadinessProbes};
+use crate::config::{self, AuthMode, BackendConfig, Config};
+use crate::telemetry;
+use crate::tls::{self, TlsSetupError};
+
+/// Events kept per stdio session for `Last-Event-ID` resumption.
+const REPLAY_BUFFER_EVENTS: usize = 256;
+
+/// Why a configuration that passed validation still could not be turned into a server.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// The backend paths do not form a route table.
+    #[error("mcp.backends: {0}")]
+    Routes(#[from] RouteTableError),
+    /// An HTTP backend's client could not be built (for example, its CA file).
+    #[error("mcp.backends[{index}] ({id}): {source}")]
+    HttpBackend {
+        /// Position in `mcp.backends`.
+        index: usize,
+        /// The backend's id.
+        id: String,
+        /// What failed.
+        source: HttpBackendError,
+    },
+    /// The TLS certificate or key is unusable.
+    #[error(transparent)]
+    Tls(#[from] TlsSetupError),
+    /// A configured feature this build cannot serve; refusing beats serving unprotected.
+    #[error("{key}: {message}")]
+    Unsupported {
+        /// The key path.
+        key: &'static str,
+        /// What is missing.
+        message: &'static str,
+    },
+}
+
+/// Builds the app and, when `tls` is configured, the TLS acceptor.
+pub(super) fn build(config: &Config) -> Result<(App, Option<TlsAcceptor>), BuildError> {
+    if config.auth.mode == AuthMode::Oidc {
+        return Err(BuildError::Unsupported {
+            key: "auth.mode",
+            message: "oidc is not available in this build yet; refusing to serve backends unprotected",
+        });
+    }
+    let tls = match &config.tls {
+        Some(tls) => Some(tls::acceptor_from_pem_files(&tls.cert_file, &tls.key_file)?),
+        None => None,
+    };
+
+    let mut probes = ReadinessProbes::default();
+    let mut backends = Vec::with_capacity(config.mcp.backends.len());
+    for (index, backend) in config.mcp.backends.iter().enumerate() {
+        let entry = Arc::new(build_backend(index, backend, config, &mut probes)?);
+        backends.push(entry);
+    }
+    let routes = RouteTable::new(
+        backends
+            .iter()
+            .map(|entry| (entry.path.clone(), Arc::clone(entry))),
+    )?;
+
+    let allowed_origins: Vec<String> = config
+        .server
+        .allowed_origins
+        .iter()
+        .map(url::Origin::ascii_serialization)
+        .collect();
+    let (metrics_path, prometheus) = if config.metrics.enabled {
+        (
+            Some(config.metrics.path.clone()),
+            telemetry::prometheus_handle(),
+        )
+    } else {
+        (None, None)
+    };
+    let app = App {
+        routes,
+        backends,
+        origin_policy: OriginPolicy::new(&allowed_origins),
+        max_request_body: config.server.max_request_body,
+        metrics_path,
+        prometheus,
+        listener: ListenerSettings {
+            read_timeout: config.server.read_timeout,
+            shutdown_timeout: config.server.shutdown_timeout,
+        },
+        started_at: SystemTime::now(),
+        draining: AtomicBool::new(false),
+        _probes: probes,
+    };
+    Ok((app, tls))
+}
+
+fn build_backend(
+    index: usize,
+    backend: &BackendConfig,
+    config: &Config,
+    probes: &mut ReadinessProbes,
+) -> Result<BackendEntry, BuildError> {
+    let id: Arc<str> = Arc::from(backend.id.as_str());
+    let ready = Arc::new(AtomicBool::new(false));
+    let (transport, probe) = match &backend.transport {
+        config::Transport::Http(http) => {
+            let options = HttpBackendOptions {
+                backend_id: Arc::clone(&id),
+                url: http.url.clone(),
+                timeout: backend.timeout,
+                ca_file: http.ca_file.clone(),
+            };
+            let client = HttpBackend::new(options).map_err(|source| BuildError::HttpBackend {
+                index,
+                id: backend.id.clone(),
+                source,
+            })?;
+            let probe = Probe::Tcp {
+                host: http
+                    .url
+                    .host_str()
+                    .unwrap_or("localhost")
+                    .trim_matches(['[', ']'])
+                    .to_owned(),
+                port: http.url.port_or_known_default().unwrap_or(80),
+            };
+            (Transport::Http(client), probe)
+        }
+        config::Transport::Stdio(stdio) => {
+            let mut spec = ChildSpec::new(Arc::clone(&id), stdio.command.clone());
+            spec.args = stdio.args.clone();
+            spec.env = stdio.env.clone();
+            spec.working_dir = stdio.working_dir.clone();
+            spec.inherit_env = stdio.inherit_env;
+            spec.max_line_bytes = usize::try_from(stdio.max_line_bytes).unwrap_or(usize::MAX);
+            let options = StdioBackendOptions {
+                backend_id: Arc::clone(&id),
+                spec: Arc::new(spec),
+                stdio_timeout: stdio.stdio_timeout,
+                max_sessions: usize::try_from(stdio.max_sessions).unwrap_or(usize::MAX),
+                session_idle_timeout: config.server.session_idle_timeout,
+                sse_keepalive: config.server.sse_keepalive,
+                replay_buffer_events: REPLAY_BUFFER_EVENTS,
+            };
+            // The child's PATH is the configured one, else smcp's own (see the minimal env).
+            let path = stdio
+                .env
+                .get("PATH")
+                .cloned()
+                .or_else(|| std::env::var("PATH").ok());
+            let probe = Probe::Command {
+                command: stdio.command.clone(),
+                path,
+                working_dir: stdio.working_dir.clone(),
+            };
+            (Transport::Stdio(StdioBackend::new(options)), probe)
+        }
+    };
+    probes.start(Arc::clone(&id), probe, Arc::clone(&ready));
+    let mut identity_strip = vec![
+        backend.identity_headers.subject_header.clone(),
+        backend.identity_headers.email_header.clone(),
+    ];
+    identity_strip.dedup();
+    Ok(BackendEntry {
+        id,
+        name: backend.name.clone(),
+        path: backend.path.clone(),
+        strip_path: backend.strip_path,
+        model: backend.model.clone(),
+        max_tokens: backend.max_tokens,
+        transport,
+        identity_strip,
+        ready,
+    })
+}

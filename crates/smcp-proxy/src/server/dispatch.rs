@@ -1,0 +1,174 @@
+//! The request path of smcp-server, from a parsed request to a response head.
+//!
+//! Stages, in order (drawn in `docs/architecture.md`):
+//! 1. observe: request id, in-flight gauge, one access-log line and the request metrics;
+//! 2. operations endpoints (`/health`, `/ready`, `/metrics`, `/api/models`), answered locally;
+//! 3. route: the longest whole-segment prefix picks a backend, or 404;
+//! 4. admission: draining (503), `Origin` (403), declared body size (413);
+//! 5. the backend call, with the body wrapped in a size limit.
+//!
+//! Every answer smcp gives itself comes from `reply`, so errors look the same everywhere.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use http::{HeaderValue, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use smcp_transport::body::{self, Body};
+use smcp_transport::stdio::backend::SessionOwner;
+
+use super::app::App;
+use super::backend::{CallContext, TransportKind};
+use super::observe::{NO_BACKEND, RequestObservation};
+use super::{ops, reply};
+
+/// What the listener knows about the connection a request came in on.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Connection {
+    pub(crate) remote: SocketAddr,
+    pub(crate) scheme: &'static str,
+}
+
+const REQUEST_ID: &str = "x-request-id";
+
+/// Answers one request. Never fails: every error becomes a response.
+pub(crate) async fn handle(
+    app: Arc<App>,
+    connection: Connection,
+    request: Request<Incoming>,
+) -> Response<Body> {
+    let request_id = request_id(&request);
+    let observation = RequestObservation::start(
+        request_id.clone(),
+        request.method().clone(),
+        request.uri().path(),
+        connection.remote,
+    );
+    let (backend, mut response) = route_and_call(&app, connection, request).await;
+    observation.finish(&backend, response.status());
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
+    response
+}
+
+/// Returns the backend label (empty when none matched) and the response.
+async fn route_and_call(
+    app: &App,
+    connection: Connection,
+    request: Request<Incoming>,
+) -> (String, Response<Body>) {
+    if let Some(response) = ops::answer(app, &request) {
+        return (NO_BACKEND.to_owned(), response);
+    }
+    let path_and_query = request.uri().path_and_query().map_or_else(
+        || request.uri().path().to_owned(),
+        |pq| pq.as_str().to_owned(),
+    );
+    let Some(route) = app.routes().lookup(&path_and_query) else {
+        reject("no_route");
+        return (NO_BACKEND.to_owned(), reply::no_route());
+    };
+    let entry = Arc::clone(route.value());
+    let label = entry.id.to_string();
+    let forward_path = route.forward_path(entry.strip_path).into_owned();
+    let sub_path = route.stripped_path().to_owned();
+    let query = route.query().map(str::to_owned);
+
+    if app.is_draining() {
+        reject("draining");
+        return (label, reply::unavailable("smcp-server is shutting down", 1));
+    }
+    if !app.origin_policy().permits(request.headers()) {
+        reject("origin");
+        tracing::warn!(backend = %entry.id, origin = ?request.headers().get(header::ORIGIN), "refused a request from a disallowed Origin");
+        let response = reply::jsonrpc_error(
+            StatusCode::FORBIDDEN,
+            reply::INVALID_REQUEST,
+            "Origin is not allowed",
+        );
+        return (label, response);
+    }
+    let limit = app.max_request_body();
+    if declared_length(&request).is_some_and(|length| length > limit) {
+        reject("body_too_large");
+        return (label, reply::payload_too_large(limit));
+    }
+
+    let host = request.headers().get(header::HOST).cloned().or_else(|| {
+        request
+            .uri()
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+    });
+    let context = CallContext {
+        remote: connection.remote,
+        scheme: connection.scheme,
+        host,
+        owner: SessionOwner::anonymous(),
+        set_headers: http::HeaderMap::new(),
+    };
+    let (parts, incoming) = request.into_parts();
+    let request_body = match entry.kind() {
+        // A stdio message is one JSON-RPC object: read it whole (bounded) so an oversize body
+        // gets a clean 413 instead of a half-written line on the child's stdin.
+        TransportKind::Stdio => match Limited::new(incoming, limit_usize(limit)).collect().await {
+            Ok(collected) => body::full(collected.to_bytes()),
+            Err(error) if error.is::<http_body_util::LengthLimitError>() => {
+                reject("body_too_large");
+                return (label, reply::payload_too_large(limit));
+            }
+            Err(error) => {
+                tracing::debug!(%error, "client body failed while reading");
+                let response = reply::jsonrpc_error(
+                    StatusCode::BAD_REQUEST,
+                    reply::INVALID_REQUEST,
+                    "the request body could not be read",
+                );
+                return (label, response);
+            }
+        },
+        // HTTP backends get the body streamed, still bounded.
+        TransportKind::Http => body::boxed(Limited::new(incoming, limit_usize(limit))),
+    };
+    let request = Request::from_parts(parts, request_body);
+    let response = entry
+        .call(request, forward_path, sub_path, query, context)
+        .await;
+    (label, response)
+}
+
+fn reject(reason: &'static str) {
+    metrics::counter!("smcp_rejected_requests_total", "reason" => reason).increment(1);
+}
+
+fn declared_length<B>(request: &Request<B>) -> Option<u64> {
+    request
+        .headers()
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
+fn limit_usize(limit: u64) -> usize {
+    usize::try_from(limit).unwrap_or(usize::MAX)
+}
+
+/// The client's `X-Request-Id` when it is a sane token, else a fresh random one.
+fn request_id<B>(request: &Request<B>) -> String {
+    request
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|value| value.to_str().ok())
+        .filter(|value| {
+            !value.is_empty()
+                && value.len() <= 64
+                && value
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+        })
+        .map_or_else(|| format!("{:016x}", rand::random::<u64>()), str::to_owned)
+}

@@ -1,0 +1,96 @@
+//! `Origin` validation for MCP endpoints (DNS-rebinding protection).
+//!
+//! The MCP transport spec requires servers to validate `Origin`: a web page must not be able to
+//! drive an MCP server through a victim's browser. Requests without `Origin` (every non-browser
+//! client) pass. A present `Origin` passes when it is a loopback origin (`localhost`,
+//! `127.0.0.0/8`, `[::1]`, any scheme and port) or is listed in `server.allowed_origins`
+//! (compared as `scheme://host[:port]`, case-insensitively; `*` allows every origin).
+
+use http::HeaderMap;
+
+/// The configured origin policy.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct OriginPolicy {
+    allowed: Vec<String>,
+    allow_any: bool,
+}
+
+impl OriginPolicy {
+    /// Builds the policy from `server.allowed_origins`.
+    pub(crate) fn new(allowed: &[String]) -> Self {
+        Self {
+            allow_any: allowed.iter().any(|origin| origin == "*"),
+            allowed: allowed
+                .iter()
+                .map(|origin| origin.trim_end_matches('/').to_ascii_lowercase())
+                .collect(),
+        }
+    }
+
+    /// Whether a request with these headers may reach a backend.
+    pub(crate) fn permits(&self, headers: &HeaderMap) -> bool {
+        let Some(origin) = headers.get(http::header::ORIGIN) else {
+            return true;
+        };
+        let Ok(origin) = origin.to_str() else {
+            return false;
+        };
+        if self.allow_any {
+            return true;
+        }
+        let origin = origin.trim_end_matches('/').to_ascii_lowercase();
+        is_loopback_origin(&origin) || self.allowed.contains(&origin)
+    }
+}
+
+fn is_loopback_origin(origin: &str) -> bool {
+    let Ok(url) = url::Url::parse(origin) else {
+        return false;
+    };
+    match url.host() {
+        Some(url::Host::Domain(domain)) => domain == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn with_origin(origin: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(http::header::ORIGIN, HeaderValue::from_str(origin).unwrap());
+        headers
+    }
+
+    #[test]
+    fn origin_table() {
+        let policy = OriginPolicy::new(&["https://app.example.com".to_owned()]);
+        let cases = [
+            ("http://localhost:3000", true),
+            ("http://127.0.0.1", true),
+            ("http://127.9.9.9:1234", true),
+            ("http://[::1]:8080", true),
+            ("https://app.example.com", true),
+            ("https://APP.example.com/", true),
+            ("https://app.example.com:8443", false),
+            ("http://app.example.com", false),
+            ("https://evil.example.com", false),
+            ("http://localhost.evil.com", false),
+            ("null", false),
+        ];
+        for (origin, expected) in cases {
+            assert_eq!(policy.permits(&with_origin(origin)), expected, "{origin}");
+        }
+        assert!(policy.permits(&HeaderMap::new()), "no Origin header passes");
+    }
+
+    #[test]
+    fn wildcard_allows_everything() {
+        let policy = OriginPolicy::new(&["*".to_owned()]);
+        assert!(policy.permits(&with_origin("https://anything.example")));
+    }
+}

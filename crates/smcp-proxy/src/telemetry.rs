@@ -1,0 +1,83 @@
+//! Process-wide telemetry: the Prometheus recorder behind `/metrics`.
+//!
+//! Every crate records through the `metrics` facade; this module installs the one global
+//! recorder that renders them as Prometheus text. A process has exactly one recorder, so the
+//! first caller installs it and every later caller (several servers in one test process, the
+//! client and the server side by side) shares the same handle.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+/// Bucket bounds for every `*_seconds` histogram: from 100 µs (a cached-token hit, a route
+/// lookup) up to 5 minutes (a long tool call).
+const DURATION_BUCKETS: &[f64] = &[
+    0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    30.0, 60.0, 300.0,
+];
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Installs the global Prometheus recorder once and returns a handle that renders it.
+///
+/// Returns `None` only when another recorder was installed in this process by someone else
+/// (an embedding application); `/metrics` then says so instead of lying with an empty page.
+pub fn prometheus_handle() -> Option<PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), DURATION_BUCKETS)
+                .ok()?;
+            let recorder = builder.build_recorder();
+            let handle = recorder.handle();
+            metrics::set_global_recorder(recorder).ok()?;
+            describe();
+            spawn_upkeep(handle.clone());
+            Some(handle)
+        })
+        .clone()
+}
+
+/// Histograms in this exporter keep raw samples until upkeep folds them into buckets;
+/// without it memory grows with traffic. `install()` would spawn this for us, but we build
+/// the recorder ourselves so that it can be shared, so we run upkeep ourselves.
+fn spawn_upkeep(handle: PrometheusHandle) {
+    let spawn = std::thread::Builder::new()
+        .name("smcp-metrics-upkeep".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(Duration::from_secs(5));
+                handle.run_upkeep();
+            }
+        });
+    if let Err(error) = spawn {
+        tracing::warn!(%error, "could not start the metrics upkeep thread");
+    }
+}
+
+/// Help texts for the metrics smcp-server itself records.
+fn describe() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(
+        "smcp_requests_total",
+        "HTTP requests answered, by backend, HTTP method and status class"
+    );
+    describe_histogram!(
+        "smcp_request_duration_seconds",
+        Unit::Seconds,
+        "Time from request to response headers, by backend (streams are not timed to their end)"
+    );
+    describe_gauge!(
+        "smcp_requests_in_flight",
+        "Requests whose response headers have not been sent yet"
+    );
+    describe_counter!(
+        "smcp_upstream_errors_total",
+        "Failed calls to HTTP backends, by backend and kind (connect, tls, timeout, protocol, body)"
+    );
+    describe_counter!(
+        "smcp_rejected_requests_total",
+        "Requests refused before reaching a backend, by reason"
+    );
+}

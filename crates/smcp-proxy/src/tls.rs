@@ -1,0 +1,72 @@
+//! TLS termination for the listener.
+//!
+//! Certificates and keys are read once, at startup, into a rustls `ServerConfig` that offers
+//! HTTP/2 and HTTP/1.1 over ALPN. Nothing here runs per request; a bad file is a startup error
+//! that names the file.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rustls::ServerConfig;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use tokio_rustls::TlsAcceptor;
+
+/// Why a TLS listener could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsSetupError {
+    /// The certificate file is unreadable or holds no PEM certificate.
+    #[error("tls.cert_file: cannot load certificates from {path}: {reason}")]
+    Certificates {
+        /// The file that was read.
+        path: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The key file is unreadable or holds no PEM private key.
+    #[error("tls.key_file: cannot load a private key from {path}: {reason}")]
+    Key {
+        /// The file that was read.
+        path: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// rustls refused the pair (for example, the key does not match the certificate).
+    #[error("tls: certificate and key are not usable together: {0}")]
+    Rustls(#[from] rustls::Error),
+}
+
+/// Builds a TLS acceptor offering `h2` and `http/1.1` from PEM files.
+pub fn acceptor_from_pem_files(
+    cert_file: &Path,
+    key_file: &Path,
+) -> Result<TlsAcceptor, TlsSetupError> {
+    let certificates = load_certificates(cert_file)?;
+    let key = PrivateKeyDer::from_pem_file(key_file).map_err(|error| TlsSetupError::Key {
+        path: key_file.display().to_string(),
+        reason: error.to_string(),
+    })?;
+    let mut config = ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_no_client_auth()
+    .with_single_cert(certificates, key)?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+fn load_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsSetupError> {
+    let failure = |reason: String| TlsSetupError::Certificates {
+        path: path.display().to_string(),
+        reason,
+    };
+    let certificates = CertificateDer::pem_file_iter(path)
+        .map_err(|error| failure(error.to_string()))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|error| failure(error.to_string()))?;
+    if certificates.is_empty() {
+        return Err(failure("no PEM certificate found".into()));
+    }
+    Ok(certificates)
+}
