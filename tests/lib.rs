@@ -44,11 +44,14 @@
 
 #![allow(
     clippy::panic,
+    clippy::expect_used,
     reason = "test-support crate: helpers fail the calling test by panicking with a diagnosis"
 )]
 
 #[path = "support/clients.rs"]
 pub mod clients;
+#[path = "support/expect.rs"]
+pub mod expect;
 #[path = "support/net.rs"]
 pub mod net;
 #[path = "support/peers.rs"]
@@ -57,6 +60,8 @@ pub mod peers;
 pub mod process;
 #[path = "support/servers.rs"]
 pub mod servers;
+#[path = "support/smcp.rs"]
+pub mod smcp;
 
 pub use clients::{
     CLIENT_TIMEOUT, ClientRun, run_py_client, run_ts_client, try_run_py_client, try_run_ts_client,
@@ -68,3 +73,4 @@ pub use peers::{
 };
 pub use process::{ChildGuard, LogLine, Stream, WaitError};
 pub use servers::{HttpMode, NODE_READY_TIMEOUT, spawn_everything_http, spawn_node_server};
+pub use smcp::SmcpServer;

@@ -10,81 +10,16 @@
     reason = "assertion helpers outside #[test] fns fail the test with a message"
 )]
 
-use serde_json::Value;
+use smcp_e2e::expect::{STEPS, assert_everything, driver_args, http_trace, progress_count, text};
 use smcp_e2e::{
     HttpMode, memory_stdio, run_py_client, run_ts_client, spawn_everything_http, time_stdio,
     try_run_py_client, try_run_ts_client,
 };
 
-/// Progress steps asked of `trigger-long-running-operation` (over 0.5 s, the drivers' default).
-const STEPS: u64 = 5;
-
 fn http_args(mode: HttpMode, port: u16, scenario: &str) -> Vec<String> {
-    [
-        "--url",
-        &mode.url(port),
-        "--transport",
-        mode.driver_transport(),
-        "--scenario",
-        scenario,
-        "--header",
-        "Authorization: Bearer e2e-test-token",
-    ]
-    .map(str::to_owned)
-    .to_vec()
-}
-
-fn text(out: &Value, field: &str) -> String {
-    out[field]
-        .as_str()
-        .unwrap_or_else(|| panic!("no string {field:?} in {out}"))
-        .to_owned()
-}
-
-/// What every `everything` scenario must show, whichever SDK and transport.
-fn assert_everything(out: &Value, client: &str, echo_message: &str) {
-    assert_eq!(out["ok"], true);
-    assert_eq!(out["client"], client);
-    // server-everything only speaks the handshake era; both SDKs settle on its newest.
-    assert_eq!(out["protocol_version"], "2025-11-25");
-    assert_eq!(out["server_info"]["name"], "mcp-servers/everything");
-    let tools: Vec<&str> = out["tools"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no tools in {out}"))
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
-    for tool in [
-        "echo",
-        "get-sum",
-        "trigger-long-running-operation",
-        "trigger-sampling-request",
-        "trigger-elicitation-request",
-    ] {
-        assert!(tools.contains(&tool), "{tool} missing from {tools:?}");
-    }
-    assert_eq!(text(out, "echo"), format!("Echo: {echo_message}"));
-    assert_eq!(text(out, "sum"), "The sum of 2 and 3 is 5.");
-    assert!(text(out, "long_running").contains(&format!("Steps: {STEPS}")));
-    // The server ran our sampling and elicitation callbacks and returned what they answered.
-    assert_eq!(out["sampling_requests"], 1);
-    assert!(text(out, "sampling").contains("smcp-test-model"));
-    assert!(text(out, "sampling").contains("smcp-sampled: "));
-    assert_eq!(out["elicitation_requests"], 1);
-    assert!(text(out, "elicitation").contains("smcp tester"));
-    let session = text(out, "session_id");
-    assert!(!session.is_empty());
-}
-
-fn progress_count(out: &Value) -> u64 {
-    out["progress"].as_array().map_or(0, |p| p.len() as u64)
-}
-
-/// The driver's trace of HTTP exchanges.
-fn http_trace(out: &Value) -> &Vec<Value> {
-    out["http"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no http trace in {out}"))
+    let mut args = driver_args(&mode.url(port), mode.driver_transport(), scenario);
+    args.extend(["--header", "Authorization: Bearer e2e-test-token"].map(str::to_owned));
+    args
 }
 
 #[tokio::test]

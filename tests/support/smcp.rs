@@ -1,0 +1,95 @@
+//! smcp-server in-process, on `127.0.0.1:0`, for end-to-end tests.
+//!
+//! [`SmcpServer::start`] writes the YAML a test gives into a temporary file and loads it with
+//! the real configuration pipeline (so tests exercise exactly what the binary does), builds
+//! the server, binds a free loopback port and serves until [`SmcpServer::stop`] (or drop).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use smcp_proxy::config::{self, CliOverrides, ProcessEnv};
+use smcp_proxy::server::Server;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// A running in-process smcp-server.
+pub struct SmcpServer {
+    addr: SocketAddr,
+    https: bool,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+    _config_dir: tempfile::TempDir,
+}
+
+impl SmcpServer {
+    /// Loads `yaml` through the real config pipeline (process environment for `${VAR}`),
+    /// builds the server and serves it on a free loopback port.
+    pub async fn start(yaml: &str) -> Self {
+        let config_dir = tempfile::tempdir().expect("temp dir");
+        let path: PathBuf = config_dir.path().join("smcp-server.yml");
+        std::fs::write(&path, yaml).expect("write config");
+        let cli = CliOverrides {
+            config: Some(path),
+            ..CliOverrides::default()
+        };
+        let loaded = config::load(&cli, &ProcessEnv)
+            .unwrap_or_else(|error| panic!("test config does not load:\n{error}\n---\n{yaml}"));
+        let server = Server::from_config(&loaded.config)
+            .unwrap_or_else(|error| panic!("test config does not build: {error}"));
+        let https = server.is_tls();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("local addr");
+        let (shutdown, signal) = oneshot::channel::<()>();
+        let task = tokio::spawn(server.run(listener, async move {
+            let _ = signal.await;
+        }));
+        Self {
+            addr,
+            https,
+            shutdown: Some(shutdown),
+            task: Some(task),
+            _config_dir: config_dir,
+        }
+    }
+
+    /// The listening address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http(s)://127.0.0.1:<port><path>`.
+    pub fn url(&self, path: &str) -> String {
+        let scheme = if self.https { "https" } else { "http" };
+        format!("{scheme}://{}{path}", self.addr)
+    }
+
+    /// Signals shutdown without waiting (the server drains in the background).
+    pub fn begin_stop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+
+    /// Signals shutdown and waits until the server has drained and stopped every backend.
+    pub async fn stop(mut self) {
+        self.begin_stop();
+        if let Some(task) = self.task.take() {
+            task.await.expect("server task");
+        }
+    }
+
+    /// Waits for a server whose stop was begun to finish.
+    pub async fn join(mut self) {
+        if let Some(task) = self.task.take() {
+            task.await.expect("server task");
+        }
+    }
+}
+
+impl Drop for SmcpServer {
+    fn drop(&mut self) {
+        self.begin_stop();
+    }
+}
