@@ -23,12 +23,6 @@ impl SessionId {
         SessionId(Arc::from(format!("{bits:032x}")))
     }
 
-    /// An id as presented by a client, for lookups. No validation: an id we never issued is
-    /// simply not found.
-    pub(crate) fn from_client(value: &str) -> Self {
-        SessionId(Arc::from(value))
-    }
-
     /// The full id, for the `Mcp-Session-Id` header and the legacy endpoint URI only.
     pub(crate) fn as_str(&self) -> &str {
         &self.0
@@ -45,6 +39,14 @@ pub(crate) fn short(value: &str) -> &str {
     match value.char_indices().nth(SHORT_LEN) {
         Some((end, _)) => &value[..end],
         None => value,
+    }
+}
+
+/// Lets maps keyed by id be searched with a client's `&str` without allocating. `Arc<str>`
+/// hashes and compares exactly like `str`, as `Borrow` requires.
+impl std::borrow::Borrow<str> for SessionId {
+    fn borrow(&self) -> &str {
+        &self.0
     }
 }
 
@@ -74,7 +76,7 @@ mod tests {
 
     #[test]
     fn short_is_a_prefix_and_debug_hides_the_rest() {
-        let id = SessionId::from_client("0123456789abcdef");
+        let id = SessionId(Arc::from("0123456789abcdef"));
         assert_eq!(id.short(), "01234567");
         assert_eq!(format!("{id:?}"), "SessionId(01234567..)");
         assert_eq!(short("abc"), "abc");

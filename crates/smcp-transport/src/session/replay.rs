@@ -57,29 +57,39 @@ struct Stored {
     bytes: Bytes,
 }
 
-/// The session's last `capacity` events, across all its streams.
+/// The session's last events, across all its streams: at most `capacity` of them and, the
+/// newest one aside, at most `max_bytes` together (messages can be megabytes each).
 pub(crate) struct ReplayBuffer {
     capacity: usize,
+    max_bytes: usize,
+    bytes: usize,
     events: VecDeque<Stored>,
 }
 
 impl ReplayBuffer {
-    /// A buffer holding at most `capacity` events (0 disables replay).
-    pub(crate) fn new(capacity: usize) -> Self {
+    /// A buffer holding at most `capacity` events (0 disables replay) and `max_bytes` bytes.
+    pub(crate) fn new(capacity: usize, max_bytes: usize) -> Self {
         ReplayBuffer {
             capacity,
+            max_bytes,
+            bytes: 0,
             events: VecDeque::with_capacity(capacity.min(64)),
         }
     }
 
-    /// Records an event, evicting the oldest one when full.
+    /// Records an event, evicting the oldest ones to stay within the limits.
     pub(crate) fn push(&mut self, id: EventId, kind: StreamKind, bytes: Bytes) {
         if self.capacity == 0 {
             return;
         }
-        if self.events.len() == self.capacity {
-            self.events.pop_front();
+        while self.events.len() >= self.capacity
+            || (!self.events.is_empty() && self.bytes + bytes.len() > self.max_bytes)
+        {
+            if let Some(old) = self.events.pop_front() {
+                self.bytes -= old.bytes.len();
+            }
         }
+        self.bytes += bytes.len();
         self.events.push_back(Stored { id, kind, bytes });
     }
 
@@ -136,7 +146,7 @@ mod tests {
 
     #[test]
     fn after_returns_only_later_events_of_that_stream() {
-        let mut buf = ReplayBuffer::new(10);
+        let mut buf = ReplayBuffer::new(10, 1 << 20);
         buf.push(id(1, 1), StreamKind::Post, Bytes::from("a"));
         buf.push(id(2, 1), StreamKind::Get, Bytes::from("x"));
         buf.push(id(1, 2), StreamKind::Post, Bytes::from("b"));
@@ -152,7 +162,7 @@ mod tests {
 
     #[test]
     fn the_oldest_events_are_evicted_first() {
-        let mut buf = ReplayBuffer::new(2);
+        let mut buf = ReplayBuffer::new(2, 1 << 20);
         for seq in 1..=3 {
             buf.push(id(1, seq), StreamKind::Get, Bytes::from(seq.to_string()));
         }
@@ -160,8 +170,27 @@ mod tests {
             buf.after(id(1, 0)).0,
             vec![Bytes::from("2"), Bytes::from("3")]
         );
-        let mut off = ReplayBuffer::new(0);
+        let mut off = ReplayBuffer::new(0, 1 << 20);
         off.push(id(1, 1), StreamKind::Get, Bytes::from("a"));
         assert_eq!(off.after(id(1, 0)), (vec![], None));
+    }
+
+    #[test]
+    fn the_byte_budget_evicts_too_but_keeps_the_newest_event() {
+        let mut buf = ReplayBuffer::new(100, 10);
+        buf.push(id(1, 1), StreamKind::Post, Bytes::from("aaaa"));
+        buf.push(id(1, 2), StreamKind::Post, Bytes::from("bbbb"));
+        buf.push(id(1, 3), StreamKind::Post, Bytes::from("cccc"));
+        assert_eq!(
+            buf.after(id(1, 0)).0,
+            vec![Bytes::from("bbbb"), Bytes::from("cccc")]
+        );
+        buf.push(id(1, 4), StreamKind::Post, Bytes::from("a very long event"));
+        assert_eq!(
+            buf.after(id(1, 0)).0,
+            vec![Bytes::from("a very long event")]
+        );
+        buf.push(id(1, 5), StreamKind::Post, Bytes::from("d"));
+        assert_eq!(buf.after(id(1, 0)).0, vec![Bytes::from("d")]);
     }
 }

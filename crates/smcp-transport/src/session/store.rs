@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -90,12 +90,12 @@ pub(crate) struct Sessions {
 }
 
 /// Gives back a reserved session slot unless the session was inserted.
-struct Reservation<'a> {
-    sessions: &'a Sessions,
+struct Reservation {
+    sessions: Arc<Sessions>,
     armed: bool,
 }
 
-impl Drop for Reservation<'_> {
+impl Drop for Reservation {
     fn drop(&mut self) {
         if self.armed {
             lock(&self.sessions.table).starting -= 1;
@@ -132,15 +132,15 @@ impl Sessions {
     /// Starts a backend and creates a session on it for `owner`. A legacy session gets its
     /// SSE stream, `legacy`, whose first event (`endpoint`) is queued before any message of
     /// the backend can be.
+    ///
+    /// The spawn runs in its own task, so a caller that goes away mid-way (the client
+    /// disconnected) cannot leave a half-started child behind: the task finishes, sees nobody
+    /// waiting, and ends the new session at once (reason `client_closed`).
     pub(crate) async fn create(
         self: &Arc<Self>,
         owner: SessionOwner,
         legacy: Option<LegacyStream>,
     ) -> Result<Arc<Session>, CreateError> {
-        let transport = match legacy {
-            Some(_) => Transport::Legacy,
-            None => Transport::Streamable,
-        };
         {
             let mut table = lock(&self.table);
             if self.is_closing() {
@@ -151,9 +151,32 @@ impl Sessions {
             }
             table.starting += 1;
         }
-        let mut reservation = Reservation {
-            sessions: self,
+        let reservation = Reservation {
+            sessions: self.clone(),
             armed: true,
+        };
+        let (tx, rx) = oneshot::channel();
+        let sessions = self.clone();
+        self.spawn(async move {
+            let created = sessions.start(reservation, owner, legacy).await;
+            if let Err(Ok(session)) = tx.send(created) {
+                sessions.end(&session, EndReason::ClientClosed);
+            }
+        });
+        // The task always answers unless the runtime is going away.
+        rx.await.unwrap_or(Err(CreateError::Closing))
+    }
+
+    /// The part of [`Sessions::create`] after the slot is reserved.
+    async fn start(
+        self: &Arc<Self>,
+        mut reservation: Reservation,
+        owner: SessionOwner,
+        legacy: Option<LegacyStream>,
+    ) -> Result<Arc<Session>, CreateError> {
+        let transport = match legacy {
+            Some(_) => Transport::Legacy,
+            None => Transport::Streamable,
         };
         let id = SessionId::generate();
         let conn = self
@@ -206,10 +229,7 @@ impl Sessions {
 
     /// Finds session `id` for `owner`.
     pub(crate) fn lookup(&self, id: &str, owner: &SessionOwner) -> Lookup {
-        let found = lock(&self.table)
-            .sessions
-            .get(&SessionId::from_client(id))
-            .cloned();
+        let found = lock(&self.table).sessions.get(id).cloned();
         match found {
             Some(session) if session.owner == *owner => Lookup::Found(session),
             Some(_) => {
