@@ -213,8 +213,10 @@ impl Validator {
     /// A cache entry that is unexpired and whose signing key is still published.
     fn cached(&self, hash: &[u8; 32]) -> Option<Arc<CachedToken>> {
         let hit = self.inner.cache.get(hash, unix_now())?;
-        let still_published = self.inner.issuers[hit.issuer]
-            .jwks
+        let jwks = &self.inner.issuers[hit.issuer].jwks;
+        // Cache hits must not keep a stale key set alive: a withdrawn key has to disappear.
+        jwks.refresh_if_stale();
+        let still_published = jwks
             .keys()
             .is_some_and(|keys| keys.contains(&hit.key_thumb));
         if still_published {
