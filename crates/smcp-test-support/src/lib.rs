@@ -1,3 +1,4 @@
 //! Dev-only helpers for smcp's tests. Never a dependency of shipped code.
 
+pub mod fake_mcp;
 pub mod issuer;
