@@ -59,9 +59,22 @@ pub(crate) use self::store::{CreateError, LegacyStream, Lookup, Sessions, Settin
 /// How many GET streams a session keeps; opening one more drops the oldest.
 const MAX_GET_STREAMS: usize = 4;
 
+/// The most bytes of SSE events a session keeps for replay (besides the event-count limit).
+const REPLAY_MAX_BYTES: usize = 16 * 1024 * 1024;
+
 /// The wait queue for unsolicited messages never holds fewer than this many messages,
 /// whatever the replay setting.
 const MIN_PENDING: usize = 16;
+
+/// `from + wait`, saturating at about thirty years from `from` (a configured "forever" must
+/// not overflow the clock).
+pub(crate) fn deadline(
+    from: tokio::time::Instant,
+    wait: std::time::Duration,
+) -> tokio::time::Instant {
+    const FAR: std::time::Duration = std::time::Duration::from_secs(30 * 365 * 24 * 3600);
+    from.checked_add(wait.min(FAR)).unwrap_or(from)
+}
 
 /// Which HTTP transport a session speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -166,7 +179,10 @@ impl Session {
             streams_changed: Notify::new(),
             legacy: Mutex::new(legacy),
             initialized: AtomicBool::new(false),
-            replay: Arc::new(Mutex::new(ReplayBuffer::new(replay_events))),
+            replay: Arc::new(Mutex::new(ReplayBuffer::new(
+                replay_events,
+                REPLAY_MAX_BYTES,
+            ))),
             streams: Mutex::new(Streams::default()),
             pending: Mutex::new(VecDeque::new()),
             pending_capacity: replay_events.max(MIN_PENDING),
@@ -362,5 +378,22 @@ impl Session {
             }
         }
         Err(msg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::time::Instant;
+
+    #[tokio::test(start_paused = true)]
+    async fn deadlines_saturate_instead_of_overflowing() {
+        let now = Instant::now();
+        assert_eq!(
+            super::deadline(now, Duration::from_secs(5)),
+            now + Duration::from_secs(5)
+        );
+        assert!(super::deadline(now, Duration::MAX) > now + Duration::from_secs(3600 * 24 * 365));
     }
 }

@@ -83,14 +83,14 @@ pub(crate) async fn drive(
             Message::error(Some(&id), code, &e.to_string())
         }
         Ok(mut answers) => {
-            let mut deadline = Instant::now() + timeout;
+            let mut deadline = super::deadline(Instant::now(), timeout);
             loop {
                 tokio::select! {
                     next = answers.next() => match next {
                         Some(m) if m.is_response() && m.id() == Some(&id) => break m,
                         Some(m) => {
                             if m.method() == Some("notifications/progress") || m.is_request() {
-                                deadline = Instant::now() + timeout;
+                                deadline = super::deadline(Instant::now(), timeout);
                             }
                             out.emit(m, false).await;
                         }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::{EndReason, Session, Sessions};
+use super::{EndReason, Session, Sessions, deadline};
 use crate::jsonrpc::Message;
 
 /// Supervises `session` until it ends.
@@ -33,21 +33,15 @@ pub(crate) async fn run(
 
     loop {
         let idle_check = match session.activity.quiet_since() {
-            Some(since) => since + idle,
+            Some(since) => deadline(since, idle),
             // Busy now: look again a full period later (activity refreshes on release).
-            None => Instant::now() + idle,
+            None => deadline(Instant::now(), idle),
         };
         tokio::select! {
             biased;
             () = session.ended.cancelled() => break,
             exit = &mut child_gone => {
-                tracing::info!(
-                    backend = %backend,
-                    session = %session.id.short(),
-                    exit = %exit,
-                    "backend process exited"
-                );
-                sessions.end(&session, EndReason::ChildExit);
+                child_exited(&sessions, &session, &exit);
                 break;
             }
             () = &mut legacy_closed => {
@@ -63,15 +57,34 @@ pub(crate) async fn run(
                 if session
                     .activity
                     .quiet_since()
-                    .is_some_and(|since| Instant::now() >= since + idle)
+                    .is_some_and(|since| Instant::now() >= deadline(since, idle))
                 {
                     sessions.end(&session, EndReason::Idle);
                     break;
                 }
             }
         }
-        session.flush().await;
+        // Delivery can wait on a slow client; the session's end must not.
+        tokio::select! {
+            biased;
+            () = session.ended.cancelled() => break,
+            exit = &mut child_gone => {
+                child_exited(&sessions, &session, &exit);
+                break;
+            }
+            () = session.flush() => {}
+        }
     }
+}
+
+fn child_exited(sessions: &Sessions, session: &Session, exit: &str) {
+    tracing::info!(
+        backend = %sessions.settings.backend,
+        session = %session.id.short(),
+        exit = %exit,
+        "backend process exited"
+    );
+    sessions.end(session, EndReason::ChildExit);
 }
 
 /// Receives from `rx`, or waits forever once it is gone.
