@@ -6,6 +6,8 @@ use std::time::Duration;
 use reqwest::header::{ACCEPT, CACHE_CONTROL};
 use url::Url;
 
+use crate::config::is_secure_url;
+
 /// Why a key refresh failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum FetchError {
@@ -21,7 +23,7 @@ pub(crate) enum FetchError {
     Invalid,
     /// The discovery document names another issuer.
     IssuerMismatch,
-    /// The discovered `jwks_uri` is not https (nor loopback http).
+    /// The discovered `jwks_uri`, or where a redirect led, is not https (nor loopback http).
     InsecureUrl,
     /// The JWKS parsed but holds no usable key.
     NoUsableKeys,
@@ -70,6 +72,11 @@ pub(crate) async fn get_json(
         .send()
         .await
         .map_err(|_| FetchError::Network)?;
+    // The caller's client may follow redirects: the document must still come from a secure
+    // URL, or an https → http redirect would let anyone on the path substitute keys.
+    if !is_secure_url(response.url()) {
+        return Err(FetchError::InsecureUrl);
+    }
     if !response.status().is_success() {
         return Err(FetchError::Status(response.status().as_u16()));
     }

@@ -25,9 +25,11 @@ pub(crate) struct Unverified {
     pub(crate) iss: String,
 }
 
-/// SHA-256 of the token: the validated-token cache key.
+/// SHA-256 of the token: the validated-token cache key. Only the first [`MAX_TOKEN_BYTES`] are
+/// hashed, so an oversized token costs no more than a valid one (it is refused anyway).
 pub(crate) fn token_hash(token: &str) -> [u8; 32] {
-    Sha256::digest(token.as_bytes()).into()
+    let bytes = token.as_bytes();
+    Sha256::digest(&bytes[..bytes.len().min(MAX_TOKEN_BYTES)]).into()
 }
 
 /// The first 8 hex digits of the token hash: enough to correlate log lines, useless to
