@@ -12,5 +12,5 @@ pub mod jsonrpc;
 mod legacy_sse;
 pub mod session;
 pub mod sse;
-mod streamable;
 pub mod stdio;
+mod streamable;
