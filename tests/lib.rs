@@ -58,6 +58,8 @@ pub mod net;
 pub mod peers;
 #[path = "support/process.rs"]
 pub mod process;
+#[path = "support/procs.rs"]
+pub mod procs;
 #[path = "support/servers.rs"]
 pub mod servers;
 #[path = "support/smcp.rs"]

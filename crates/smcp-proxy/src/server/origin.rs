@@ -4,7 +4,7 @@
 //! drive an MCP server through a victim's browser. Requests without `Origin` (every non-browser
 //! client) pass. A present `Origin` passes when it is a loopback origin (`localhost`,
 //! `127.0.0.0/8`, `[::1]`, any scheme and port) or is listed in `server.allowed_origins`
-//! (compared as `scheme://host[:port]`, case-insensitively; `*` allows every origin).
+//! (compared as `scheme://host[:port]`, case-insensitively).
 
 use http::HeaderMap;
 
@@ -12,14 +12,12 @@ use http::HeaderMap;
 #[derive(Debug, Clone, Default)]
 pub(crate) struct OriginPolicy {
     allowed: Vec<String>,
-    allow_any: bool,
 }
 
 impl OriginPolicy {
     /// Builds the policy from `server.allowed_origins`.
     pub(crate) fn new(allowed: &[String]) -> Self {
         Self {
-            allow_any: allowed.iter().any(|origin| origin == "*"),
             allowed: allowed
                 .iter()
                 .map(|origin| origin.trim_end_matches('/').to_ascii_lowercase())
@@ -35,9 +33,6 @@ impl OriginPolicy {
         let Ok(origin) = origin.to_str() else {
             return false;
         };
-        if self.allow_any {
-            return true;
-        }
         let origin = origin.trim_end_matches('/').to_ascii_lowercase();
         is_loopback_origin(&origin) || self.allowed.contains(&origin)
     }
@@ -86,11 +81,5 @@ mod tests {
             assert_eq!(policy.permits(&with_origin(origin)), expected, "{origin}");
         }
         assert!(policy.permits(&HeaderMap::new()), "no Origin header passes");
-    }
-
-    #[test]
-    fn wildcard_allows_everything() {
-        let policy = OriginPolicy::new(&["*".to_owned()]);
-        assert!(policy.permits(&with_origin("https://anything.example")));
     }
 }
