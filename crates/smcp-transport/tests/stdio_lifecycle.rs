@@ -382,6 +382,50 @@ async fn dropping_the_last_handle_kills_the_group() {
     wait_gone(pid).await;
 }
 
+#[tokio::test]
+async fn a_cancelled_spawn_leaves_no_child() {
+    // A unique argument marks this test's child in /proc.
+    let marker = "987654";
+    let mut spec = fake_spec(&["--startup-delay-ms", marker]);
+    spec.startup_check = GUARD;
+    let mut spawn = Box::pin(StdioConnection::spawn(
+        Arc::new(spec),
+        "s",
+        StopPolicy::default(),
+    ));
+    let deadline = tokio::time::Instant::now() + GUARD;
+    let pid = loop {
+        tokio::select! {
+            r = &mut spawn => panic!("spawn returned during its startup check: {r:?}"),
+            () = tokio::time::sleep(Duration::from_millis(10)) => {}
+        }
+        if let Some(pid) = find_by_arg(marker) {
+            break pid;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "child never appeared"
+        );
+    };
+    drop(spawn);
+    wait_gone(pid).await;
+}
+
+/// The pid of a process whose command line has `arg` as one of its arguments.
+fn find_by_arg(arg: &str) -> Option<u32> {
+    std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .find_map(|entry| {
+            let pid = entry.file_name().to_str()?.parse::<u32>().ok()?;
+            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+            cmdline
+                .split(|b| *b == 0)
+                .any(|a| a == arg.as_bytes())
+                .then_some(pid)
+        })
+}
+
 /// A metrics recorder that keeps counters, keyed `name{label=value,...}` with labels sorted.
 #[derive(Default, Clone)]
 struct Capture(Arc<Mutex<HashMap<String, Arc<AtomicU64>>>>);

@@ -263,12 +263,23 @@ async fn spawn_inner(
         "child started"
     );
 
-    let tail = Arc::new(Mutex::new(VecDeque::with_capacity(STDERR_TAIL)));
-    let stderr_task = tokio::spawn(drain_stderr(
+    // From here on, a cancelled spawn must not leave the child running unowned.
+    let mut guard = GroupGuard {
+        group: group_of(pid),
+        stopping: labels.stopping.clone(),
+    };
+
+    let (drained_tx, drained) = watch::channel(false);
+    let tail = StderrTail {
+        lines: Arc::new(Mutex::new(VecDeque::with_capacity(STDERR_TAIL))),
+        drained,
+    };
+    tokio::spawn(drain_stderr(
         stderr,
         labels.backend.clone(),
         labels.session.clone(),
-        tail.clone(),
+        tail.lines.clone(),
+        drained_tx,
     ));
 
     let (exit_tx, exit) = watch::channel(None);
@@ -280,6 +291,7 @@ async fn spawn_inner(
             backend: labels.backend.clone(),
             session: labels.session.clone(),
             stopping: labels.stopping.clone(),
+            stderr: tail.clone(),
         },
         term_grace,
         exit_tx,
@@ -294,22 +306,16 @@ async fn spawn_inner(
             .ok()
             .and_then(|seen| seen.ok().and_then(|info| *info));
         if let Some(info) = exited {
-            // Let the drain read what the child said before it died.
-            let _ = tokio::time::timeout(STDERR_SETTLE, stderr_task).await;
-            let stderr_tail = tail
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .iter()
-                .cloned()
-                .collect();
+            guard.group = None;
             return Err(SpawnError::ExitedAtOnce {
                 command: command(),
                 exit: info,
-                stderr_tail,
+                stderr_tail: tail.settled().await,
             });
         }
     }
 
+    guard.group = None;
     Ok(SpawnedChild {
         stdin,
         stdout,
@@ -319,12 +325,51 @@ async fn spawn_inner(
     })
 }
 
+/// Kills the process group when dropped while still armed (`group` is `Some`): a spawn whose
+/// future was dropped half way leaves no child behind.
+struct GroupGuard {
+    group: Option<Pid>,
+    stopping: Arc<AtomicBool>,
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if let Some(group) = self.group {
+            self.stopping.store(true, Ordering::SeqCst);
+            signal_group(group, Signal::SIGKILL);
+        }
+    }
+}
+
+/// The last few stderr lines of a child, for error messages and exit logs.
+#[derive(Clone)]
+struct StderrTail {
+    lines: Arc<Mutex<VecDeque<String>>>,
+    /// `true` once stderr reached EOF.
+    drained: watch::Receiver<bool>,
+}
+
+impl StderrTail {
+    /// The last lines, after giving the drain a moment to read what a dying child wrote.
+    async fn settled(&self) -> Vec<String> {
+        let mut drained = self.drained.clone();
+        let _ = tokio::time::timeout(STDERR_SETTLE, drained.wait_for(|done| *done)).await;
+        self.lines
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .cloned()
+            .collect()
+    }
+}
+
 /// Logs every stderr line (cut to [`STDERR_LINE_MAX`], lossy UTF-8) and keeps the last few.
 async fn drain_stderr(
     stderr: tokio::process::ChildStderr,
     backend: Arc<str>,
     session: Arc<str>,
     tail: Arc<Mutex<VecDeque<String>>>,
+    drained: watch::Sender<bool>,
 ) {
     let mut lines = LineReader::new(stderr, STDERR_LINE_MAX);
     loop {
@@ -348,12 +393,14 @@ async fn drain_stderr(
         }
         tail.push_back(line);
     }
+    drained.send_replace(true);
 }
 
 struct SupervisorLabels {
     backend: Arc<str>,
     session: Arc<str>,
     stopping: Arc<AtomicBool>,
+    stderr: StderrTail,
 }
 
 /// Reaps the child, publishes its exit, then empties its process group.
@@ -389,12 +436,20 @@ async fn supervise(
         "outcome" => outcome
     )
     .increment(1);
+    exit_tx.send_replace(Some(info));
     if stopping || info.success() {
         tracing::info!(backend = %labels.backend, session = %labels.session, pid, exit = %info, "child exited");
     } else {
-        tracing::warn!(backend = %labels.backend, session = %labels.session, pid, exit = %info, "child exited unexpectedly");
+        let stderr = labels.stderr.settled().await.join(" | ");
+        tracing::warn!(
+            backend = %labels.backend,
+            session = %labels.session,
+            pid,
+            exit = %info,
+            %stderr,
+            "child exited unexpectedly"
+        );
     }
-    exit_tx.send_replace(Some(info));
 
     if let Some(group) = group_of(pid) {
         empty_group(group, term_grace).await;
