@@ -54,6 +54,12 @@ fn fake_peer() -> PeerCommand {
     }
 }
 
+/// smcp-server with server-everything (stdio) at `/v1/everything`.
+async fn start_everything(marker: &str) -> SmcpServer {
+    let backend = stdio_backend("everything", "/v1/everything", &everything_stdio(), marker);
+    SmcpServer::start(&config(&[backend])).await
+}
+
 /// Waits (bounded) until no process carries `marker`, and fails with the survivors if some do.
 async fn assert_no_children(marker: &str) {
     for _ in 0..100 {
@@ -71,13 +77,7 @@ async fn assert_no_children(marker: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_sdk_streamable_and_legacy_sse_against_server_everything() {
     let marker = new_marker();
-    let smcp = SmcpServer::start(&config(&[stdio_backend(
-        "everything",
-        "/v1/everything",
-        &everything_stdio(),
-        &marker,
-    )]))
-    .await;
+    let smcp = start_everything(&marker).await;
 
     let streamable = run_py_client(driver_args(
         &smcp.url("/v1/everything/"),
@@ -125,13 +125,7 @@ async fn python_sdk_streamable_and_legacy_sse_against_server_everything() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn typescript_sdk_streamable_and_legacy_sse_against_server_everything() {
     let marker = new_marker();
-    let smcp = SmcpServer::start(&config(&[stdio_backend(
-        "everything",
-        "/v1/everything",
-        &everything_stdio(),
-        &marker,
-    )]))
-    .await;
+    let smcp = start_everything(&marker).await;
     // Many clients are configured with URLs ending in /mcp: the alias works.
     let streamable = run_ts_client(driver_args(
         &smcp.url("/v1/everything/mcp"),
