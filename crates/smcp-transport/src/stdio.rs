@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use child::{ExitInfo, SpawnError, StopPolicy};
-pub use connection::{ConnectionClosed, RequestError, SendError, StdioConnection};
+pub use connection::{RequestError, SendError, StdioConnection};
 pub use env::{RESERVED_PREFIX, child_env};
 pub use stream::RequestStream;
 

@@ -34,11 +34,6 @@ const LOG_PREVIEW: usize = 200;
 /// The message of the error response given to requests in flight when the child goes away.
 const EXITED: &str = "backend process exited";
 
-/// The connection has been closed (the child exited or is being stopped).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("backend connection closed")]
-pub struct ConnectionClosed;
-
 /// Why [`StdioConnection::request`] refused a message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RequestError {
@@ -53,12 +48,6 @@ pub enum RequestError {
     NotARequest(Kind),
 }
 
-impl From<ConnectionClosed> for RequestError {
-    fn from(_: ConnectionClosed) -> Self {
-        RequestError::Closed
-    }
-}
-
 /// Why [`StdioConnection::send`] refused a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum SendError {
@@ -68,12 +57,6 @@ pub enum SendError {
     /// The message is a request: use [`StdioConnection::request`] so its answer is routed.
     #[error("requests must be sent with request()")]
     IsRequest,
-}
-
-impl From<ConnectionClosed> for SendError {
-    fn from(_: ConnectionClosed) -> Self {
-        SendError::Closed
-    }
 }
 
 /// What the writer task is asked to do.
