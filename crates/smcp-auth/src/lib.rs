@@ -25,6 +25,7 @@ mod jwks;
 mod keys;
 mod principal;
 mod token;
+pub mod token_source;
 mod validator;
 
 pub use claims::{ClaimRule, ClaimRuleError, ClaimRules};
