@@ -353,6 +353,17 @@ async fn protocol_edges_with_raw_http() {
         .expect("response");
     assert_eq!(response.status(), 400);
 
+    // The tool label is bounded by what the backend listed: unknown names count as `other`.
+    let list = json!({"jsonrpc": "2.0", "id": 10, "method": "tools/list"});
+    assert_eq!(raw.post(&list, Some(&session)).await.status(), 200);
+    assert_eq!(
+        raw.post(&echo_call(11, &json!({})), Some(&session))
+            .await
+            .status(),
+        200
+    );
+    let bogus = json!({"jsonrpc": "2.0", "id": 12, "method": "tools/call", "params": {"name": "no-such-tool-9f2"}});
+    assert_eq!(raw.post(&bogus, Some(&session)).await.status(), 200);
     // DELETE ends the session (child stopped); the id is then unknown.
     assert_eq!(raw.delete(&session).await, 204);
     assert_eq!(
@@ -362,6 +373,26 @@ async fn protocol_edges_with_raw_http() {
         404
     );
     assert_no_children(&marker).await;
+    let metrics = reqwest::get(smcp.url("/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    for series in [
+        "smcp_sessions_ended_total{backend=\"fake\",reason=\"delete\"}",
+        "smcp_child_spawns_total{backend=\"fake\",outcome=\"ok\"}",
+        "smcp_mcp_requests_total{backend=\"fake\",method=\"tools/call\",tool=\"echo\"}",
+        "smcp_mcp_requests_total{backend=\"fake\",method=\"tools/call\",tool=\"other\"}",
+        "smcp_jsonrpc_messages_total{backend=\"fake\",direction=\"to_child\"}",
+        "smcp_sessions_active{backend=\"fake\"}",
+    ] {
+        assert!(metrics.contains(series), "{series} missing from\n{metrics}");
+    }
+    assert!(
+        !metrics.contains("no-such-tool-9f2"),
+        "unlisted tool names never become labels"
+    );
     smcp.stop().await;
 }
 
