@@ -8,6 +8,7 @@
 //! SIGTERM.
 
 mod app;
+mod auth;
 mod backend;
 mod build;
 mod dispatch;
@@ -17,6 +18,7 @@ mod ops;
 mod origin;
 mod readiness;
 mod reply;
+mod wellknown;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -80,4 +80,12 @@ fn describe() {
         "smcp_rejected_requests_total",
         "Requests refused before reaching a backend, by reason"
     );
+    describe_counter!(
+        "smcp_auth_outcomes_total",
+        "Bearer-token checks of protected requests, by backend, outcome and reason"
+    );
+    describe_counter!(
+        "smcp_session_binding_refusals_total",
+        "Requests answered 404 because their MCP session belongs to another principal, by backend"
+    );
 }

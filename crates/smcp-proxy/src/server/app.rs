@@ -2,8 +2,9 @@
 //!
 //! An [`App`] is built once from a validated configuration (see `build`) and shared by every
 //! connection behind an `Arc`. It holds only what the request path reads: the route table,
-//! the admission policies, the metrics handle and the draining flag. Nothing here is parsed or
-//! loaded per request.
+//! the admission policies, the auth state (validator and metadata settings, when `auth.mode`
+//! is `oidc`), the metrics handle and the draining flag. Nothing here is parsed or loaded per
+//! request.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,6 +13,7 @@ use std::time::{Duration, SystemTime};
 use metrics_exporter_prometheus::PrometheusHandle;
 use smcp_router::RouteTable;
 
+use super::auth::ServerAuth;
 use super::backend::{BackendEntry, Transport};
 use super::origin::OriginPolicy;
 use super::readiness::ReadinessProbes;
@@ -31,6 +33,8 @@ pub(crate) struct App {
     /// The same entries in configuration order, for listings.
     pub(crate) backends: Vec<Arc<BackendEntry>>,
     pub(crate) origin_policy: OriginPolicy,
+    /// The auth state when `auth.mode` is `oidc`.
+    pub(crate) auth: Option<Arc<ServerAuth>>,
     pub(crate) max_request_body: u64,
     pub(crate) metrics_path: Option<String>,
     pub(crate) prometheus: Option<PrometheusHandle>,
@@ -52,6 +56,10 @@ impl App {
 
     pub(crate) fn origin_policy(&self) -> &OriginPolicy {
         &self.origin_policy
+    }
+
+    pub(crate) fn auth(&self) -> Option<&ServerAuth> {
+        self.auth.as_deref()
     }
 
     pub(crate) fn max_request_body(&self) -> u64 {

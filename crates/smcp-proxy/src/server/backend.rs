@@ -3,7 +3,8 @@
 //! A [`BackendEntry`] is what the route table stores per configured backend: its identity (for
 //! listings and metric labels), its routing options, and the transport that serves it. The
 //! transports themselves live in `smcp-transport`; this module only chooses between them and
-//! turns their failures into responses.
+//! turns their failures into responses. For a protected HTTP backend it also keeps the upstream
+//! sessions bound to the principals that created them (see `auth::session_binding`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,6 +15,8 @@ use smcp_transport::body::Body;
 use smcp_transport::http::{ForwardContext, HttpBackend};
 use smcp_transport::stdio::backend::{SessionOwner, StdioBackend, StdioRequestContext};
 
+use super::auth::BackendAuth;
+use super::auth::session_binding::{self, Admission};
 use super::reply;
 
 /// How a backend is reached.
@@ -52,6 +55,8 @@ pub(crate) struct BackendEntry {
     pub(crate) transport: Transport,
     /// Identity headers smcp owns for this backend: always removed from client requests.
     pub(crate) identity_strip: Vec<HeaderName>,
+    /// The auth policy when the backend is protected (effective mode oidc).
+    pub(crate) auth: Option<BackendAuth>,
     /// Whether the backend can serve right now (see `readiness`).
     pub(crate) ready: Arc<AtomicBool>,
 }
@@ -90,6 +95,14 @@ impl BackendEntry {
     ) -> Response<Body> {
         match &self.transport {
             Transport::Http(backend) => {
+                let bindings = self.auth.as_ref().and_then(BackendAuth::sessions);
+                let method = request.method().clone();
+                let session = session_binding::session_id(request.headers()).map(str::to_owned);
+                if let Some(bindings) = bindings
+                    && bindings.admit(session.as_deref(), &context.owner) == Admission::Foreign
+                {
+                    return session_binding::unknown_session();
+                }
                 let forward = ForwardContext {
                     upstream_path_and_query: forward_path,
                     public_prefix: self.strip_path.then(|| self.path.clone()),
@@ -100,7 +113,17 @@ impl BackendEntry {
                     set_headers: context.set_headers,
                 };
                 match backend.forward(request, forward).await {
-                    Ok(response) => response,
+                    Ok(response) => {
+                        if let Some(bindings) = bindings {
+                            bindings.observe(
+                                &method,
+                                session.as_deref(),
+                                &response,
+                                &context.owner,
+                            );
+                        }
+                        response
+                    }
                     Err(error) => {
                         let status = error.status();
                         let message = if status == StatusCode::GATEWAY_TIMEOUT {

@@ -1,8 +1,9 @@
 //! From a validated [`Config`] to a ready [`App`]: backends, route table, policies, TLS.
 //!
 //! Everything that can fail at startup fails here, before a port is bound: an HTTP backend's
-//! CA file, the TLS key pair, the route table. Runtime work (probing backends, spawning
-//! children) starts later, on demand or in the background.
+//! CA file, the TLS key pair, the route table, the token validator's settings. Runtime work
+//! (probing backends, fetching the issuers' signing keys, spawning children) starts later, on
+//! demand or in the background: an IdP that is down at startup only keeps `/ready` at 503.
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -15,10 +16,11 @@ use smcp_transport::stdio::backend::{StdioBackend, StdioBackendOptions};
 use tokio_rustls::TlsAcceptor;
 
 use super::app::{App, ListenerSettings};
+use super::auth::{self, ServerAuth, SetupError};
 use super::backend::{BackendEntry, Transport};
 use super::origin::OriginPolicy;
 use super::readiness::{Probe, ReadinessProbes};
-use crate::config::{self, AuthMode, BackendConfig, Config};
+use crate::config::{self, BackendConfig, Config};
 use crate::telemetry;
 use crate::tls::{self, TlsSetupError};
 
@@ -44,33 +46,40 @@ pub enum BuildError {
     /// The TLS certificate or key is unusable.
     #[error(transparent)]
     Tls(#[from] TlsSetupError),
-    /// A configured feature this build cannot serve; refusing beats serving unprotected.
+    /// The OIDC settings cannot be turned into a token validator (a claim rule the validator
+    /// cannot express, an unusable issuer URL, no TLS backend for key fetches).
     #[error("{key}: {message}")]
-    Unsupported {
+    Auth {
         /// The key path.
-        key: &'static str,
-        /// What is missing.
-        message: &'static str,
+        key: String,
+        /// What is wrong.
+        message: String,
     },
+}
+
+impl From<SetupError> for BuildError {
+    fn from(error: SetupError) -> Self {
+        BuildError::Auth {
+            key: error.key,
+            message: error.message,
+        }
+    }
 }
 
 /// Builds the app and, when `tls` is configured, the TLS acceptor.
 pub(super) fn build(config: &Config) -> Result<(App, Option<TlsAcceptor>), BuildError> {
-    if config.auth.mode == AuthMode::Oidc {
-        return Err(BuildError::Unsupported {
-            key: "auth.mode",
-            message: "oidc is not available in this build yet; refusing to serve backends unprotected",
-        });
-    }
     let tls = match &config.tls {
         Some(tls) => Some(tls::acceptor_from_pem_files(&tls.cert_file, &tls.key_file)?),
         None => None,
     };
 
+    // Starts fetching the issuers' keys in the background (never waits for the IdP).
+    let server_auth = auth::server_auth(config)?;
     let mut probes = ReadinessProbes::default();
     let mut backends = Vec::with_capacity(config.mcp.backends.len());
     for (index, backend) in config.mcp.backends.iter().enumerate() {
-        let entry = Arc::new(build_backend(index, backend, config, &mut probes)?);
+        let entry = build_backend(index, backend, config, server_auth.as_ref(), &mut probes)?;
+        let entry = Arc::new(entry);
         backends.push(entry);
     }
     let routes = RouteTable::new(
@@ -97,6 +106,7 @@ pub(super) fn build(config: &Config) -> Result<(App, Option<TlsAcceptor>), Build
         routes,
         backends,
         origin_policy: OriginPolicy::new(&allowed_origins),
+        auth: server_auth,
         max_request_body: config.server.max_request_body,
         metrics_path,
         prometheus,
@@ -115,9 +125,11 @@ fn build_backend(
     index: usize,
     backend: &BackendConfig,
     config: &Config,
+    server_auth: Option<&Arc<ServerAuth>>,
     probes: &mut ReadinessProbes,
 ) -> Result<BackendEntry, BuildError> {
     let id: Arc<str> = Arc::from(backend.id.as_str());
+    let auth = auth::backend_auth(server_auth, index, backend, &id)?;
     let ready = Arc::new(AtomicBool::new(false));
     let (transport, probe) = match &backend.transport {
         config::Transport::Http(http) => {
@@ -188,6 +200,7 @@ fn build_backend(
         max_tokens: backend.max_tokens,
         transport,
         identity_strip,
+        auth,
         ready,
     })
 }

@@ -2,10 +2,15 @@
 //!
 //! Stages, in order (drawn in `docs/architecture.md`):
 //! 1. observe: request id, in-flight gauge, one access-log line and the request metrics;
-//! 2. operations endpoints (`/health`, `/ready`, `/metrics`, `/api/models`), answered locally;
+//! 2. protected-resource metadata (`/.well-known/*`, only with `auth.mode: oidc`) and the
+//!    operations endpoints (`/health`, `/ready`, `/metrics`, `/api/models`), answered locally;
+//!    with oidc, `/api/models` needs a bearer token first;
 //! 3. route: the longest whole-segment prefix picks a backend, or 404;
-//! 4. admission: draining (503), `Origin` (403), declared body size (413);
-//! 5. the backend call, with the body wrapped in a size limit.
+//! 4. admission: draining (503), `Origin` (403);
+//! 5. auth (protected backends only): bearer token validated for the backend's resource URL
+//!    and rules, or 401/403/503 (`auth`); the caller becomes the session owner and, for HTTP
+//!    backends, the identity headers;
+//! 6. declared body size (413), then the backend call, with the body wrapped in a size limit.
 //!
 //! Every answer smcp gives itself comes from `reply`, so errors look the same everywhere.
 
@@ -16,12 +21,11 @@ use http::{HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use smcp_transport::body::{self, Body};
-use smcp_transport::stdio::backend::SessionOwner;
 
 use super::app::App;
 use super::backend::{CallContext, TransportKind};
 use super::observe::{NO_BACKEND, RequestObservation};
-use super::{ops, reply};
+use super::{auth, ops, reply, wellknown};
 
 /// What the listener knows about the connection a request came in on.
 #[derive(Debug, Clone, Copy)]
@@ -31,6 +35,8 @@ pub(crate) struct Connection {
 }
 
 const REQUEST_ID: &str = "x-request-id";
+/// The one operations endpoint that needs a token when oidc is on (it lists the backends).
+const MODELS_PATH: &str = "/api/models";
 
 /// Answers one request. Never fails: every error becomes a response.
 pub(crate) async fn handle(
@@ -59,6 +65,16 @@ async fn route_and_call(
     connection: Connection,
     request: Request<Incoming>,
 ) -> (String, Response<Body>) {
+    if let Some(response) = wellknown::answer(app, &request, connection.scheme) {
+        return (NO_BACKEND.to_owned(), response);
+    }
+    if request.uri().path() == MODELS_PATH
+        && let Err(response) =
+            auth::authorize_listing(app.auth(), &request, connection.scheme).await
+    {
+        reject("auth");
+        return (NO_BACKEND.to_owned(), response);
+    }
     if let Some(response) = ops::answer(app, &request) {
         return (NO_BACKEND.to_owned(), response);
     }
@@ -90,6 +106,21 @@ async fn route_and_call(
         );
         return (label, response);
     }
+    let caller = match auth::authorize(
+        entry.auth.as_ref(),
+        &request,
+        connection.scheme,
+        &entry.path,
+        &entry.id,
+    )
+    .await
+    {
+        Ok(caller) => caller,
+        Err(response) => {
+            reject("auth");
+            return (label, response);
+        }
+    };
     let limit = app.max_request_body();
     if declared_length(&request).is_some_and(|length| length > limit) {
         reject("body_too_large");
@@ -106,8 +137,8 @@ async fn route_and_call(
         remote: connection.remote,
         scheme: connection.scheme,
         host,
-        owner: SessionOwner::anonymous(),
-        set_headers: http::HeaderMap::new(),
+        owner: caller.owner,
+        set_headers: caller.set_headers,
     };
     let (parts, incoming) = request.into_parts();
     let request_body = match entry.kind() {

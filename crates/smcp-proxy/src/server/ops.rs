@@ -2,7 +2,8 @@
 //!
 //! - `/health`: liveness. 200 while the process can answer at all.
 //! - `/ready`: readiness. 503 until every backend can serve (stdio command found, HTTP backend
-//!   reachable) and while draining; the body says which backend is not ready.
+//!   reachable), until the OIDC signing keys are loaded (`auth.mode: oidc`), and while
+//!   draining; the body says which backend (and whether `auth`) is not ready.
 //! - `/metrics` (path configurable, can be disabled): Prometheus text.
 //! - `/api/models`: the backend listing in the shape of Anthropic's models list, plus each
 //!   backend's `path` and `transport`. Never a URL (it may carry credentials), a command line or
@@ -43,6 +44,8 @@ fn ready(app: &App) -> Response<Body> {
         all_ready &= ready;
         backends.insert(entry.id.to_string(), Value::Bool(ready));
     }
+    let auth_ready = app.auth().map(|auth| auth.is_ready());
+    all_ready &= auth_ready != Some(false);
     let draining = app.is_draining();
     let (status, word) = if draining {
         (StatusCode::SERVICE_UNAVAILABLE, "draining")
@@ -51,7 +54,11 @@ fn ready(app: &App) -> Response<Body> {
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "not_ready")
     };
-    reply::json_response(status, &json!({ "status": word, "backends": backends }))
+    let mut body = json!({ "status": word, "backends": backends });
+    if let Some(ready) = auth_ready {
+        body["auth"] = Value::Bool(ready);
+    }
+    reply::json_response(status, &body)
 }
 
 fn metrics(app: &App) -> Response<Body> {

@@ -1,0 +1,323 @@
+//! The auth stage of smcp-server's request path (`auth.mode: oidc`).
+//!
+//! Requests to a protected backend (effective mode oidc: `auth.mode: oidc` and the backend's
+//! `auth.mode` is `inherit`) and to `/api/models` must carry `Authorization: Bearer <token>`.
+//! The token is checked by the [`smcp_auth::Validator`] for the resource being called (the
+//! backend's public URL, see [`PublicBase`]) with the backend's extra claim rules and scopes;
+//! refusals are answered by [`Refusal::response`]. What a validated token gives the rest of the
+//! path is a [`Caller`]: the session owner (issuer and subject), and for HTTP backends the
+//! identity headers smcp sets (`X-Subject`, `X-Email`, names and on/off per backend). The token
+//! itself goes no further: the HTTP forwarder removes `Authorization`, and nothing is ever
+//! added to stdio JSON-RPC messages.
+//!
+//! Never logged: the token, the `Authorization` header, claim values. Metrics:
+//! `smcp_auth_outcomes_total{backend,outcome,reason}` here (including refusals the validator
+//! never sees, such as a token in the query string), plus the validator's own
+//! `smcp_auth_validations_total`, `smcp_auth_validation_duration_seconds` and
+//! `smcp_jwks_fetches_total{issuer,outcome}`.
+
+mod challenge;
+mod public_base;
+pub(crate) mod session_binding;
+mod setup;
+
+use std::sync::Arc;
+
+use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, header};
+use smcp_auth::{AuthError, ClaimRules, Principal, Validator};
+use smcp_transport::body::Body;
+use smcp_transport::stdio::backend::SessionOwner;
+
+pub(crate) use challenge::Refusal;
+pub(crate) use public_base::{METADATA_PREFIX, PublicBase};
+pub(crate) use session_binding::SessionBindings;
+pub(crate) use setup::{SetupError, backend_auth, server_auth};
+
+/// Server-wide auth state: the validator and what protected-resource metadata advertises.
+pub(crate) struct ServerAuth {
+    validator: Validator,
+    /// From `server.public_url`; `None` means "from each request's scheme and Host".
+    public_base: Option<PublicBase>,
+    /// `oidc.scopes_supported`.
+    scopes_supported: Vec<String>,
+}
+
+/// The auth policy of one protected backend.
+pub(crate) struct BackendAuth {
+    server: Arc<ServerAuth>,
+    /// `auth.required_claims` and `auth.required_scopes` of the backend, checked on top of
+    /// the global rules.
+    rules: ClaimRules,
+    /// Identity headers to set, `None` when `identity_headers.enabled` is false.
+    identity: Option<IdentityNames>,
+    /// Session bindings (HTTP backends only; stdio sessions carry their owner).
+    sessions: Option<SessionBindings>,
+}
+
+struct IdentityNames {
+    subject: HeaderName,
+    email: HeaderName,
+}
+
+/// Who is calling, as the backends need to know it.
+pub(crate) struct Caller {
+    /// The owner of the sessions this request may use or create.
+    pub(crate) owner: SessionOwner,
+    /// Identity headers for an HTTP backend (empty for unprotected backends).
+    pub(crate) set_headers: HeaderMap,
+}
+
+impl Caller {
+    /// The caller of an unprotected backend.
+    pub(crate) fn anonymous() -> Self {
+        Caller {
+            owner: SessionOwner::anonymous(),
+            set_headers: HeaderMap::new(),
+        }
+    }
+}
+
+/// The resource path `/api/models` is checked for: the server as a whole.
+const SERVER_RESOURCE_PATH: &str = "/";
+
+impl ServerAuth {
+    /// Whether every issuer's signing keys have been loaded (readiness).
+    pub(crate) fn is_ready(&self) -> bool {
+        self.validator.is_ready()
+    }
+
+    /// The configured issuers (`authorization_servers` in metadata).
+    pub(crate) fn issuers(&self) -> Vec<String> {
+        self.validator.issuers().map(str::to_owned).collect()
+    }
+
+    /// `oidc.scopes_supported`.
+    pub(crate) fn scopes_supported(&self) -> &[String] {
+        &self.scopes_supported
+    }
+
+    /// The public base for this request: `server.public_url`, else the request's own.
+    pub(crate) fn base_for<B>(&self, request: &Request<B>, scheme: &str) -> Option<PublicBase> {
+        match &self.public_base {
+            Some(base) => Some(base.clone()),
+            None => PublicBase::from_request(scheme, request.headers(), request.uri()),
+        }
+    }
+
+    /// The path prefix of `server.public_url` (empty when none).
+    pub(crate) fn public_prefix(&self) -> &str {
+        self.public_base.as_ref().map_or("", PublicBase::prefix)
+    }
+
+    /// Checks the request's bearer token for the resource at `path` with `rules`; counts the
+    /// outcome under `backend`.
+    async fn check<B>(
+        &self,
+        request: &Request<B>,
+        scheme: &str,
+        path: &str,
+        rules: &ClaimRules,
+        backend: &str,
+    ) -> Result<Principal, Response<Body>> {
+        let Some(base) = self.base_for(request, scheme) else {
+            count(backend, Err(&Refusal::NoHost));
+            return Err(Refusal::NoHost.response(None));
+        };
+        let resource = base.resource(path);
+        let result = match bearer_token(request.headers(), request.uri().query()) {
+            Ok(token) => self
+                .validator
+                .validate(token, Some(&resource), rules)
+                .await
+                .map_err(Refusal::Token),
+            Err(refusal) => Err(refusal),
+        };
+        count(backend, result.as_ref().map(|_| ()));
+        result.map_err(|refusal| {
+            log_refusal(backend, &refusal);
+            refusal.response(Some(&base.metadata_url(path)))
+        })
+    }
+}
+
+impl BackendAuth {
+    /// The backend's required scopes (advertised in its metadata).
+    pub(crate) fn required_scopes(&self) -> &[String] {
+        self.rules.required_scopes()
+    }
+
+    /// The session bindings of an HTTP backend.
+    pub(crate) fn sessions(&self) -> Option<&SessionBindings> {
+        self.sessions.as_ref()
+    }
+}
+
+/// The auth stage for a backend request: `Ok` with the caller, or the refusal to send.
+/// `policy` is `None` for unprotected backends (the caller is anonymous).
+pub(crate) async fn authorize<B>(
+    policy: Option<&BackendAuth>,
+    request: &Request<B>,
+    scheme: &str,
+    path: &str,
+    backend: &str,
+) -> Result<Caller, Response<Body>> {
+    let Some(policy) = policy else {
+        return Ok(Caller::anonymous());
+    };
+    let principal = policy
+        .server
+        .check(request, scheme, path, &policy.rules, backend)
+        .await?;
+    let mut set_headers = HeaderMap::new();
+    if let Some(names) = &policy.identity {
+        set_identity(&mut set_headers, &names.subject, Some(&principal.subject));
+        set_identity(&mut set_headers, &names.email, principal.email.as_deref());
+    }
+    Ok(Caller {
+        owner: SessionOwner::from_principal(&principal.issuer, &principal.subject),
+        set_headers,
+    })
+}
+
+/// The auth stage for `/api/models` (the global rules only, the server's root resource).
+pub(crate) async fn authorize_listing<B>(
+    auth: Option<&ServerAuth>,
+    request: &Request<B>,
+    scheme: &str,
+) -> Result<(), Response<Body>> {
+    match auth {
+        None => Ok(()),
+        Some(auth) => auth
+            .check(
+                request,
+                scheme,
+                SERVER_RESOURCE_PATH,
+                &ClaimRules::new(),
+                "",
+            )
+            .await
+            .map(|_| ()),
+    }
+}
+
+/// The bearer token of a request: exactly one `Authorization: Bearer` header and no
+/// `access_token` in the query. An empty token is left to the validator (it says "missing").
+fn bearer_token<'a>(headers: &'a HeaderMap, query: Option<&str>) -> Result<&'a str, Refusal> {
+    if query.is_some_and(|q| form_urlencoded_has(q, "access_token")) {
+        return Err(Refusal::TokenInQuery);
+    }
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let Some(value) = values.next() else {
+        return Err(Refusal::Token(AuthError::Missing));
+    };
+    if values.next().is_some() {
+        return Err(Refusal::SeveralHeaders);
+    }
+    let value = value
+        .to_str()
+        .map_err(|_| Refusal::Token(AuthError::Malformed))?
+        .trim();
+    let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(Refusal::NotBearer);
+    }
+    Ok(token.trim())
+}
+
+fn form_urlencoded_has(query: &str, name: &str) -> bool {
+    url::form_urlencoded::parse(query.as_bytes()).any(|(key, _)| key == name)
+}
+
+/// Sets an identity header from a claim; a value that is not a valid header value (control
+/// characters, non-ASCII) is left out rather than mangled.
+fn set_identity(headers: &mut HeaderMap, name: &HeaderName, value: Option<&str>) {
+    let Some(value) = value else { return };
+    match HeaderValue::from_str(value) {
+        Ok(value) => {
+            headers.insert(name.clone(), value);
+        }
+        Err(_) => {
+            tracing::debug!(header = %name, "identity claim is not a valid header value; header not set");
+        }
+    }
+}
+
+fn count(backend: &str, result: Result<(), &Refusal>) {
+    let (outcome, reason) = match result {
+        Ok(()) => ("accepted", "valid"),
+        Err(refusal) => ("rejected", refusal.reason()),
+    };
+    metrics::counter!(
+        "smcp_auth_outcomes_total",
+        "backend" => backend.to_owned(),
+        "outcome" => outcome,
+        "reason" => reason,
+    )
+    .increment(1);
+}
+
+fn log_refusal(backend: &str, refusal: &Refusal) {
+    match refusal {
+        // Claim names come from the configuration; values are never logged.
+        Refusal::Token(AuthError::Claims { claim, problem }) => {
+            tracing::info!(backend, claim = %claim, problem = %problem, "request refused: claim rule not met");
+        }
+        Refusal::Token(AuthError::InsufficientScope { needed }) => {
+            tracing::info!(backend, needed = %needed.join(" "), "request refused: insufficient scope");
+        }
+        Refusal::Token(AuthError::KeysUnavailable) => {
+            tracing::warn!(
+                backend,
+                "request refused: the issuer's signing keys are not loaded yet"
+            );
+        }
+        other => tracing::debug!(backend, reason = other.reason(), "request refused"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use http::{HeaderMap, HeaderValue, header};
+    use smcp_auth::AuthError;
+
+    use super::{Refusal, bearer_token};
+
+    fn auth(values: &[&str]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for value in values {
+            headers.append(header::AUTHORIZATION, HeaderValue::from_str(value).unwrap());
+        }
+        headers
+    }
+
+    #[test]
+    fn bearer_token_rules() {
+        assert_eq!(bearer_token(&auth(&["Bearer abc"]), None), Ok("abc"));
+        assert_eq!(bearer_token(&auth(&["bearer   abc "]), None), Ok("abc"));
+        assert_eq!(bearer_token(&auth(&["Bearer"]), None), Ok(""));
+        assert_eq!(
+            bearer_token(&auth(&[]), None),
+            Err(Refusal::Token(AuthError::Missing))
+        );
+        assert_eq!(
+            bearer_token(&auth(&["Basic dXNlcjpwdw=="]), None),
+            Err(Refusal::NotBearer)
+        );
+        assert_eq!(
+            bearer_token(&auth(&["Bearer a", "Bearer b"]), None),
+            Err(Refusal::SeveralHeaders)
+        );
+        assert_eq!(
+            bearer_token(&auth(&["Bearer abc"]), Some("x=1&access_token=abc")),
+            Err(Refusal::TokenInQuery)
+        );
+        assert_eq!(
+            bearer_token(&auth(&[]), Some("access%5Ftoken=abc")),
+            Err(Refusal::TokenInQuery)
+        );
+        assert_eq!(
+            bearer_token(&auth(&["Bearer abc"]), Some("sessionId=1&token=2")),
+            Ok("abc")
+        );
+    }
+}

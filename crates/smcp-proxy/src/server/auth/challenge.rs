@@ -1,0 +1,244 @@
+//! Why a request was refused by the auth stage, and the one place that turns a refusal into
+//! an HTTP answer (RFC 6750 §3 and RFC 9728 §5.1, as the MCP authorization spec asks):
+//!
+//! - 401 `WWW-Authenticate: Bearer resource_metadata="<url>"` when no token was sent, plus
+//!   `error="invalid_token", error_description="..."` when one was sent and refused;
+//! - 403 with `error="insufficient_scope", scope="<all needed scopes>"` for missing scopes, and
+//!   a plain 403 for other claim rules (no OAuth error code fits them);
+//! - 503 with `Retry-After` while no signing keys could be loaded yet.
+//!
+//! Bodies are JSON-RPC errors (MCP clients parse them) whose `data` repeats the OAuth error
+//! code and the metadata URL. Descriptions are fixed texts: never a claim value, never the token.
+
+use http::{HeaderValue, Response, StatusCode, header};
+use serde_json::json;
+use smcp_auth::{AuthError, ErrorClass};
+use smcp_transport::body::Body;
+
+use crate::server::reply;
+
+/// JSON-RPC error code of authentication and authorization refusals.
+const AUTH_ERROR_CODE: i64 = -32001;
+/// Seconds a client should wait before retrying while signing keys are unavailable.
+const KEYS_RETRY_AFTER_SECS: u32 = 5;
+
+/// Why the auth stage refused a request.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Refusal {
+    /// The validator refused the token (or had no keys to check it).
+    Token(AuthError),
+    /// An `access_token` query parameter was sent (RFC 6750 §2.3 is not supported: URLs end
+    /// up in logs and browser history). Refused even when a header carries a token too.
+    TokenInQuery,
+    /// More than one `Authorization` header.
+    SeveralHeaders,
+    /// An `Authorization` header with another scheme than `Bearer`.
+    NotBearer,
+    /// No usable `Host` to build the resource URL from (and no `server.public_url`).
+    NoHost,
+}
+
+impl Refusal {
+    /// The `reason` label of `smcp_auth_outcomes_total`.
+    pub(crate) fn reason(&self) -> &'static str {
+        match self {
+            Refusal::Token(error) => error.reason(),
+            Refusal::TokenInQuery => "token_in_query",
+            Refusal::SeveralHeaders => "several_authorization_headers",
+            Refusal::NotBearer => "not_bearer",
+            Refusal::NoHost => "no_host",
+        }
+    }
+
+    fn description(&self) -> &'static str {
+        match self {
+            Refusal::Token(error) => error.description(),
+            Refusal::TokenInQuery => {
+                "access tokens in the URL query are refused (even with an Authorization header); send only Authorization: Bearer"
+            }
+            Refusal::SeveralHeaders => "send exactly one Authorization header",
+            Refusal::NotBearer => "the Authorization header must use the Bearer scheme",
+            Refusal::NoHost => "the request has no usable Host header",
+        }
+    }
+
+    /// The answer to send; `metadata_url` is the protected-resource metadata of the target.
+    pub(crate) fn response(&self, metadata_url: Option<&str>) -> Response<Body> {
+        let (status, oauth_error) = match self {
+            Refusal::Token(error) => match error.class() {
+                ErrorClass::Unauthorized => (StatusCode::UNAUTHORIZED, error.oauth_error()),
+                ErrorClass::Forbidden => (StatusCode::FORBIDDEN, error.oauth_error()),
+                ErrorClass::Unavailable => {
+                    return reply::unavailable(self.description(), KEYS_RETRY_AFTER_SECS);
+                }
+            },
+            Refusal::TokenInQuery | Refusal::SeveralHeaders | Refusal::NotBearer => {
+                (StatusCode::UNAUTHORIZED, Some("invalid_token"))
+            }
+            Refusal::NoHost => {
+                return reply::jsonrpc_error(
+                    StatusCode::BAD_REQUEST,
+                    reply::INVALID_REQUEST,
+                    self.description(),
+                );
+            }
+        };
+        let scope = match self {
+            Refusal::Token(AuthError::InsufficientScope { needed }) => Some(needed.join(" ")),
+            _ => None,
+        };
+        let body = json!({
+            "jsonrpc": "2.0",
+            "id": null,
+            "error": {
+                "code": AUTH_ERROR_CODE,
+                "message": self.description(),
+                "data": {
+                    "oauth_error": oauth_error,
+                    "scope": scope,
+                    "resource_metadata": metadata_url,
+                },
+            },
+        });
+        let mut response = reply::json_response(status, &body);
+        // A 403 for a claim rule has no OAuth error code; a challenge would only invite the
+        // client to fetch the same token again.
+        let challenge_fits = status == StatusCode::UNAUTHORIZED || oauth_error.is_some();
+        if challenge_fits
+            && let Some(value) = challenge(
+                metadata_url,
+                oauth_error,
+                scope.as_deref(),
+                self.description(),
+            )
+        {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, value);
+        }
+        response
+    }
+}
+
+/// `Bearer resource_metadata="..."[, error="...", error_description="..."][, scope="..."]`.
+fn challenge(
+    metadata_url: Option<&str>,
+    error: Option<&str>,
+    scope: Option<&str>,
+    description: &str,
+) -> Option<HeaderValue> {
+    let mut params = Vec::new();
+    if let Some(url) = metadata_url {
+        params.push(format!("resource_metadata={}", quoted(url)));
+    }
+    if let Some(error) = error {
+        params.push(format!("error={}", quoted(error)));
+        params.push(format!("error_description={}", quoted(description)));
+    }
+    if let Some(scope) = scope {
+        params.push(format!("scope={}", quoted(scope)));
+    }
+    let value = if params.is_empty() {
+        "Bearer".to_owned()
+    } else {
+        format!("Bearer {}", params.join(", "))
+    };
+    HeaderValue::from_str(&value).ok()
+}
+
+/// An RFC 9110 quoted-string.
+fn quoted(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use http::{StatusCode, header};
+    use smcp_auth::{AuthError, ClaimProblem};
+
+    use super::Refusal;
+
+    const META: &str = "http://127.0.0.1:1/.well-known/oauth-protected-resource/v1/x";
+
+    fn www_authenticate(refusal: &Refusal) -> (StatusCode, Option<String>) {
+        let response = refusal.response(Some(META));
+        let value = response
+            .headers()
+            .get(header::WWW_AUTHENTICATE)
+            .map(|v| v.to_str().unwrap().to_owned());
+        (response.status(), value)
+    }
+
+    #[test]
+    fn missing_token_gets_a_bare_challenge() {
+        let (status, value) = www_authenticate(&Refusal::Token(AuthError::Missing));
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            value.unwrap(),
+            format!("Bearer resource_metadata=\"{META}\"")
+        );
+    }
+
+    #[test]
+    fn refused_tokens_get_invalid_token() {
+        for refusal in [
+            Refusal::Token(AuthError::Expired),
+            Refusal::Token(AuthError::BadSignature),
+            Refusal::TokenInQuery,
+            Refusal::NotBearer,
+            Refusal::SeveralHeaders,
+        ] {
+            let (status, value) = www_authenticate(&refusal);
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{refusal:?}");
+            let value = value.unwrap();
+            assert!(
+                value.starts_with(&format!("Bearer resource_metadata=\"{META}\", error=\"invalid_token\", error_description=\"")),
+                "{value}"
+            );
+        }
+        let (_, value) = www_authenticate(&Refusal::TokenInQuery);
+        assert!(value.unwrap().contains("even with an Authorization header"));
+    }
+
+    #[test]
+    fn scopes_and_claims_are_forbidden() {
+        let scope = Refusal::Token(AuthError::InsufficientScope {
+            needed: vec!["mcp:tools".into(), "mcp:admin".into()],
+        });
+        let (status, value) = www_authenticate(&scope);
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        let value = value.unwrap();
+        assert!(value.contains("error=\"insufficient_scope\""), "{value}");
+        assert!(value.ends_with("scope=\"mcp:tools mcp:admin\""), "{value}");
+
+        let claims = Refusal::Token(AuthError::Claims {
+            claim: "roles".into(),
+            problem: ClaimProblem::Mismatch,
+        });
+        let (status, value) = www_authenticate(&claims);
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert_eq!(value, None);
+    }
+
+    #[test]
+    fn unavailable_keys_ask_to_retry() {
+        let response = Refusal::Token(AuthError::KeysUnavailable).response(Some(META));
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(response.headers().contains_key(header::RETRY_AFTER));
+        assert!(!response.headers().contains_key(header::WWW_AUTHENTICATE));
+    }
+
+    #[test]
+    fn quoting_escapes() {
+        assert_eq!(super::quoted(r#"a"b\c"#), r#""a\"b\\c""#);
+    }
+}

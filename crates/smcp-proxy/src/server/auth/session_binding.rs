@@ -1,0 +1,364 @@
+//! Binding the MCP sessions of an HTTP backend to the principal that created them.
+//!
+//! An HTTP backend hands out its own `Mcp-Session-Id`s, and knows nothing of smcp's callers: a
+//! session id leaked from one principal would let another one act inside that session. So,
+//! per protected HTTP backend, smcp remembers which principal each session belongs to:
+//!
+//! - learned from the response to a POST that carried no session id (the initialize request)
+//!   when the response head carries `Mcp-Session-Id`;
+//! - a request presenting a bound id from another principal is answered 404, exactly what an
+//!   unknown session gets, and logged as a security event with a short fingerprint of the id;
+//! - forgotten on a 2xx answer to the session's DELETE, and on the backend's 404 for it.
+//!
+//! Ids smcp never saw (sessions created before a restart, or through another smcp replica) pass
+//! through to the backend, which decides. The table is bounded: each principal keeps at most
+//! `per_owner` bindings and the whole table `capacity`, the least recently used going first,
+//! so one caller cannot flood out another's bindings without many identities.
+//!
+//! The stdio backends need none of this: their sessions carry their owner inside
+//! `smcp-transport`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use http::{HeaderMap, Method, Response, StatusCode};
+use smcp_transport::body::Body;
+use smcp_transport::stdio::backend::SessionOwner;
+
+use crate::server::reply;
+
+/// The MCP session header (Streamable HTTP).
+const SESSION_HEADER: &str = "mcp-session-id";
+/// Longest session id remembered; longer ids are never bound (the spec's ids are short).
+const MAX_ID_BYTES: usize = 256;
+
+/// Whether a request may go on to the backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Admission {
+    /// No session id, an id of this principal, or an id smcp does not know.
+    Pass,
+    /// A session bound to another principal.
+    Foreign,
+}
+
+/// The session bindings of one HTTP backend.
+pub(crate) struct SessionBindings {
+    backend: Arc<str>,
+    capacity: usize,
+    per_owner: usize,
+    table: Mutex<Table>,
+}
+
+#[derive(Default)]
+struct Table {
+    /// Session id -> owner and the tick of its last use.
+    sessions: HashMap<Arc<str>, Binding>,
+    /// Tick -> session id, oldest first.
+    by_age: BTreeMap<u64, Arc<str>>,
+    /// Owner -> (tick -> session id) of that owner's sessions.
+    by_owner: HashMap<SessionOwner, BTreeMap<u64, Arc<str>>>,
+    tick: u64,
+}
+
+struct Binding {
+    owner: SessionOwner,
+    tick: u64,
+}
+
+impl SessionBindings {
+    /// An empty table for `backend` holding at most `capacity` bindings, `per_owner` of
+    /// them for any one principal.
+    pub(crate) fn new(backend: Arc<str>, capacity: usize, per_owner: usize) -> Self {
+        SessionBindings {
+            backend,
+            capacity: capacity.max(1),
+            per_owner: per_owner.max(1),
+            table: Mutex::new(Table::default()),
+        }
+    }
+
+    /// Checks the session id of a request (if any) against its binding, and marks a session
+    /// of this principal as recently used.
+    pub(crate) fn admit(&self, session_id: Option<&str>, owner: &SessionOwner) -> Admission {
+        let Some(id) = session_id else {
+            return Admission::Pass;
+        };
+        let mut table = self.lock();
+        let Some(binding) = table.sessions.get(id) else {
+            return Admission::Pass;
+        };
+        if binding.owner != *owner {
+            drop(table);
+            metrics::counter!("smcp_session_binding_refusals_total", "backend" => self.backend.to_string())
+                .increment(1);
+            tracing::warn!(
+                backend = %self.backend,
+                session = %fingerprint(id),
+                "security: an MCP session id was presented by a principal that does not own it; answered as unknown"
+            );
+            return Admission::Foreign;
+        }
+        table.touch(id);
+        Admission::Pass
+    }
+
+    /// Learns from a response head: binds a new session, or forgets an ended one.
+    pub(crate) fn observe(
+        &self,
+        method: &Method,
+        request_session: Option<&str>,
+        response: &Response<Body>,
+        owner: &SessionOwner,
+    ) {
+        let status = response.status();
+        match request_session {
+            None if *method == Method::POST && status.is_success() => {
+                if let Some(id) = session_id(response.headers()) {
+                    self.bind(id, owner);
+                }
+            }
+            Some(id)
+                if status == StatusCode::NOT_FOUND
+                    || (*method == Method::DELETE && status.is_success()) =>
+            {
+                self.lock().remove(id);
+            }
+            _ => {}
+        }
+    }
+
+    fn bind(&self, id: &str, owner: &SessionOwner) {
+        if id.is_empty() || id.len() > MAX_ID_BYTES {
+            return;
+        }
+        let mut table = self.lock();
+        if let Some(existing) = table.sessions.get(id) {
+            if existing.owner != *owner {
+                // The backend reissued a live id: keep the first owner, never hand it over.
+                tracing::warn!(
+                    backend = %self.backend,
+                    session = %fingerprint(id),
+                    "security: the backend issued a session id that is bound to another principal; keeping the first binding"
+                );
+            }
+            return;
+        }
+        while table
+            .by_owner
+            .get(owner)
+            .is_some_and(|sessions| sessions.len() >= self.per_owner)
+        {
+            let oldest = table
+                .by_owner
+                .get(owner)
+                .and_then(|sessions| sessions.values().next().cloned());
+            match oldest {
+                Some(oldest) => table.remove(&oldest),
+                None => break,
+            }
+        }
+        while table.sessions.len() >= self.capacity {
+            let Some(oldest) = table.by_age.values().next().cloned() else {
+                break;
+            };
+            table.remove(&oldest);
+        }
+        table.insert(Arc::from(id), owner.clone());
+    }
+
+    /// Number of bindings held (for tests).
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.lock().sessions.len()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Table> {
+        // A panic while holding the lock cannot leave the maps inconsistent in a way that
+        // matters more than refusing every request would.
+        self.table
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl Table {
+    fn next_tick(&mut self) -> u64 {
+        self.tick += 1;
+        self.tick
+    }
+
+    fn insert(&mut self, id: Arc<str>, owner: SessionOwner) {
+        let tick = self.next_tick();
+        self.by_age.insert(tick, Arc::clone(&id));
+        self.by_owner
+            .entry(owner.clone())
+            .or_default()
+            .insert(tick, Arc::clone(&id));
+        self.sessions.insert(id, Binding { owner, tick });
+    }
+
+    fn touch(&mut self, id: &str) {
+        let tick = self.next_tick();
+        let Some((key, binding)) = self.sessions.get_key_value(id) else {
+            return;
+        };
+        let (key, old, owner) = (Arc::clone(key), binding.tick, binding.owner.clone());
+        self.by_age.remove(&old);
+        self.by_age.insert(tick, Arc::clone(&key));
+        if let Some(sessions) = self.by_owner.get_mut(&owner) {
+            sessions.remove(&old);
+            sessions.insert(tick, key);
+        }
+        if let Some(binding) = self.sessions.get_mut(id) {
+            binding.tick = tick;
+        }
+    }
+
+    fn remove(&mut self, id: &str) {
+        let Some(binding) = self.sessions.remove(id) else {
+            return;
+        };
+        self.by_age.remove(&binding.tick);
+        if let Some(sessions) = self.by_owner.get_mut(&binding.owner) {
+            sessions.remove(&binding.tick);
+            if sessions.is_empty() {
+                self.by_owner.remove(&binding.owner);
+            }
+        }
+    }
+}
+
+/// The request's (or response's) `Mcp-Session-Id`, when it is one readable value.
+pub(crate) fn session_id(headers: &HeaderMap) -> Option<&str> {
+    let mut values = headers.get_all(SESSION_HEADER).iter();
+    let first = values.next()?;
+    if values.next().is_some() {
+        return None;
+    }
+    first.to_str().ok()
+}
+
+/// 404 for a session that belongs to someone else: the same answer as an unknown session.
+pub(crate) fn unknown_session() -> Response<Body> {
+    reply::jsonrpc_error(
+        StatusCode::NOT_FOUND,
+        reply::SERVER_ERROR,
+        "Session not found: it ended or never existed; start a new one with initialize",
+    )
+}
+
+/// 8 hex digits identifying a session id in logs without revealing it.
+fn fingerprint(id: &str) -> String {
+    let mut hasher = DefaultHasher::new();
+    id.hash(&mut hasher);
+    format!("{:08x}", hasher.finish() >> 32)
+}
+
+#[cfg(test)]
+mod tests {
+    use http::{HeaderValue, Method, Response, StatusCode};
+    use smcp_transport::body;
+    use smcp_transport::stdio::backend::SessionOwner;
+
+    use super::{Admission, SessionBindings};
+
+    fn alice() -> SessionOwner {
+        SessionOwner::from_principal("https://idp", "alice")
+    }
+
+    fn bob() -> SessionOwner {
+        SessionOwner::from_principal("https://idp", "bob")
+    }
+
+    fn initialized(id: &str) -> Response<smcp_transport::body::Body> {
+        let mut response = Response::new(body::empty());
+        response
+            .headers_mut()
+            .insert("mcp-session-id", HeaderValue::from_str(id).unwrap());
+        response
+    }
+
+    fn status(code: StatusCode) -> Response<smcp_transport::body::Body> {
+        let mut response = Response::new(body::empty());
+        *response.status_mut() = code;
+        response
+    }
+
+    #[test]
+    fn binds_on_initialize_and_refuses_other_principals() {
+        let b = SessionBindings::new("b".into(), 100, 10);
+        b.observe(&Method::POST, None, &initialized("s1"), &alice());
+        assert_eq!(b.admit(Some("s1"), &alice()), Admission::Pass);
+        assert_eq!(b.admit(Some("s1"), &bob()), Admission::Foreign);
+        assert_eq!(b.admit(Some("unknown"), &bob()), Admission::Pass);
+        assert_eq!(b.admit(None, &bob()), Admission::Pass);
+        // Only a POST without a session id creates a binding.
+        b.observe(&Method::GET, None, &initialized("s2"), &bob());
+        b.observe(&Method::POST, Some("s1"), &initialized("s3"), &bob());
+        assert_eq!(b.len(), 1);
+        // A reissued id keeps its first owner.
+        b.observe(&Method::POST, None, &initialized("s1"), &bob());
+        assert_eq!(b.admit(Some("s1"), &bob()), Admission::Foreign);
+    }
+
+    #[test]
+    fn forgets_on_delete_and_on_backend_404() {
+        let b = SessionBindings::new("b".into(), 100, 10);
+        b.observe(&Method::POST, None, &initialized("s1"), &alice());
+        b.observe(&Method::POST, None, &initialized("s2"), &alice());
+        b.observe(
+            &Method::DELETE,
+            Some("s1"),
+            &status(StatusCode::METHOD_NOT_ALLOWED),
+            &alice(),
+        );
+        assert_eq!(b.len(), 2, "a refused DELETE ends nothing");
+        b.observe(
+            &Method::DELETE,
+            Some("s1"),
+            &status(StatusCode::OK),
+            &alice(),
+        );
+        b.observe(
+            &Method::POST,
+            Some("s2"),
+            &status(StatusCode::NOT_FOUND),
+            &alice(),
+        );
+        assert_eq!(b.len(), 0);
+    }
+
+    #[test]
+    fn bounded_per_owner_and_overall_least_recently_used_first() {
+        let b = SessionBindings::new("b".into(), 4, 2);
+        b.observe(&Method::POST, None, &initialized("a1"), &alice());
+        b.observe(&Method::POST, None, &initialized("a2"), &alice());
+        assert_eq!(b.admit(Some("a1"), &alice()), Admission::Pass); // a1 now newer than a2
+        b.observe(&Method::POST, None, &initialized("a3"), &alice());
+        assert_eq!(b.len(), 2);
+        assert_eq!(
+            b.admit(Some("a2"), &bob()),
+            Admission::Pass,
+            "a2 was evicted"
+        );
+        assert_eq!(b.admit(Some("a1"), &bob()), Admission::Foreign);
+        for id in ["b1", "b2"] {
+            b.observe(&Method::POST, None, &initialized(id), &bob());
+        }
+        let carol = SessionOwner::from_principal("https://idp", "carol");
+        b.observe(&Method::POST, None, &initialized("c1"), &carol);
+        assert_eq!(b.len(), 4);
+        // The least recently used overall (a1's touch came before a3) went first.
+        assert_eq!(b.admit(Some("a1"), &bob()), Admission::Pass);
+        assert_eq!(b.admit(Some("a3"), &bob()), Admission::Foreign);
+    }
+
+    #[test]
+    fn fingerprints_are_short_and_stable() {
+        let f = super::fingerprint("0123456789abcdef-session");
+        assert_eq!(f.len(), 8);
+        assert_eq!(f, super::fingerprint("0123456789abcdef-session"));
+        assert!(!f.contains("0123"));
+    }
+}

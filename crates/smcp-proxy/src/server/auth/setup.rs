@@ -1,0 +1,238 @@
+//! From the validated configuration to the auth stage: the [`Validator`] (issuers, audiences,
+//! global claim rules, leeway, refetch floor) with its HTTP client, and each backend's policy.
+//!
+//! Audiences follow the config's rule: an issuer with its own `audiences` accepts those, the
+//! others accept `oidc.audience`; the backend's public URL (the RFC 8707 resource) is accepted
+//! on top, per call. Key fetches use their own HTTP client: rustls, no redirects (a redirect
+//! could lead from an https JWKS URL to a plain-http one), the standard proxy variables.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use smcp_auth::{ClaimRules, IssuerConfig, Validator, ValidatorConfig};
+
+use super::{BackendAuth, IdentityNames, PublicBase, ServerAuth, SessionBindings};
+use crate::config::{self, AuthMode, BackendAuthMode, BackendConfig, Config};
+
+/// Connect timeout of key fetches (the validator bounds each whole fetch too).
+const FETCH_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Session bindings kept per HTTP backend, and per principal within it.
+const SESSION_BINDINGS: usize = 100_000;
+const SESSION_BINDINGS_PER_PRINCIPAL: usize = 1_000;
+
+/// The auth configuration could not be turned into a validator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SetupError {
+    /// The configuration key at fault.
+    pub(crate) key: String,
+    /// What is wrong.
+    pub(crate) message: String,
+}
+
+/// The server-wide auth state when `auth.mode` is `oidc` (`None` otherwise). Starts the
+/// background key fetches, so it must run inside a Tokio runtime.
+pub(crate) fn server_auth(config: &Config) -> Result<Option<Arc<ServerAuth>>, SetupError> {
+    if config.auth.mode != AuthMode::Oidc {
+        return Ok(None);
+    }
+    let oidc = &config.oidc;
+    let validator_config = ValidatorConfig {
+        issuers: oidc
+            .issuers
+            .iter()
+            .map(|issuer| IssuerConfig {
+                issuer: issuer.issuer.clone(),
+                jwks_uri: issuer.jwks_uri.clone(),
+                audiences: oidc.audiences_for(issuer).to_vec(),
+            })
+            .collect(),
+        audiences: Vec::new(),
+        required_claims: claim_rules("oidc.required_claims", &oidc.required_claims)?,
+        optional_claims: claim_rules("oidc.optional_claims", &oidc.optional_claims)?,
+        leeway: oidc.leeway,
+        jwks_refresh_min_interval: oidc.jwks_refresh_min_interval,
+        ..ValidatorConfig::default()
+    };
+    validator_config.check().map_err(|error| SetupError {
+        key: "oidc.issuers".to_owned(),
+        message: error.to_string(),
+    })?;
+    let http = reqwest::Client::builder()
+        .user_agent(concat!("smcp-server/", env!("CARGO_PKG_VERSION")))
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(FETCH_CONNECT_TIMEOUT)
+        .build()
+        .map_err(|error| SetupError {
+            key: "oidc".to_owned(),
+            message: format!("cannot build the HTTP client for key fetches: {error}"),
+        })?;
+    let validator = Validator::new(validator_config, http);
+    validator.start();
+    if config.server.public_url.is_none() {
+        tracing::warn!(
+            "auth.mode is oidc without server.public_url: each backend's resource URL (an accepted token audience) is derived from the request's Host header; set server.public_url so that tokens issued for another host are never accepted"
+        );
+    }
+    Ok(Some(Arc::new(ServerAuth {
+        validator,
+        public_base: config
+            .server
+            .public_url
+            .as_ref()
+            .map(PublicBase::from_config),
+        scopes_supported: oidc.scopes_supported.clone(),
+    })))
+}
+
+/// The policy of `backend`: `None` when it is not protected (global mode none, or the
+/// backend's `auth.mode: none`).
+pub(crate) fn backend_auth(
+    server: Option<&Arc<ServerAuth>>,
+    index: usize,
+    backend: &BackendConfig,
+    id: &Arc<str>,
+) -> Result<Option<BackendAuth>, SetupError> {
+    let Some(server) = server else {
+        return Ok(None);
+    };
+    if backend.auth.mode == BackendAuthMode::None {
+        return Ok(None);
+    }
+    let key = format!("mcp.backends[{index}].auth.required_claims");
+    let rules = claim_rules(&key, &backend.auth.required_claims)?
+        .require_scopes(backend.auth.required_scopes.iter().cloned());
+    let identity = backend.identity_headers.enabled.then(|| IdentityNames {
+        subject: backend.identity_headers.subject_header.clone(),
+        email: backend.identity_headers.email_header.clone(),
+    });
+    let sessions = matches!(backend.transport, config::Transport::Http(_)).then(|| {
+        SessionBindings::new(
+            Arc::clone(id),
+            SESSION_BINDINGS,
+            SESSION_BINDINGS_PER_PRINCIPAL,
+        )
+    });
+    Ok(Some(BackendAuth {
+        server: Arc::clone(server),
+        rules,
+        identity,
+        sessions,
+    }))
+}
+
+/// The config's claim rules as the validator's.
+fn claim_rules(key: &str, rules: &config::ClaimRules) -> Result<ClaimRules, SetupError> {
+    ClaimRules::from_values(rules.iter().map(|(name, rule)| {
+        let values = rule
+            .any_of
+            .iter()
+            .map(config::ClaimValue::to_json)
+            .collect();
+        (name.clone(), serde_json::Value::Array(values))
+    }))
+    .map_err(|error| SetupError {
+        key: key.to_owned(),
+        message: error.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::{backend_auth, server_auth};
+    use crate::config::Config;
+
+    const OIDC: &str = r#"
+auth:
+  mode: oidc
+oidc:
+  issuers:
+    - "http://127.0.0.1:9/realms/a"
+    - issuer: "http://127.0.0.1:9/realms/b"
+      audiences: ["b-api"]
+  audience: "global-api"
+  required_claims:
+    realm_access.roles: ["mcp-user", "admin"]
+  scopes_supported: ["mcp:tools"]
+mcp:
+  backends:
+    - id: "web"
+      transport: "http"
+      url: "http://127.0.0.1:9/mcp"
+      path: "/web"
+      auth:
+        required_scopes: ["mcp:tools"]
+        required_claims:
+          department: "eng"
+      identity_headers:
+        enabled: false
+    - id: "local"
+      transport: "stdio"
+      path: "/local"
+      stdio:
+        command: "sh"
+    - id: "public"
+      transport: "http"
+      url: "http://127.0.0.1:9/mcp"
+      path: "/public"
+      auth:
+        mode: none
+"#;
+
+    #[tokio::test]
+    async fn builds_the_validator_and_backend_policies() {
+        let config = Config::from_yaml_str(OIDC).unwrap();
+        let server = server_auth(&config).unwrap().unwrap();
+        assert_eq!(
+            server.issuers(),
+            ["http://127.0.0.1:9/realms/a", "http://127.0.0.1:9/realms/b"]
+        );
+        assert_eq!(server.scopes_supported(), ["mcp:tools"]);
+        assert!(!server.is_ready(), "no keys can have been loaded yet");
+        let backends = &config.mcp.backends;
+        let id: Arc<str> = Arc::from("x");
+        let web = backend_auth(Some(&server), 0, &backends[0], &id)
+            .unwrap()
+            .unwrap();
+        assert_eq!(web.required_scopes(), ["mcp:tools"]);
+        assert!(web.identity.is_none());
+        assert!(web.sessions().is_some(), "HTTP backends bind sessions");
+        let local = backend_auth(Some(&server), 1, &backends[1], &id)
+            .unwrap()
+            .unwrap();
+        assert!(local.identity.is_some());
+        assert!(
+            local.sessions().is_none(),
+            "stdio sessions carry their owner"
+        );
+        assert!(
+            backend_auth(Some(&server), 2, &backends[2], &id)
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            backend_auth(None, 0, &backends[0], &id).unwrap().is_none(),
+            "auth.mode none protects nothing"
+        );
+    }
+
+    #[tokio::test]
+    async fn mode_none_builds_nothing() {
+        let config = Config::from_yaml_str("mcp:\n  backends: []\n").unwrap();
+        assert!(server_auth(&config).unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn bad_claim_paths_fail_the_build() {
+        let yaml = OIDC.replace("realm_access.roles", "realm_access..roles");
+        let config = Config::from_yaml_str(&yaml).unwrap();
+        let error = server_auth(&config).err().unwrap();
+        assert_eq!(error.key, "oidc.required_claims");
+        assert!(
+            error.message.contains("realm_access..roles"),
+            "{}",
+            error.message
+        );
+    }
+}
