@@ -54,6 +54,8 @@ pub mod clients;
 pub mod expect;
 #[path = "support/net.rs"]
 pub mod net;
+#[path = "support/oidc.rs"]
+pub mod oidc;
 #[path = "support/peers.rs"]
 pub mod peers;
 #[path = "support/process.rs"]
@@ -69,6 +71,7 @@ pub use clients::{
     CLIENT_TIMEOUT, ClientRun, run_py_client, run_ts_client, try_run_py_client, try_run_ts_client,
 };
 pub use net::{free_port, wait_for_port};
+pub use oidc::{OidcProvider, spawn_oidc_provider, spawn_oidc_provider_with};
 pub use peers::{
     PeerCommand, ensure_peers_installed, everything_stdio, memory_stdio, node, node_package,
     peers_dir, python, sequential_thinking_stdio, time_stdio, venv_bin,

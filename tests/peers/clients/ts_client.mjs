@@ -14,6 +14,10 @@
 //   node ts_client.mjs --url http://127.0.0.1:PORT/mcp --transport streamable --scenario basic
 //   node ts_client.mjs --url http://127.0.0.1:PORT/sse --transport sse --header 'Authorization: Bearer T'
 //   node ts_client.mjs --transport stdio --command node --arg server.js --arg stdio --scenario everything
+//   node ts_client.mjs --url http://127.0.0.1:PORT/v1/x --oauth-client-id ID --oauth-client-secret S
+//     (the SDK's ClientCredentialsProvider: on a 401 it follows WWW-Authenticate resource_metadata
+//      -> protected-resource metadata -> authorization-server metadata -> token endpoint, with
+//      client_secret_basic; the discovery requests appear in "http" too)
 // Scenarios: connect, basic, everything, memory, time (see SCENARIOS below).
 
 import { parseArgs } from "node:util";
@@ -21,6 +25,7 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { SSEClientTransport } from "@modelcontextprotocol/sdk/client/sse.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+import { ClientCredentialsProvider } from "@modelcontextprotocol/sdk/client/auth-extensions.js";
 import {
   CreateMessageRequestSchema,
   ElicitRequestSchema,
@@ -51,6 +56,9 @@ function parseCli(argv) {
       command: { type: "string" },
       arg: { type: "string", multiple: true, default: [] },
       env: { type: "string", multiple: true, default: [] },
+      "oauth-client-id": { type: "string" },
+      "oauth-client-secret": { type: "string" },
+      "oauth-scope": { type: "string" },
     },
     strict: true,
   });
@@ -183,11 +191,18 @@ const SCENARIOS = {
 function makeTransport(opts, trace) {
   const requestInit = { headers: opts.headers };
   const fetch = tracingFetch(trace);
+  const authProvider = opts["oauth-client-id"]
+    ? new ClientCredentialsProvider({
+        clientId: opts["oauth-client-id"],
+        clientSecret: opts["oauth-client-secret"],
+        scope: opts["oauth-scope"],
+      })
+    : undefined;
   if (opts.transport === "streamable") {
-    return new StreamableHTTPClientTransport(new URL(opts.url), { requestInit, fetch });
+    return new StreamableHTTPClientTransport(new URL(opts.url), { requestInit, fetch, authProvider });
   }
   if (opts.transport === "sse") {
-    return new SSEClientTransport(new URL(opts.url), { requestInit, fetch });
+    return new SSEClientTransport(new URL(opts.url), { requestInit, fetch, authProvider });
   }
   const env = { ...process.env };
   for (const kv of opts.env) {

@@ -1,0 +1,134 @@
+#!/usr/bin/env node
+// A real OpenID provider (npm oidc-provider 9.13.3) on loopback for smcp's auth tests: it issues
+// client-credentials JWT access tokens (`typ: at+jwt`, `aud` = the RFC 8707 `resource`, `sub` =
+// the client id) signed RS256 or ES256, per client. Documented in tests/peers/README.md.
+//
+//   node tests/peers/oidc/provider.mjs [--port 0] [--token-ttl 600]
+//
+// Listens on 127.0.0.1 (port 0: chosen by the OS) and prints ONE line on stdout when it serves:
+//   SMCP_OIDC_READY {"issuer":..., "token_endpoint":..., "jwks_uri":..., "clients":[...], "admin":...}
+// Clients (all grant_types: client_credentials; scopes mcp:tools mcp:admin):
+//   smcp-rs256 / smcp-rs256-secret  client_secret_basic  tokens RS256
+//   smcp-es256 / smcp-es256-secret  client_secret_post   tokens ES256
+//   smcp-jwt   (private_key_jwt, ES256 assertion; private JWK and PEM in the ready line) tokens RS256
+// Without `resource`, tokens get `aud` = urn:smcp:default.
+// Admin (loopback test hooks, not OAuth):
+//   POST /admin/rotate[?drop=1]  new RS256 + ES256 signing keys, published first and used from
+//                                now on; old keys stay published unless drop=1. -> {"kids": [...]}
+//   GET  /admin/stats            {"token_requests": N, "rotations": N, "kids": [...]}
+import http from "node:http";
+import { parseArgs } from "node:util";
+import { exportJWK, exportPKCS8, generateKeyPair } from "jose";
+import Provider from "oidc-provider";
+
+const { values: args } = parseArgs({
+  options: { port: { type: "string", default: "0" }, "token-ttl": { type: "string", default: "600" } },
+});
+const TOKEN_TTL = Number(args["token-ttl"]);
+const SCOPES = "mcp:tools mcp:admin";
+const DEFAULT_RESOURCE = "urn:smcp:default";
+const TOKEN_ALG = { "smcp-rs256": "RS256", "smcp-es256": "ES256", "smcp-jwt": "RS256" };
+
+let generation = 0;
+async function signingKey(alg) {
+  const { privateKey } = await generateKeyPair(alg, { extractable: true });
+  const jwk = await exportJWK(privateKey);
+  return { ...jwk, alg, use: "sig", kid: `${alg.toLowerCase()}-${generation}` };
+}
+async function freshKeys() {
+  generation += 1;
+  return [await signingKey("RS256"), await signingKey("ES256")];
+}
+
+const clientKey = (await generateKeyPair("ES256", { extractable: true })).privateKey;
+const clientPrivateJwk = { ...(await exportJWK(clientKey)), kid: "smcp-jwt-client", alg: "ES256" };
+const clientPrivatePem = await exportPKCS8(clientKey);
+const { d: _d, ...clientPublicJwk } = clientPrivateJwk;
+const CLIENTS = [
+  { client_id: "smcp-rs256", client_secret: "smcp-rs256-secret", token_endpoint_auth_method: "client_secret_basic" },
+  { client_id: "smcp-es256", client_secret: "smcp-es256-secret", token_endpoint_auth_method: "client_secret_post" },
+  {
+    client_id: "smcp-jwt",
+    token_endpoint_auth_method: "private_key_jwt",
+    token_endpoint_auth_signing_alg: "ES256",
+    jwks: { keys: [clientPublicJwk] },
+  },
+].map((c) => ({ ...c, grant_types: ["client_credentials"], redirect_uris: [], response_types: [], scope: SCOPES }));
+
+let keys = await freshKeys(); // newest first; the provider signs with the newest of each alg
+let issuer;
+let handler = null;
+const stats = { token_requests: 0, rotations: 0 };
+
+function build(issuer) {
+  const current = Object.fromEntries(keys.slice(0, 2).map((k) => [k.alg, k.kid]));
+  const p = new Provider(issuer, {
+    clients: CLIENTS,
+    jwks: { keys },
+    scopes: ["openid", ...SCOPES.split(" ")],
+    ttl: { ClientCredentials: TOKEN_TTL },
+    features: {
+      devInteractions: { enabled: false },
+      clientCredentials: { enabled: true },
+      resourceIndicators: {
+        enabled: true,
+        defaultResource: async (_ctx, _client, oneOf) => oneOf ?? DEFAULT_RESOURCE,
+        useGrantedResource: async () => true,
+        getResourceServerInfo: async (_ctx, resource, client) => {
+          const alg = TOKEN_ALG[client.clientId] ?? "RS256";
+          return { scope: SCOPES, audience: resource, accessTokenFormat: "jwt", jwt: { sign: { alg, kid: current[alg] } } };
+        },
+      },
+    },
+  });
+  p.on("server_error", (_ctx, err) => process.stderr.write(`oidc-provider server_error: ${err.stack}\n`));
+  return p.callback();
+}
+
+function json(res, status, body) {
+  res.writeHead(status, { "content-type": "application/json" });
+  res.end(JSON.stringify(body));
+}
+
+const server = http.createServer(async (req, res) => {
+  const url = new URL(req.url, "http://127.0.0.1");
+  if (url.pathname === "/admin/stats" && req.method === "GET") {
+    return json(res, 200, { ...stats, kids: keys.map((k) => k.kid) });
+  }
+  if (url.pathname === "/admin/rotate" && req.method === "POST") {
+    const fresh = await freshKeys();
+    keys = url.searchParams.get("drop") === "1" ? fresh : [...fresh, ...keys];
+    handler = build(issuer);
+    stats.rotations += 1;
+    return json(res, 200, { kids: keys.map((k) => k.kid) });
+  }
+  if (url.pathname === "/token" && req.method === "POST") stats.token_requests += 1;
+  return handler(req, res);
+});
+
+server.listen(Number(args.port), "127.0.0.1", async () => {
+  const { port } = server.address();
+  issuer = `http://127.0.0.1:${port}`;
+  handler = build(issuer);
+  const ready = {
+    issuer,
+    port,
+    token_endpoint: `${issuer}/token`,
+    jwks_uri: `${issuer}/jwks`,
+    default_resource: DEFAULT_RESOURCE,
+    scopes: SCOPES.split(" "),
+    clients: CLIENTS.map((c) => ({
+      client_id: c.client_id,
+      client_secret: c.client_secret ?? null,
+      auth_method: c.token_endpoint_auth_method,
+      token_alg: TOKEN_ALG[c.client_id],
+      ...(c.jwks ? { private_jwk: clientPrivateJwk, private_key_pem: clientPrivatePem } : {}),
+    })),
+    admin: { rotate: `${issuer}/admin/rotate`, stats: `${issuer}/admin/stats` },
+  };
+  process.stdout.write(`SMCP_OIDC_READY ${JSON.stringify(ready)}\n`);
+});
+
+// No orphans: exit when the parent (the test binary) goes away without killing us.
+const parentAtStart = process.ppid;
+setInterval(() => process.ppid !== parentAtStart && process.exit(1), 500).unref();
