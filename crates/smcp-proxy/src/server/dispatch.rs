@@ -82,6 +82,17 @@ async fn route_and_call(
         || request.uri().path().to_owned(),
         |pq| pq.as_str().to_owned(),
     );
+    if has_dot_segment(request.uri().path()) {
+        // Routing matches raw paths; a backend that normalises `..` would serve a different
+        // backend's path than the one routing and auth chose. Refuse instead of guessing.
+        reject("dot_segment");
+        let response = reply::jsonrpc_error(
+            StatusCode::BAD_REQUEST,
+            reply::INVALID_REQUEST,
+            "paths with '.' or '..' segments are not accepted",
+        );
+        return (NO_BACKEND.to_owned(), response);
+    }
     let Some(route) = app.routes().lookup(&path_and_query) else {
         reject("no_route");
         return (NO_BACKEND.to_owned(), reply::no_route());
@@ -170,6 +181,15 @@ async fn route_and_call(
     (label, response)
 }
 
+/// Whether `path` has a `.` or `..` segment, also percent-encoded (`%2e`, `.%2E`, ...).
+fn has_dot_segment(path: &str) -> bool {
+    path.split('/').any(|segment| {
+        let lower = segment.to_ascii_lowercase();
+        let decoded = lower.replace("%2e", ".");
+        decoded == "." || decoded == ".."
+    })
+}
+
 fn reject(reason: &'static str) {
     metrics::counter!("smcp_rejected_requests_total", "reason" => reason).increment(1);
 }
@@ -202,4 +222,33 @@ fn request_id<B>(request: &Request<B>) -> String {
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
         })
         .map_or_else(|| format!("{:016x}", rand::random::<u64>()), str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::has_dot_segment;
+
+    #[test]
+    fn dot_segments() {
+        for path in [
+            "/v1/a/../b",
+            "/v1/./a",
+            "/..",
+            "/v1/%2e%2e/x",
+            "/v1/.%2E/x",
+            "/v1/%2E",
+        ] {
+            assert!(has_dot_segment(path), "{path}");
+        }
+        for path in [
+            "/",
+            "/v1/memory",
+            "/v1/a.b/c",
+            "/v1/...",
+            "/v1/.well",
+            "/v1/%2e%2e%2e",
+        ] {
+            assert!(!has_dot_segment(path), "{path}");
+        }
+    }
 }
