@@ -145,6 +145,9 @@ pub struct TokenSourceConfig {
     pub audience: Option<String>,
     /// Sent as the RFC 8707 `resource` when set.
     pub resource: Option<String>,
+    /// The `aud` of `private_key_jwt` assertions. `None`: the issuer when metadata named one,
+    /// else the token endpoint URL.
+    pub assertion_audience: Option<String>,
     /// Stop handing out a token this long before it expires (capped at half its lifetime).
     pub ttl_delta: Duration,
     /// Hand out one token for at most this long.
@@ -158,8 +161,8 @@ pub struct TokenSourceConfig {
 }
 
 impl TokenSourceConfig {
-    /// A configuration with the defaults of smcp-client: scopes `None`, no audience or
-    /// resource, `ttl_delta` 30 s, `cache_ttl` 5 min, 3 retries from 200 ms, 10 s requests.
+    /// A configuration with the defaults of smcp-client: scopes `None`, no audience,
+    /// resource or assertion audience, `ttl_delta` 30 s, `cache_ttl` 5 min, 3 retries from 200 ms, 10 s requests.
     pub fn new(endpoint: EndpointSource, client_id: impl Into<String>, auth: ClientAuth) -> Self {
         TokenSourceConfig {
             endpoint,
@@ -168,6 +171,7 @@ impl TokenSourceConfig {
             scopes: None,
             audience: None,
             resource: None,
+            assertion_audience: None,
             ttl_delta: Duration::from_secs(30),
             cache_ttl: Duration::from_secs(300),
             retries: 3,
@@ -449,10 +453,10 @@ impl TokenSource {
                     target
                 }
             };
-            let assertion_audience = target
-                .info
-                .issuer
+            let assertion_audience = config
+                .assertion_audience
                 .clone()
+                .or_else(|| target.info.issuer.clone())
                 .unwrap_or_else(|| target.info.token_endpoint.to_string());
             let params = request::Params {
                 token_endpoint: &target.info.token_endpoint,

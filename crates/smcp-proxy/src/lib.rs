@@ -6,6 +6,7 @@
 //! shutdown. The building blocks live in `smcp-router`, `smcp-auth` and `smcp-transport`;
 //! this crate only wires them together and maps their errors to HTTP once, at the edge.
 
+pub mod client;
 pub mod config;
 pub mod logging;
 pub mod server;

@@ -48,16 +48,30 @@ pub enum AssertionKeyError {
     /// The key cannot sign with the requested (or any supported) algorithm.
     #[error("the key cannot sign {0}")]
     Algorithm(String),
+    /// The requested algorithm name is not a JWS algorithm jsonwebtoken knows.
+    #[error("unknown signing algorithm {0:?} (use e.g. RS256, PS256, ES256, ES384, EdDSA)")]
+    UnknownAlgorithm(String),
 }
 
 impl AssertionKey {
-    /// Reads a PEM private key. `alg` forces an algorithm (e.g. `PS256` for an RSA key);
-    /// `None` picks the key's natural one. `kid` goes into the JWT header when set.
+    /// Reads a PEM private key. `alg` forces an algorithm by its JWS name (e.g. `PS256` for
+    /// an RSA key); `None` picks the key's natural one. `kid` goes into the JWT header.
     pub fn from_pem(
         pem: &[u8],
-        alg: Option<Algorithm>,
+        alg: Option<&str>,
         kid: Option<String>,
     ) -> Result<Self, AssertionKeyError> {
+        let alg = match alg {
+            Some(name) => Some(
+                name.parse::<Algorithm>()
+                    .ok()
+                    .filter(|a| {
+                        !matches!(a, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512)
+                    })
+                    .ok_or_else(|| AssertionKeyError::UnknownAlgorithm(name.to_owned()))?,
+            ),
+            None => None,
+        };
         let candidates: Vec<(EncodingKey, Vec<Algorithm>)> = [
             EncodingKey::from_rsa_pem(pem).map(|k| {
                 (
@@ -105,6 +119,11 @@ impl AssertionKey {
     /// The signing algorithm.
     pub fn algorithm(&self) -> Algorithm {
         self.alg
+    }
+
+    /// The signing algorithm's JWS name (`RS256`, `ES256`, ...).
+    pub fn algorithm_name(&self) -> String {
+        format!("{:?}", self.alg)
     }
 
     /// A fresh assertion for `client_id`, addressed to `audience`.
@@ -179,20 +198,12 @@ mod tests {
             assert_eq!(parsed.algorithm(), alg);
         }
         let rsa = SigningKey::rsa("r");
-        let forced = AssertionKey::from_pem(
-            rsa.private_key_pem().as_bytes(),
-            Some(Algorithm::PS256),
-            None,
-        )
-        .unwrap();
+        let forced =
+            AssertionKey::from_pem(rsa.private_key_pem().as_bytes(), Some("PS256"), None).unwrap();
         assert_eq!(forced.algorithm(), Algorithm::PS256);
         let ec = SigningKey::ec_p256("e");
         assert!(matches!(
-            AssertionKey::from_pem(
-                ec.private_key_pem().as_bytes(),
-                Some(Algorithm::RS256),
-                None
-            ),
+            AssertionKey::from_pem(ec.private_key_pem().as_bytes(), Some("RS256"), None),
             Err(AssertionKeyError::Algorithm(_))
         ));
         assert_eq!(

@@ -1,0 +1,178 @@
+//! HTTP mode: a local HTTP proxy that adds the client's bearer token.
+//!
+//! Applications talk to `http://127.0.0.1:8081/<path>` as if it were the server; every request
+//! except smcp-client's own `/health` and metrics path is forwarded to `--server-url` with the
+//! path (and query) appended, its body and the response streamed (SSE event by event). A
+//! failure to get a token or to reach the server is answered `502` (`504` for a server that
+//! sends no headers in time) with a JSON-RPC error body saying which, carrying the request's id
+//! when the body was a JSON-RPC request.
+
+mod listener;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::{Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
+use metrics_exporter_prometheus::PrometheusHandle;
+use smcp_transport::body::{self, Body};
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+use super::config::{ClientConfig, ListenConfig};
+use super::credentials::BuildError;
+use super::replay::RequestBody;
+use super::reply;
+use super::upstream::{PathBase, RequestHead, Upstream, UpstreamError};
+
+/// smcp-client's HTTP mode, ready to serve.
+pub struct HttpProxy {
+    app: Arc<ProxyApp>,
+    tls: Option<TlsAcceptor>,
+}
+
+pub(crate) struct ProxyApp {
+    upstream: Upstream,
+    listen: ListenConfig,
+    prometheus: Option<PrometheusHandle>,
+}
+
+impl HttpProxy {
+    /// Builds the forwarder, token source and TLS acceptor from `config`. Binds nothing and
+    /// fetches no token yet.
+    pub fn new(config: &ClientConfig) -> Result<Self, BuildError> {
+        let upstream = Upstream::new(config, PathBase::ServerUrl)?;
+        let tls = match &config.listen.tls {
+            Some((cert, key)) => Some(crate::tls::acceptor_from_pem_files(cert, key)?),
+            None => None,
+        };
+        let prometheus = config
+            .listen
+            .metrics_path
+            .as_ref()
+            .and_then(|_| crate::telemetry::prometheus_handle());
+        Ok(HttpProxy {
+            app: Arc::new(ProxyApp {
+                upstream,
+                listen: config.listen.clone(),
+                prometheus,
+            }),
+            tls,
+        })
+    }
+
+    /// The server connection (for `check`-style calls and tests).
+    pub fn upstream(&self) -> &Upstream {
+        &self.app.upstream
+    }
+
+    /// Whether the listener serves TLS.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// Serves on `listener` until `shutdown` resolves, then lets in-flight requests finish for
+    /// up to `--shutdown-timeout`.
+    pub async fn run(self, listener: TcpListener, shutdown: impl Future<Output = ()>) {
+        listener::serve(self.app, listener, self.tls, shutdown).await;
+    }
+}
+
+impl ProxyApp {
+    pub(crate) fn listen(&self) -> &ListenConfig {
+        &self.listen
+    }
+
+    /// Answers one request: ops endpoints, else forwarding.
+    pub(crate) async fn handle(
+        &self,
+        request: Request<Incoming>,
+        remote: SocketAddr,
+        scheme: &'static str,
+    ) -> Response<Body> {
+        let started = Instant::now();
+        let response = match self.ops(&request) {
+            Some(response) => response,
+            None => self.forward(request, remote, scheme).await,
+        };
+        let status = response.status();
+        metrics::counter!("smcp_client_requests_total", "status" => status.as_str().to_owned())
+            .increment(1);
+        metrics::histogram!("smcp_client_request_duration_seconds")
+            .record(started.elapsed().as_secs_f64());
+        response
+    }
+
+    fn ops(&self, request: &Request<Incoming>) -> Option<Response<Body>> {
+        let path = request.uri().path();
+        let is_metrics = self.listen.metrics_path.as_deref() == Some(path);
+        if path != "/health" && !is_metrics {
+            return None;
+        }
+        if request.method() != Method::GET && request.method() != Method::HEAD {
+            let mut response =
+                reply::jsonrpc_error(StatusCode::METHOD_NOT_ALLOWED, None, "method not allowed");
+            response.headers_mut().insert(
+                http::header::ALLOW,
+                http::HeaderValue::from_static("GET, HEAD"),
+            );
+            return Some(response);
+        }
+        if !is_metrics {
+            return Some(reply::ok(
+                "application/json",
+                r#"{"status":"ok"}"#.to_owned(),
+            ));
+        }
+        Some(match &self.prometheus {
+            Some(handle) => reply::ok("text/plain; version=0.0.4; charset=utf-8", handle.render()),
+            None => reply::jsonrpc_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                None,
+                "metrics are unavailable: another metrics recorder owns this process",
+            ),
+        })
+    }
+
+    async fn forward(
+        &self,
+        request: Request<Incoming>,
+        remote: SocketAddr,
+        scheme: &'static str,
+    ) -> Response<Body> {
+        let (parts, incoming) = request.into_parts();
+        let path_and_query = parts
+            .uri
+            .path_and_query()
+            .map_or_else(|| "/".to_owned(), |pq| pq.as_str().to_owned());
+        let head = RequestHead {
+            method: parts.method,
+            headers: parts.headers,
+            client_addr: remote.ip(),
+            client_scheme: scheme,
+        };
+        let server = self.upstream.server_url();
+        let mut body =
+            match RequestBody::read(body::boxed(incoming), self.upstream.replay_limit()).await {
+                Ok(body) => body,
+                Err(error) => {
+                    let error = UpstreamError::Body(error.to_string());
+                    return reply::jsonrpc_error(error.status(), None, &error.message(server));
+                }
+            };
+        let id = body.kept().and_then(|bytes| reply::request_id(bytes));
+        match self
+            .upstream
+            .send_body(&head, &path_and_query, &mut body)
+            .await
+        {
+            Ok(response) => response,
+            Err(error) => {
+                tracing::warn!(path = %parts.uri.path(), %error, "request not forwarded");
+                reply::jsonrpc_error(error.status(), id.as_ref(), &error.message(server))
+            }
+        }
+    }
+}

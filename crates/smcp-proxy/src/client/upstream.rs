@@ -1,0 +1,396 @@
+//! The connection to the smcp server: forwarding with the client's own bearer token, one
+//! refresh and replay after a `401`.
+//!
+//! Forwarding is the transport crate's [`HttpBackend`] (pooled hyper client, TLS with system
+//! roots plus `--server-ca-file`, hop-by-hop headers dropped, `Host` set to the server's,
+//! `--server-timeout` on connecting and response headers only), so bodies stream both ways.
+//! In `auth-mode oidc` every request carries `Authorization: Bearer <token>` from the
+//! [`TokenSource`], replacing whatever the application sent. In `none` the application's own
+//! `Authorization`, if any, passes through.
+//!
+//! On a `401` the token is replaced (once for all concurrent requests that saw the same token,
+//! see [`TokenSource::refresh_rejected`]) and the request sent again, when its body was small
+//! enough to keep ([`RequestBody`]).
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use smcp_auth::token_source::{AccessToken, ChallengeProbe, TokenError, TokenSource};
+use smcp_transport::body::{self, Body, BoxError};
+use smcp_transport::http::{ForwardContext, ForwardError, HttpBackend, HttpBackendOptions};
+use url::Url;
+
+use super::config::ClientConfig;
+use super::credentials::{self, BuildError};
+use super::replay::RequestBody;
+
+/// What went wrong talking to the server.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    /// No access token could be obtained.
+    #[error("no access token: {0}")]
+    Token(#[from] TokenError),
+    /// The server could not be reached, or failed before answering.
+    #[error(transparent)]
+    Forward(#[from] ForwardError),
+    /// The application's request body failed while it was being read.
+    #[error("the request body failed: {0}")]
+    Body(String),
+}
+
+impl UpstreamError {
+    /// The HTTP status smcp-client answers with: 502 (token unavailable, server unreachable),
+    /// 504 (server too slow), 413/400 (the application's body).
+    pub fn status(&self) -> StatusCode {
+        match self {
+            UpstreamError::Token(_) => StatusCode::BAD_GATEWAY,
+            UpstreamError::Forward(error) => error.status(),
+            UpstreamError::Body(_) => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    /// A message for the application saying which side failed (never a token or secret).
+    pub fn message(&self, server: &Url) -> String {
+        match self {
+            UpstreamError::Token(error) => {
+                format!("smcp-client could not obtain an access token for the server: {error}")
+            }
+            UpstreamError::Forward(ForwardError::Timeout { after, .. }) => format!(
+                "the server at {} sent no response within {after:?}",
+                origin(server)
+            ),
+            UpstreamError::Forward(ForwardError::Body {
+                too_large: true, ..
+            }) => "the request body is too large".to_owned(),
+            UpstreamError::Forward(ForwardError::Body { .. }) | UpstreamError::Body(_) => {
+                "the request body could not be read".to_owned()
+            }
+            UpstreamError::Forward(error) => format!(
+                "smcp-client cannot reach the server at {} ({}: {error})",
+                origin(server),
+                error.kind()
+            ),
+        }
+    }
+}
+
+fn origin(url: &Url) -> String {
+    url.origin().ascii_serialization()
+}
+
+/// How paths given to [`Upstream::send`] are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathBase {
+    /// Appended to the server URL's path (HTTP mode: `/x` goes to `<server-url>/x`, `/` to the
+    /// server URL itself).
+    ServerUrl,
+    /// Absolute paths on the server's origin (stdio mode, which follows URLs the server
+    /// gives, such as a legacy SSE endpoint).
+    Origin,
+}
+
+/// The request line and headers of something to send; the body travels separately.
+#[derive(Debug, Clone)]
+pub struct RequestHead {
+    /// Method.
+    pub method: Method,
+    /// Headers to send (hop-by-hop ones are dropped; `Authorization` is replaced in oidc mode).
+    pub headers: HeaderMap,
+    /// The application's address, sent as `X-Forwarded-For`.
+    pub client_addr: IpAddr,
+    /// `http` or `https`: how the application reached smcp-client.
+    pub client_scheme: &'static str,
+}
+
+impl RequestHead {
+    /// A request smcp-client makes on its own behalf (stdio mode, probes, check).
+    pub fn own(method: Method) -> Self {
+        RequestHead {
+            method,
+            headers: HeaderMap::new(),
+            client_addr: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            client_scheme: "http",
+        }
+    }
+}
+
+/// The server connection; cheap to clone.
+#[derive(Clone)]
+pub struct Upstream {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    backend: HttpBackend,
+    tokens: Option<TokenSource>,
+    replay_limit: usize,
+    base: PathBase,
+    server_url: Url,
+}
+
+impl Upstream {
+    /// Builds the forwarder, the IdP client and the token source. Reads CA files now; fetches
+    /// nothing until the first request.
+    pub fn new(config: &ClientConfig, base: PathBase) -> Result<Self, BuildError> {
+        let server_url = config.server.url.clone();
+        let backend_url = match base {
+            PathBase::ServerUrl => server_url.clone(),
+            PathBase::Origin => {
+                let mut origin = server_url.clone();
+                origin.set_path("/");
+                origin.set_query(None);
+                origin
+            }
+        };
+        let backend = HttpBackend::new(HttpBackendOptions {
+            backend_id: Arc::from("server"),
+            url: backend_url,
+            timeout: config.server.timeout,
+            ca_file: config.server.ca_file.clone(),
+        })?;
+        let probe = challenge_probe(backend.clone(), base, &server_url);
+        let tokens = if config.oidc.is_some() {
+            let http = credentials::idp_http_client(config)?;
+            credentials::token_source(config, http, Some(probe))
+        } else {
+            None
+        };
+        Ok(Upstream {
+            inner: Arc::new(Inner {
+                backend,
+                tokens,
+                replay_limit: config.server.replay_body_limit,
+                base,
+                server_url,
+            }),
+        })
+    }
+
+    /// The server URL.
+    pub fn server_url(&self) -> &Url {
+        &self.inner.server_url
+    }
+
+    /// Request bodies up to this many bytes are kept for a replay.
+    pub fn replay_limit(&self) -> usize {
+        self.inner.replay_limit
+    }
+
+    /// The token source (`None` in auth mode `none`).
+    pub fn tokens(&self) -> Option<&TokenSource> {
+        self.inner.tokens.as_ref()
+    }
+
+    /// The path to send for the server URL itself, in this upstream's [`PathBase`].
+    pub fn endpoint_path(&self) -> String {
+        endpoint_path(self.inner.base, &self.inner.server_url)
+    }
+
+    /// Sends a request with a whole body in memory (replayable after a `401`).
+    pub async fn send_bytes(
+        &self,
+        head: &RequestHead,
+        path_and_query: &str,
+        body: Bytes,
+    ) -> Result<Response<Body>, UpstreamError> {
+        self.send_body(head, path_and_query, &mut RequestBody::Kept(body))
+            .await
+    }
+
+    /// Sends a request whose body is still streaming: read into memory up to the replay limit,
+    /// streamed beyond it.
+    pub async fn send_streaming(
+        &self,
+        head: &RequestHead,
+        path_and_query: &str,
+        body: Body,
+    ) -> Result<Response<Body>, UpstreamError> {
+        let mut body = RequestBody::read(body, self.inner.replay_limit)
+            .await
+            .map_err(|e: BoxError| UpstreamError::Body(e.to_string()))?;
+        self.send_body(head, path_and_query, &mut body).await
+    }
+
+    /// Sends `body` (already read as far as it will be kept), refreshing the token and
+    /// replaying once on a `401` when the body allows.
+    pub(crate) async fn send_body(
+        &self,
+        head: &RequestHead,
+        path_and_query: &str,
+        body: &mut RequestBody,
+    ) -> Result<Response<Body>, UpstreamError> {
+        let token = match &self.inner.tokens {
+            Some(tokens) => Some(tokens.token().await?),
+            None => None,
+        };
+        let response = self
+            .forward(head, path_and_query, body.take(), token.as_ref())
+            .await?;
+        let (Some(tokens), Some(rejected)) = (&self.inner.tokens, token) else {
+            return Ok(response);
+        };
+        if response.status() != StatusCode::UNAUTHORIZED {
+            return Ok(response);
+        }
+        if body.kept().is_none() {
+            tracing::warn!(
+                "the server refused the token, and the request body was too large to send again \
+                 (--replay-body-limit): passing the 401 on"
+            );
+            return Ok(response);
+        }
+        let challenge = response
+            .headers()
+            .get(WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("-")
+            .to_owned();
+        drop(response);
+        tracing::info!(challenge = %challenge, "the server refused the access token; refreshing it and retrying once");
+        metrics::counter!("smcp_client_token_refreshes_total", "reason" => "unauthorized")
+            .increment(1);
+        let fresh = tokens.refresh_rejected(&rejected).await?;
+        self.forward(head, path_and_query, body.take(), Some(&fresh))
+            .await
+    }
+
+    async fn forward(
+        &self,
+        head: &RequestHead,
+        path_and_query: &str,
+        body: Body,
+        token: Option<&AccessToken>,
+    ) -> Result<Response<Body>, UpstreamError> {
+        let mut set_headers = HeaderMap::new();
+        match token {
+            Some(token) => {
+                let value = HeaderValue::try_from(token.authorization()).map_err(|_| {
+                    TokenError::InvalidResponse("the token is not a valid header".into())
+                })?;
+                set_headers.insert(AUTHORIZATION, mark_sensitive(value));
+            }
+            None => {
+                // auth-mode none: the application's own credentials, if any, pass through.
+                if let Some(value) = head.headers.get(AUTHORIZATION) {
+                    set_headers.insert(AUTHORIZATION, value.clone());
+                }
+            }
+        }
+        let mut request = Request::new(body);
+        *request.method_mut() = head.method.clone();
+        *request.headers_mut() = head.headers.clone();
+        let ctx = ForwardContext {
+            upstream_path_and_query: path_and_query.to_owned(),
+            // HTTP mode: legacy SSE endpoint URIs under the server URL's path come back
+            // relative to it, so the application's POSTs are appended to it again.
+            public_prefix: match self.inner.base {
+                PathBase::ServerUrl if self.inner.server_url.path() != "/" => Some(String::new()),
+                _ => None,
+            },
+            client_addr: head.client_addr,
+            client_scheme: head.client_scheme,
+            client_host: None,
+            strip_headers: Vec::new(),
+            set_headers,
+        };
+        Ok(self.inner.backend.forward(request, ctx).await?)
+    }
+}
+
+fn mark_sensitive(mut value: HeaderValue) -> HeaderValue {
+    value.set_sensitive(true);
+    value
+}
+
+/// The server URL as a path for a backend built on `base`.
+fn endpoint_path(base: PathBase, server_url: &Url) -> String {
+    match base {
+        PathBase::ServerUrl => "/".to_owned(),
+        PathBase::Origin => match server_url.query() {
+            Some(query) => format!("{}?{query}", server_url.path()),
+            None => server_url.path().to_owned(),
+        },
+    }
+}
+
+/// The body of the unauthenticated probe: an MCP `initialize`, which every MCP endpoint
+/// answers (with a `401` and its challenge when it is protected).
+const PROBE_INITIALIZE: &str = r#"{"jsonrpc":"2.0","id":"smcp-client-probe","method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"smcp-client","version":"0"}}}"#;
+
+/// Asks the server for its `WWW-Authenticate` challenge: an unauthenticated `initialize`. A
+/// server that accepts it after all (no auth) is sent a `DELETE` for the session it opened.
+fn challenge_probe(backend: HttpBackend, base: PathBase, server_url: &Url) -> ChallengeProbe {
+    let path = endpoint_path(base, server_url);
+    Arc::new(move || {
+        let backend = backend.clone();
+        let path = path.clone();
+        Box::pin(async move {
+            let mut request = Request::new(body::full(PROBE_INITIALIZE));
+            *request.method_mut() = Method::POST;
+            let headers = request.headers_mut();
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            headers.insert(
+                ACCEPT,
+                HeaderValue::from_static("application/json, text/event-stream"),
+            );
+            let response = match backend.forward(request, probe_context(&path)).await {
+                Ok(response) => response,
+                Err(error) => {
+                    tracing::debug!(%error, "the discovery probe got no answer");
+                    return None;
+                }
+            };
+            let challenge = response
+                .headers()
+                .get(WWW_AUTHENTICATE)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            tracing::debug!(status = %response.status(), challenge = challenge.as_deref().unwrap_or("-"), "discovery probe answered");
+            if response.status().is_success()
+                && let Some(session) = response.headers().get(MCP_SESSION_ID).cloned()
+            {
+                // The server did not want a token after all: end the session we opened.
+                drop(response);
+                let mut delete = Request::new(body::empty());
+                *delete.method_mut() = Method::DELETE;
+                delete.headers_mut().insert(MCP_SESSION_ID, session);
+                let _ = backend.forward(delete, probe_context(&path)).await;
+            }
+            challenge
+        })
+    })
+}
+
+/// The `Mcp-Session-Id` header.
+pub(crate) const MCP_SESSION_ID: http::HeaderName = http::HeaderName::from_static("mcp-session-id");
+
+fn probe_context(path: &str) -> ForwardContext {
+    ForwardContext {
+        upstream_path_and_query: path.to_owned(),
+        public_prefix: None,
+        client_addr: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        client_scheme: "http",
+        client_host: None,
+        strip_headers: Vec::new(),
+        set_headers: HeaderMap::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use url::Url;
+
+    use super::{PathBase, endpoint_path};
+
+    #[test]
+    fn endpoint_paths() {
+        let url = Url::parse("https://h/v1/memory?tenant=a").unwrap();
+        assert_eq!(endpoint_path(PathBase::ServerUrl, &url), "/");
+        assert_eq!(endpoint_path(PathBase::Origin, &url), "/v1/memory?tenant=a");
+        let root = Url::parse("https://h").unwrap();
+        assert_eq!(endpoint_path(PathBase::Origin, &root), "/");
+    }
+}
