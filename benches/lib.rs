@@ -1,1 +1,0 @@
-//! Benchmarks of smcp's hot paths (criterion) and, later, the loopback load harness.

@@ -1,0 +1,118 @@
+//! The measuring loop every mode shares: call, time, record, until the window closes; and the
+//! sampling of the target process around the window.
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::stats::{CallError, Report, WorkerStats};
+use crate::procfs;
+
+/// The clock of one run: calls start at `start`, recording at `measure_from`, and no call is
+/// sent at or after `end`.
+#[derive(Debug, Clone, Copy)]
+pub struct Schedule {
+    /// When workers begin calling.
+    pub start: Instant,
+    /// When recording begins (after the warm-up).
+    pub measure_from: Instant,
+    /// When the window closes.
+    pub end: Instant,
+}
+
+impl Schedule {
+    /// A schedule starting now.
+    pub fn starting_now(warmup: Duration, duration: Duration) -> Self {
+        let start = Instant::now();
+        Schedule {
+            start,
+            measure_from: start + warmup,
+            end: start + warmup + duration,
+        }
+    }
+}
+
+/// Something that performs one call with a given JSON-RPC id.
+pub(crate) trait Caller: Send + 'static {
+    /// Sends one `tools/call` with `id` and waits for its reply.
+    fn call(&mut self, id: u64) -> impl Future<Output = Result<(), CallError>> + Send;
+}
+
+/// Calls in a loop until the window closes; ids are `id_base + n`.
+pub(crate) async fn run<C: Caller>(mut caller: C, schedule: Schedule, id_base: u64) -> WorkerStats {
+    let mut stats = WorkerStats::new();
+    let mut n = 0u64;
+    loop {
+        let sent = Instant::now();
+        if sent >= schedule.end {
+            break;
+        }
+        n += 1;
+        let result = caller.call(id_base + n).await;
+        if sent < schedule.measure_from {
+            continue;
+        }
+        match result {
+            Ok(()) => stats.ok(u64::try_from(sent.elapsed().as_nanos()).unwrap_or(u64::MAX)),
+            Err(error) => stats.error(&error),
+        }
+    }
+    stats
+}
+
+/// CPU times of the target and of the harness at the edges of the measured window.
+pub(crate) async fn sample_cpu(pids: Vec<u32>, schedule: Schedule) -> (Option<f64>, f64) {
+    let read = |pids: &[u32]| {
+        if pids.is_empty() {
+            None
+        } else {
+            procfs::cpu_seconds_sum(pids).ok()
+        }
+    };
+    tokio::time::sleep_until(schedule.measure_from).await;
+    let target0 = read(&pids);
+    let own0 = procfs::own_cpu_seconds().unwrap_or(0.0);
+    tokio::time::sleep_until(schedule.end).await;
+    let target1 = read(&pids);
+    let own1 = procfs::own_cpu_seconds().unwrap_or(0.0);
+    let target = match (target0, target1) {
+        (Some(a), Some(b)) => Some(b - a),
+        _ => None,
+    };
+    (target, own1 - own0)
+}
+
+/// Fills the target's end-of-run readings: memory, children, CPU per call.
+pub(crate) fn finish_target(report: &mut Report, pids: &[u32], target_cpu: Option<f64>) {
+    if pids.is_empty() {
+        return;
+    }
+    report.pids = pids.to_vec();
+    if let Ok(memory) = procfs::memory_sum(pids) {
+        report.rss_end_kb = Some(memory.rss_kb);
+        report.rss_peak_kb = Some(memory.peak_kb);
+    }
+    let (children, children_rss) = procfs::descendants_rss_kb(pids);
+    report.children = Some(children);
+    report.children_rss_kb = Some(children_rss);
+    report.cpu_s = target_cpu;
+    if let Some(cpu) = target_cpu
+        && report.calls > 0
+    {
+        report.cpu_us_per_call = Some(cpu * 1e6 / report.calls as f64);
+    }
+    if let (Some(before), Some(open)) = (report.rss_before_kb, report.rss_open_kb)
+        && report.sessions > 0
+    {
+        report.per_session_kb = Some((open as f64 - before as f64) / report.sessions as f64);
+    }
+}
+
+/// The summed resident set of `pids` now, if they can be read.
+pub(crate) fn rss_now(pids: &[u32]) -> Option<u64> {
+    if pids.is_empty() {
+        return None;
+    }
+    procfs::memory_sum(pids).ok().map(|m| m.rss_kb)
+}

@@ -1,0 +1,224 @@
+//! Issue 6's targets, each computed from the same run: a ratio or a difference, the bound it
+//! is held to, and whether it was met (`None` when a row it needs was not measured).
+
+use super::model::Inputs;
+use crate::load::Report;
+
+/// One target and how the run did against it.
+#[derive(Debug, Clone)]
+pub struct Check {
+    /// What is compared, in words.
+    pub target: String,
+    /// The bound, in words (`>= 10x`, `<= 60 us`).
+    pub bound: String,
+    /// What the run measured, in words.
+    pub measured: String,
+    /// Met, missed, or not measured.
+    pub met: Option<bool>,
+}
+
+impl Check {
+    fn new(target: &str, bound: &str, measured: Option<(String, bool)>) -> Check {
+        let (measured, met) = match measured {
+            Some((text, met)) => (text, Some(met)),
+            None => ("not measured".to_owned(), None),
+        };
+        Check {
+            target: target.to_owned(),
+            bound: bound.to_owned(),
+            measured,
+            met,
+        }
+    }
+}
+
+/// The calls/s ratio `a / b` of two runs, held to `>= min`.
+fn ratio(a: Option<&Report>, b: Option<&Report>, min: f64) -> Option<(String, bool)> {
+    let (a, b) = (a?, b?);
+    if b.calls_per_s <= 0.0 || a.calls == 0 {
+        return None;
+    }
+    let r = a.calls_per_s / b.calls_per_s;
+    Some((
+        format!(
+            "{r:.1}x ({:.0} vs {:.0} calls/s)",
+            a.calls_per_s, b.calls_per_s
+        ),
+        r >= min,
+    ))
+}
+
+/// `a`'s p99 below every other run's p99.
+fn p99_lowest(a: Option<&Report>, others: &[Option<&Report>]) -> Option<(String, bool)> {
+    let a = a.filter(|a| a.calls > 0)?;
+    let others: Vec<&Report> = others.iter().flatten().copied().collect();
+    if others.is_empty() {
+        return None;
+    }
+    let text = others
+        .iter()
+        .map(|o| {
+            format!(
+                "{:.2} ms vs {} {:.2} ms",
+                a.p99_us / 1e3,
+                short(&o.label),
+                o.p99_us / 1e3
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    Some((text, others.iter().all(|o| a.p99_us < o.p99_us)))
+}
+
+/// The target name of a `group/target` label.
+fn short(label: &str) -> &str {
+    label.rsplit('/').next().unwrap_or(label)
+}
+
+/// Every target, in the issue's order.
+pub fn checks(inputs: &Inputs) -> Vec<Check> {
+    let run = |label: &str| inputs.run(label);
+    let smcp = run("echo-8x16/smcp");
+    let oidc = run("echo-8x16/smcp-oidc");
+    let sg = run("echo-8x16/supergateway");
+    let mp = run("echo-8x16/mcp-proxy");
+    let mut out = vec![
+        Check::new(
+            "stdio echo 8x16, auth off: smcp vs supergateway calls/s",
+            ">= 10x",
+            ratio(smcp, sg, 10.0),
+        ),
+        Check::new(
+            "stdio echo 8x16, auth off: smcp vs mcp-proxy calls/s",
+            ">= 17x",
+            ratio(smcp, mp, 17.0),
+        ),
+        Check::new(
+            "stdio echo 8x16, OIDC on: smcp vs supergateway calls/s",
+            ">= 7x",
+            ratio(oidc, sg, 7.0),
+        ),
+        Check::new(
+            "stdio echo 8x16, OIDC on: smcp vs mcp-proxy calls/s",
+            ">= 12x",
+            ratio(oidc, mp, 12.0),
+        ),
+        Check::new(
+            "stdio echo 8x16, auth off: smcp p99 lower than both",
+            "lower",
+            p99_lowest(smcp, &[sg, mp]),
+        ),
+        Check::new(
+            "stdio echo 8x16, OIDC on: smcp p99 lower than both",
+            "lower",
+            p99_lowest(oidc, &[sg, mp]),
+        ),
+    ];
+    let added = match (run("echo-1x1/smcp"), run("echo-1x1/raw-stdio")) {
+        (Some(s), Some(r)) if s.calls > 0 && r.calls > 0 => {
+            let d = s.p50_us - r.p50_us;
+            Some((
+                format!("{d:.1} us ({:.1} - {:.1} us)", s.p50_us, r.p50_us),
+                d <= 60.0,
+            ))
+        }
+        _ => None,
+    };
+    out.push(Check::new(
+        "stdio echo 1x1: smcp p50 added over the raw-stdio floor",
+        "<= 60 us",
+        added,
+    ));
+    let hs = run("http-8x16/smcp");
+    out.push(Check::new(
+        "HTTP backend 8x16: smcp vs nginx requests/s",
+        ">= 0.90x",
+        ratio(hs, run("http-8x16/nginx"), 0.9),
+    ));
+    for (group, name) in [("http-8x16", "8x16"), ("http-1x1", "1x1")] {
+        let added = match (
+            run(&format!("{group}/smcp")),
+            run(&format!("{group}/direct")),
+        ) {
+            (Some(s), Some(d)) if s.calls > 0 && d.calls > 0 => {
+                let diff = (s.p99_us - d.p99_us) / 1e3;
+                Some((
+                    format!(
+                        "{diff:.3} ms ({:.3} - {:.3} ms)",
+                        s.p99_us / 1e3,
+                        d.p99_us / 1e3
+                    ),
+                    diff <= 1.0,
+                ))
+            }
+            _ => None,
+        };
+        out.push(Check::new(
+            &format!("HTTP backend {name}: smcp p99 added over direct"),
+            "<= 1 ms",
+            added,
+        ));
+    }
+    let ns = |id: &str, max_ns: f64| {
+        inputs.estimate(id).map(|e| {
+            (
+                format!("{} (mean, {id})", human_ns(e.mean_ns)),
+                e.mean_ns <= max_ns,
+            )
+        })
+    };
+    out.push(Check::new(
+        "validated-token cache hit",
+        "<= 1 us",
+        ns("token_validation/token_cache_hit/RS256", 1_000.0),
+    ));
+    out.push(Check::new(
+        "RS256 verification with a cached key",
+        "<= 50 us",
+        ns("token_validation/verify_cached_key/RS256", 50_000.0),
+    ));
+    let route = inputs
+        .criterion
+        .values()
+        .filter(|e| e.id.starts_with("route_lookup_strip/") && e.id.ends_with("/1000"))
+        .filter(|e| !e.id.contains("miss_long_2k"))
+        .max_by(|a, b| a.mean_ns.total_cmp(&b.mean_ns))
+        .map(|e| {
+            (
+                format!("{} (slowest case, {})", human_ns(e.mean_ns), e.id),
+                e.mean_ns <= 200.0,
+            )
+        });
+    out.push(Check::new(
+        "route lookup + strip at 1,000 backends",
+        "<= 200 ns",
+        route,
+    ));
+    out.push(Check::new(
+        "smcp's own memory at 8 busy sessions (peak RSS)",
+        "<= 20 MB",
+        smcp.and_then(|s| s.rss_peak_kb).map(|kb| {
+            let mb = kb as f64 / 1024.0;
+            (format!("{mb:.1} MiB"), mb <= 20.0)
+        }),
+    ));
+    out.push(Check::new(
+        "smcp's own memory per additional idle stdio session",
+        "<= 50 KB",
+        run("scale-1000x1/smcp")
+            .and_then(|s| s.per_session_kb)
+            .map(|kb| (format!("{kb:.1} KiB"), kb <= 50.0)),
+    ));
+    out
+}
+
+/// `123 ns`, `4.56 us`, `7.89 ms`.
+pub fn human_ns(ns: f64) -> String {
+    if ns < 1_000.0 {
+        format!("{ns:.1} ns")
+    } else if ns < 1_000_000.0 {
+        format!("{:.2} us", ns / 1e3)
+    } else {
+        format!("{:.2} ms", ns / 1e6)
+    }
+}
