@@ -49,6 +49,18 @@ pub struct ListenConfig {
     pub metrics_path: Option<String>,
 }
 
+impl ListenConfig {
+    /// Whether the listener binds a loopback address only (`127.0.0.0/8`, `::1`,
+    /// `localhost`).
+    pub fn is_loopback(&self) -> bool {
+        let host = self.host.trim_start_matches('[').trim_end_matches(']');
+        host.eq_ignore_ascii_case("localhost")
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    }
+}
+
 /// The smcp server.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServerTarget {
