@@ -240,49 +240,50 @@ async fn the_token_endpoint_is_discovered_from_the_servers_401() {
     smcp.stop().await;
 }
 
+/// POSTs the raw `initialize` to `url`.
+async fn initialize(http: &reqwest::Client, url: &str, token: Option<&str>) -> reqwest::Response {
+    let mut request = http
+        .post(url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(INITIALIZE);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.expect("initialize")
+}
+
 #[tokio::test]
 async fn a_token_refused_after_a_key_rotation_is_replaced_and_the_request_replayed() {
     let provider = spawn_oidc_provider().await;
     let smcp = everything_server(Some(provider.issuer())).await;
-    let client = client_for(
-        &smcp,
-        &oidc_args(provider.issuer(), RS256_CLIENT),
-        &secret_env(&secret_of(&provider, RS256_CLIENT)),
-    )
-    .await;
+    let args = oidc_args(provider.issuer(), RS256_CLIENT);
+    let secret = secret_env(&secret_of(&provider, RS256_CLIENT));
+    let client = client_for(&smcp, &args, &secret).await;
+    // A second client that keeps no body for replays.
+    let mut no_replay = args.clone();
+    no_replay.extend(["--replay-body-limit".to_owned(), "0".to_owned()]);
+    let streaming = client_for(&smcp, &no_replay, &secret).await;
     let http = http();
-    let init = || {
-        http.post(client.url("/"))
-            .header("content-type", "application/json")
-            .header("accept", "application/json, text/event-stream")
-            .body(INITIALIZE)
-            .send()
-    };
-    assert_eq!(init().await.expect("initialize").status(), 200);
+    assert_eq!(
+        initialize(&http, &client.url("/"), None).await.status(),
+        200
+    );
+    assert_eq!(
+        initialize(&http, &streaming.url("/"), None).await.status(),
+        200
+    );
     let before = provider.token_requests().await;
 
     // The provider drops its signing keys; once smcp-server has seen a token with a new key
-    // and refreshed its key set, the client's cached token no longer verifies.
+    // and refreshed its key set, the clients' cached tokens no longer verify.
     provider.rotate_keys(true).await;
     let resource = smcp.url("/v1/everything");
     let fresh = provider
         .client_credentials_token(ES256_CLIENT, Some(&resource), None)
         .await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    loop {
-        let status = http
-            .post(smcp.url("/v1/everything"))
-            .bearer_auth(&fresh)
-            .header("content-type", "application/json")
-            .header("accept", "application/json, text/event-stream")
-            .body(INITIALIZE)
-            .send()
-            .await
-            .expect("direct initialize")
-            .status();
-        if status == 200 {
-            break;
-        }
+    while initialize(&http, &resource, Some(&fresh)).await.status() != 200 {
         assert!(
             tokio::time::Instant::now() < deadline,
             "new key never accepted"
@@ -290,26 +291,38 @@ async fn a_token_refused_after_a_key_rotation_is_replaced_and_the_request_replay
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
-    // The client's request meets a 401, gets a new token and is replayed: the application
-    // sees a plain 200.
-    let response = init().await.expect("initialize");
+    // The request meets a 401, gets a new token and is replayed: the application sees a
+    // plain 200.
+    let response = initialize(&http, &client.url("/"), None).await;
     assert_eq!(response.status(), 200);
     let body = response.text().await.expect("body");
     assert!(
         body.contains("\"id\":42") && body.contains("serverInfo"),
         "{body}"
     );
-    // The provider counts the test's own token request too.
-    assert_eq!(provider.token_requests().await - before, 2);
-    let metrics = metrics_of(&client).await;
+    // Without a kept body the 401 is passed on, but the token is still replaced: the next
+    // request goes through.
     assert_eq!(
-        metric(
-            &metrics,
-            r#"smcp_client_token_refreshes_total{reason="unauthorized"}"#
-        ),
-        1.0,
-        "{metrics}"
+        initialize(&http, &streaming.url("/"), None).await.status(),
+        401
     );
+    assert_eq!(
+        initialize(&http, &streaming.url("/"), None).await.status(),
+        200
+    );
+    // One new token per client, plus the test's own.
+    assert_eq!(provider.token_requests().await - before, 3);
+    for proxy in [&client, &streaming] {
+        let metrics = metrics_of(proxy).await;
+        assert_eq!(
+            metric(
+                &metrics,
+                r#"smcp_client_token_refreshes_total{reason="unauthorized"}"#
+            ),
+            1.0,
+            "{metrics}"
+        );
+    }
     smcp.stop().await;
 }
 
@@ -425,5 +438,87 @@ async fn check_reports_what_the_server_will_see() {
     ] {
         assert!(stdout.contains(&want), "missing {want:?} in:\n{stdout}");
     }
+    smcp.stop().await;
+}
+
+/// A self-signed certificate for `127.0.0.1` and `localhost`, written to `dir` as
+/// `<name>.pem` and `<name>-key.pem`.
+fn certificate(
+    dir: &std::path::Path,
+    name: &str,
+) -> (std::path::PathBuf, std::path::PathBuf, String) {
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+            .expect("certificate");
+    let cert = dir.join(format!("{name}.pem"));
+    let key = dir.join(format!("{name}-key.pem"));
+    std::fs::write(&cert, certified.cert.pem()).expect("write cert");
+    std::fs::write(&key, certified.signing_key.serialize_pem()).expect("write key");
+    (cert, key, certified.cert.pem())
+}
+
+#[tokio::test]
+async fn https_to_the_server_with_a_ca_file_and_a_tls_listener() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (server_cert, server_key, server_pem) = certificate(dir.path(), "server");
+    let (listener_cert, listener_key, listener_pem) = certificate(dir.path(), "listener");
+    let mut yaml = server_yaml(
+        None,
+        &stdio_backend("everything", "/v1/everything", &everything_stdio()),
+    );
+    yaml.push_str(&format!(
+        "tls:\n  enabled: true\n  cert_file: \"{}\"\n  key_file: \"{}\"\n",
+        server_cert.display(),
+        server_key.display()
+    ));
+    let smcp = SmcpServer::start(&yaml).await;
+    let endpoint = smcp.url("/v1/everything");
+    assert!(endpoint.starts_with("https://"));
+    let trusting_server = reqwest::Client::builder()
+        .no_proxy()
+        .tls_certs_merge([reqwest::Certificate::from_pem(server_pem.as_bytes()).expect("root")])
+        .build()
+        .expect("client");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while trusting_server
+        .get(smcp.url("/ready"))
+        .send()
+        .await
+        .map_or(true, |r| r.status() != 200)
+    {
+        assert!(tokio::time::Instant::now() < deadline, "not ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let args = [
+        "--server-url".to_owned(),
+        endpoint.clone(),
+        "--server-ca-file".to_owned(),
+        server_cert.to_string_lossy().into_owned(),
+        "--tls".to_owned(),
+        "--tls-cert".to_owned(),
+        listener_cert.to_string_lossy().into_owned(),
+        "--tls-key".to_owned(),
+        listener_key.to_string_lossy().into_owned(),
+    ];
+    let client = spawn_http_client(&args, &[]).await;
+    let trusting_client = reqwest::Client::builder()
+        .no_proxy()
+        .tls_certs_merge([reqwest::Certificate::from_pem(listener_pem.as_bytes()).expect("root")])
+        .build()
+        .expect("client");
+    let url = format!("https://{}/", client.addr);
+    let response = initialize(&trusting_client, &url, None).await;
+    assert_eq!(response.status(), 200);
+    let body = response.text().await.expect("body");
+    assert!(body.contains("mcp-servers/everything"), "{body}");
+
+    // Without the CA file the server's certificate is not trusted (system roots only).
+    let untrusting = spawn_http_client(&args[..2], &[]).await;
+    let response = initialize(&http(), &untrusting.url("/"), None).await;
+    assert_eq!(response.status(), 502);
+    let body: Value = response.json().await.expect("JSON-RPC error");
+    let message = body["error"]["message"].as_str().expect("message");
+    assert!(message.contains("(tls:"), "{message}");
     smcp.stop().await;
 }

@@ -25,8 +25,8 @@ use client_fixture::{server_yaml, smcp_client_bin, stdio_backend, wait_ready};
 use serde_json::Value;
 use smcp_e2e::oidc::RS256_CLIENT;
 use smcp_e2e::{
-    HttpMode, SmcpServer, memory_stdio, peers_dir, python, run_py_client, spawn_everything_http,
-    spawn_oidc_provider, try_run_py_client,
+    HttpMode, SmcpServer, everything_stdio, memory_stdio, peers_dir, python, run_py_client,
+    spawn_everything_http, spawn_oidc_provider, try_run_py_client,
 };
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
@@ -76,6 +76,37 @@ async fn a_python_host_creates_and_reads_entities_through_smcp_client_stdio() {
     assert_eq!(
         out["graph"]["entities"][0]["observations"][0],
         "hello from py_client"
+    );
+    smcp.stop().await;
+}
+
+#[tokio::test]
+async fn a_python_host_runs_the_everything_scenario_through_smcp_client_stdio() {
+    // Progress notifications, and the server's sampling and elicitation requests, reach the
+    // host over stdio; the host's answers go back to the server.
+    let backends = stdio_backend("everything", "/v1/everything", &everything_stdio());
+    let smcp = SmcpServer::start(&server_yaml(None, &backends)).await;
+    wait_ready(&smcp).await;
+    let mut args = host_launches_client(
+        &["--server-url".to_owned(), smcp.url("/v1/everything")],
+        &[],
+    );
+    args.extend(["--scenario", "everything"].map(str::to_owned));
+    let out = run_py_client(args).await;
+    assert_eq!(out["echo"], "Echo: hello from py_client", "{out}");
+    assert_eq!(out["sum"], "The sum of 2 and 3 is 5.");
+    assert_eq!(out["progress"].as_array().map(Vec::len), Some(5), "{out}");
+    assert_eq!(out["sampling_requests"], 1);
+    assert!(
+        out["sampling"]
+            .as_str()
+            .is_some_and(|s| s.contains("smcp-test-model"))
+    );
+    assert_eq!(out["elicitation_requests"], 1);
+    assert!(
+        out["elicitation"]
+            .as_str()
+            .is_some_and(|s| s.contains("smcp tester"))
     );
     smcp.stop().await;
 }

@@ -218,12 +218,15 @@ impl Shared {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         let text = messages::read_text(response, 64 * 1024).await;
-        tracing::warn!(%status, "the server refused a request");
         if let Some(id) = id {
             if let Some(error) = readdressed_error(&text, id) {
+                // A JSON-RPC error: the server's answer, and often expected (the Python SDK's
+                // `server/discover` probe of an older server).
+                tracing::debug!(%status, "the server answered a request with an error");
                 self.out.send(&error).await;
                 return;
             }
+            tracing::warn!(%status, "the server refused a request");
             let detail = match (status, challenge) {
                 (StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN, Some(challenge)) => {
                     format!(" ({challenge})")

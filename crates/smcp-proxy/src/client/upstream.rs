@@ -235,11 +235,16 @@ impl Upstream {
         if response.status() != StatusCode::UNAUTHORIZED {
             return Ok(response);
         }
+        metrics::counter!("smcp_client_token_refreshes_total", "reason" => "unauthorized")
+            .increment(1);
         if body.kept().is_none() {
             tracing::warn!(
                 "the server refused the token, and the request body was too large to send again \
-                 (--replay-body-limit): passing the 401 on"
+                 (--replay-body-limit): passing the 401 on; later requests get a new token"
             );
+            if let Err(error) = tokens.refresh_rejected(&rejected).await {
+                tracing::warn!(%error, "cannot replace the refused token");
+            }
             return Ok(response);
         }
         let challenge = response
@@ -250,8 +255,6 @@ impl Upstream {
             .to_owned();
         drop(response);
         tracing::info!(challenge = %challenge, "the server refused the access token; refreshing it and retrying once");
-        metrics::counter!("smcp_client_token_refreshes_total", "reason" => "unauthorized")
-            .increment(1);
         let fresh = tokens.refresh_rejected(&rejected).await?;
         self.forward(head, path_and_query, body.take(), Some(&fresh))
             .await
