@@ -110,7 +110,7 @@ impl<'s, 'e> Problems<'s, 'e> {
         }
     }
 
-    /// A size such as `1MiB`, `512KiB`, `64kb` or a number of bytes.
+    /// A size such as `1MiB`, `512 KiB`, `64KB` or a number of bytes.
     pub(super) fn size(&mut self, name: &str) -> Option<usize> {
         let text = self.string(name)?;
         match parse_size(&text) {
@@ -193,11 +193,15 @@ fn parse_size(text: &str) -> Option<usize> {
         .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
     let number: usize = number.parse().ok()?;
+    // The same units as smcp-server's sizes: KB/MB/GB are powers of 1000, KiB/MiB/GiB of 1024.
     let factor: usize = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1,
-        "k" | "kb" | "kib" => 1 << 10,
-        "m" | "mb" | "mib" => 1 << 20,
-        "g" | "gb" | "gib" => 1 << 30,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        "kib" => 1 << 10,
+        "mib" => 1 << 20,
+        "gib" => 1 << 30,
         _ => return None,
     };
     number.checked_mul(factor)
@@ -210,7 +214,9 @@ mod tests {
     #[test]
     fn sizes() {
         assert_eq!(parse_size("1MiB"), Some(1 << 20));
-        assert_eq!(parse_size("64 kb"), Some(64 << 10));
+        assert_eq!(parse_size("64 kb"), Some(64_000));
+        assert_eq!(parse_size("64KiB"), Some(64 << 10));
+        assert_eq!(parse_size("1m"), None);
         assert_eq!(parse_size("1000"), Some(1000));
         assert_eq!(parse_size("0"), Some(0));
         assert_eq!(parse_size("1.5MiB"), None);
