@@ -53,6 +53,9 @@ impl HttpProxy {
             .metrics_path
             .as_ref()
             .and_then(|_| crate::telemetry::prometheus_handle());
+        if prometheus.is_some() {
+            describe_metrics();
+        }
         Ok(HttpProxy {
             app: Arc::new(ProxyApp {
                 upstream,
@@ -78,6 +81,33 @@ impl HttpProxy {
     pub async fn run(self, listener: TcpListener, shutdown: impl Future<Output = ()>) {
         listener::serve(self.app, listener, self.tls, shutdown).await;
     }
+}
+
+/// Help texts for smcp-client's own metrics.
+fn describe_metrics() {
+    use metrics::{Unit, describe_counter, describe_histogram};
+    describe_counter!(
+        "smcp_client_requests_total",
+        "Requests answered by smcp-client's HTTP mode, by HTTP status"
+    );
+    describe_histogram!(
+        "smcp_client_request_duration_seconds",
+        Unit::Seconds,
+        "Time from request to response headers (streams are not timed to their end)"
+    );
+    describe_counter!(
+        "smcp_client_token_fetches_total",
+        "Token requests to the identity provider, by outcome (success or the failure kind)"
+    );
+    describe_histogram!(
+        "smcp_client_token_fetch_duration_seconds",
+        Unit::Seconds,
+        "Duration of token requests (discovery included on the first)"
+    );
+    describe_counter!(
+        "smcp_client_token_refreshes_total",
+        "Tokens replaced because the server refused them, by reason"
+    );
 }
 
 impl ProxyApp {

@@ -277,6 +277,8 @@ fn protocol_version(response: &Message) -> Option<String> {
 }
 
 #[cfg(test)]
+mod bridge_tests;
+#[cfg(test)]
 mod tests {
     use bytes::Bytes;
     use smcp_transport::jsonrpc::{self, RequestId};
