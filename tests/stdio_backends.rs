@@ -493,3 +493,37 @@ async fn spawn_failure_is_a_502_naming_the_command() {
     assert_eq!(ready.status(), 503);
     smcp.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_child_that_exits_at_once_is_a_502() {
+    let marker = new_marker();
+    let dying = PeerCommand {
+        program: fake_mcp_server_bin(),
+        args: vec!["--exit-immediately=7".to_owned()],
+        env: Vec::new(),
+    };
+    let smcp = SmcpServer::start(&config(&[stdio_backend(
+        "dying",
+        "/v1/dying",
+        &dying,
+        &marker,
+    )]))
+    .await;
+    let raw = Raw::new(smcp.url("/v1/dying"));
+    let response = raw.post(&initialize(1), None).await;
+    assert_eq!(response.status(), 502);
+    assert!(
+        response.headers().get("mcp-session-id").is_none(),
+        "no session for a dead child"
+    );
+    let body = json_of(response).await;
+    assert_eq!(body["id"], 1, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("exited")),
+        "{body}"
+    );
+    assert_no_children(&marker).await;
+    smcp.stop().await;
+}

@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
+use std::time::Duration;
 use std::time::SystemTime;
 
 use smcp_router::{RouteTable, RouteTableError};
@@ -162,6 +163,9 @@ fn build_backend(
             spec.working_dir = stdio.working_dir.clone();
             spec.inherit_env = stdio.inherit_env;
             spec.max_line_bytes = usize::try_from(stdio.max_line_bytes).unwrap_or(usize::MAX);
+            // Do not hold every new session for the spawn's "exited at once" watch: the stdio
+            // backend answers 502 when the child dies before answering initialize instead.
+            spec.startup_check = Duration::ZERO;
             let options = StdioBackendOptions {
                 backend_id: Arc::clone(&id),
                 spec: Arc::new(spec),

@@ -55,6 +55,9 @@ pub(crate) trait McpConnection: Send + Sync + 'static {
     /// requests). Returns the receiver once; later calls get `None`.
     fn take_unsolicited(&self) -> Option<mpsc::Receiver<Message>>;
 
+    /// Whether the backend is gone (or stopping): it accepts nothing more.
+    fn is_closed(&self) -> bool;
+
     /// Resolves once the backend is gone, with a description of how it ended (for logs).
     fn closed(&self) -> BoxFuture<'static, String>;
 

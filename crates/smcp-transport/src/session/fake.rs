@@ -328,6 +328,10 @@ impl McpConnection for FakeConn {
         self.unsolicited_rx.lock().unwrap().take()
     }
 
+    fn is_closed(&self) -> bool {
+        self.state.lock().unwrap().closed
+    }
+
     fn closed(&self) -> BoxFuture<'static, String> {
         let gone = self.gone.clone();
         Box::pin(async move {

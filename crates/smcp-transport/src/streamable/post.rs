@@ -104,6 +104,25 @@ async fn initialize(
     };
     session.mark_initialized();
     let decision = start(sessions, &session, msg.clone()).await;
+    // A child that exits before answering initialize failed to start (bad arguments, missing
+    // module, ...): that is a gateway failure, not an MCP error of a working server. The
+    // spawn does not wait to see whether the child survives its first moments, so the check
+    // happens here, overlapped with the initialize itself.
+    if matches!(&decision, Some(Decision::Json(m)) if m.is_error_response())
+        && session.conn.is_closed()
+    {
+        tracing::error!(
+            backend = %sessions.settings.backend,
+            session = %session.id.short(),
+            "the backend process exited before answering initialize (its stderr is logged above)"
+        );
+        return reply::rpc_error(
+            StatusCode::BAD_GATEWAY,
+            msg.id(),
+            jsonrpc::INTERNAL_ERROR,
+            "Bad Gateway: the backend process exited before answering initialize",
+        );
+    }
     // The session id goes on the answer carrying the InitializeResult. A JSON error answer
     // carries none (the driver has ended the session); an SSE answer has sent its headers
     // before the outcome is known, so it always carries the id.

@@ -62,6 +62,10 @@ impl McpConnection for StdioConnection {
         }
     }
 
+    fn is_closed(&self) -> bool {
+        StdioConnection::is_closed(self)
+    }
+
     fn send(&self, msg: Message) -> Result<(), ConnError> {
         match StdioConnection::send(self, msg) {
             Ok(()) => Ok(()),
