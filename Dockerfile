@@ -3,6 +3,7 @@
 # Build:  docker build -t smcp .
 # Run:    docker run -p 8080:8080 -v "$PWD/configs:/etc/smcp:ro" smcp --config /etc/smcp/smcp-server.yml
 #
+# The image also carries smcp-client (`--entrypoint smcp-client`).
 # The runtime image carries Node.js and Python so that the common stdio MCP servers
 # (`npx @modelcontextprotocol/server-memory`, `uvx mcp-server-time`, ...) can be spawned
 # inside it. Use a slimmer base if you only front HTTP backends.
@@ -10,8 +11,9 @@
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY . .
-RUN cargo build --release --locked -p smcp-server \
- && install -D target/release/smcp-server /out/smcp-server
+RUN cargo build --release --locked -p smcp-server -p smcp-client \
+ && install -D target/release/smcp-server /out/smcp-server \
+ && install -D target/release/smcp-client /out/smcp-client
 
 FROM debian:bookworm-slim
 RUN apt-get update \
@@ -19,6 +21,7 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --create-home --home-dir /home/smcp smcp
 COPY --from=build /out/smcp-server /usr/local/bin/smcp-server
+COPY --from=build /out/smcp-client /usr/local/bin/smcp-client
 COPY configs/ /etc/smcp/
 USER smcp
 WORKDIR /home/smcp
