@@ -39,6 +39,9 @@ pub(crate) async fn serve(
 
     loop {
         tokio::select! {
+            // Shutdown first: once it is signalled, no further connection is accepted.
+            biased;
+            () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, remote)) => {
                     let connection = Connection { remote, scheme: if tls.is_some() { "https" } else { "http" } };
@@ -50,7 +53,6 @@ pub(crate) async fn serve(
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             },
-            () = &mut shutdown => break,
         }
     }
     drop(listener);
