@@ -165,7 +165,9 @@ async fn serve_http(config: &ClientConfig) -> ExitCode {
         auth = if config.oidc.is_some() { "oidc" } else { "none" },
         "smcp-client listening"
     );
-    proxy.run(listener, shutdown_signal()).await;
+    proxy
+        .run(listener, smcp_proxy::signals::shutdown_signal())
+        .await;
     ExitCode::SUCCESS
 }
 
@@ -180,7 +182,7 @@ async fn serve_stdio(config: &ClientConfig) -> ExitCode {
     tracing::info!(server = %config.server.url, "smcp-client stdio bridge ready");
     tokio::select! {
         () = bridge.run(tokio::io::stdin(), tokio::io::stdout()) => {}
-        () = shutdown_signal() => tracing::info!("stopping before stdin closed"),
+        () = smcp_proxy::signals::shutdown_signal() => tracing::info!("stopping before stdin closed"),
     }
     ExitCode::SUCCESS
 }
@@ -199,30 +201,6 @@ async fn run_check(config: &ClientConfig) -> ExitCode {
             eprintln!("smcp-client: invalid configuration\n{error}");
             ExitCode::from(EXIT_CONFIG)
         }
-    }
-}
-
-/// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut terminate = match signal(SignalKind::terminate()) {
-        Ok(stream) => Some(stream),
-        Err(error) => {
-            tracing::warn!(%error, "cannot listen for SIGTERM; only SIGINT stops the client");
-            None
-        }
-    };
-    let term = async {
-        match terminate.as_mut() {
-            Some(stream) => {
-                stream.recv().await;
-            }
-            None => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
-        () = term => tracing::info!("SIGTERM received"),
     }
 }
 

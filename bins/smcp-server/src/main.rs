@@ -129,30 +129,8 @@ async fn serve(loaded: config::Loaded) -> ExitCode {
         source = ?loaded.source,
         "smcp-server listening"
     );
-    server.run(listener, shutdown_signal()).await;
+    server
+        .run(listener, smcp_proxy::signals::shutdown_signal())
+        .await;
     ExitCode::SUCCESS
-}
-
-/// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut terminate = match signal(SignalKind::terminate()) {
-        Ok(stream) => Some(stream),
-        Err(error) => {
-            tracing::warn!(%error, "cannot listen for SIGTERM; only SIGINT stops the server");
-            None
-        }
-    };
-    let term = async {
-        match terminate.as_mut() {
-            Some(stream) => {
-                stream.recv().await;
-            }
-            None => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
-        () = term => tracing::info!("SIGTERM received"),
-    }
 }

@@ -8,7 +8,9 @@
 
 pub mod client;
 pub mod config;
+mod json_reply;
 pub mod logging;
 pub mod server;
+pub mod signals;
 pub mod telemetry;
 pub mod tls;

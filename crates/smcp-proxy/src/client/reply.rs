@@ -5,6 +5,8 @@ use http::{HeaderValue, Response, StatusCode, header};
 use smcp_transport::body::{self, Body};
 use smcp_transport::jsonrpc::{self, RequestId};
 
+use crate::json_reply;
+
 /// The JSON-RPC error code smcp uses for proxy-side failures.
 pub(crate) const SERVER_ERROR: i64 = jsonrpc::SERVER_ERROR;
 
@@ -14,16 +16,7 @@ pub(crate) fn jsonrpc_error(
     id: Option<&RequestId>,
     message: &str,
 ) -> Response<Body> {
-    let bytes = jsonrpc::error_response(id, SERVER_ERROR, message);
-    let mut response = Response::new(body::full(bytes));
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
+    json_reply::jsonrpc_error(status, id, SERVER_ERROR, message)
 }
 
 /// A 200 with a small body of `content_type`.

@@ -6,8 +6,9 @@
 //! and nothing internal (no paths, no addresses, no upstream error text).
 
 use http::{HeaderValue, Response, StatusCode, header};
-use serde_json::json;
 use smcp_transport::body::{self, Body};
+
+use crate::json_reply;
 
 /// JSON-RPC "invalid request", used for requests smcp refuses to pass on.
 pub(crate) const INVALID_REQUEST: i64 = -32600;
@@ -16,26 +17,13 @@ pub(crate) const SERVER_ERROR: i64 = -32000;
 
 /// A response with `status` and a JSON-RPC error body (`id: null`) carrying `message`.
 pub(crate) fn jsonrpc_error(status: StatusCode, code: i64, message: &str) -> Response<Body> {
-    let body = json!({
-        "jsonrpc": "2.0",
-        "id": null,
-        "error": { "code": code, "message": message },
-    });
-    json_response(status, &body)
+    json_reply::jsonrpc_error(status, None, code, message)
 }
 
 /// A response with `status` and `value` serialised as its JSON body.
 pub(crate) fn json_response(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
     let bytes = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
-    let mut response = Response::new(body::full(bytes));
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
+    json_reply::json_bytes(status, bytes)
 }
 
 /// A plain-text response (used for `/metrics` and `/health`).
