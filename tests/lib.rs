@@ -66,6 +66,8 @@ pub mod procs;
 pub mod servers;
 #[path = "support/smcp.rs"]
 pub mod smcp;
+#[path = "support/yaml.rs"]
+pub mod yaml;
 
 pub use clients::{
     CLIENT_TIMEOUT, ClientRun, run_py_client, run_ts_client, try_run_py_client, try_run_ts_client,

@@ -45,10 +45,11 @@ use rmcp::{
 };
 use serde_json::{Value, json};
 use smcp_e2e::expect::{driver_args, http_trace};
-use smcp_e2e::procs::{new_marker, processes_with_marker};
+use smcp_e2e::procs::{assert_no_children, new_marker, processes_with_marker};
+use smcp_e2e::yaml::{http_backend, server_config, stdio_backend};
 use smcp_e2e::{
-    HttpMode, PeerCommand, SmcpServer, ensure_peers_installed, everything_stdio, run_py_client,
-    run_ts_client, spawn_everything_http,
+    HttpMode, SmcpServer, ensure_peers_installed, everything_stdio, run_py_client, run_ts_client,
+    spawn_everything_http,
 };
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -66,40 +67,6 @@ async fn within<T>(what: &str, future: impl Future<Output = T>) -> T {
 // ---------------------------------------------------------------------------------------------
 // smcp-server configuration
 // ---------------------------------------------------------------------------------------------
-
-fn config(backend: &str) -> String {
-    format!(
-        "server:\n  host: \"127.0.0.1\"\n  port: 0\n  shutdown_timeout: \"5s\"\nmcp:\n  backends:\n{backend}"
-    )
-}
-
-/// A stdio backend entry; `E2E_MARKER=<marker>` in the child's environment lets the test find
-/// (and so prove the absence of) its children.
-fn stdio_backend(id: &str, path: &str, peer: &PeerCommand, marker: &str) -> String {
-    let mut env = serde_json::Map::new();
-    env.insert("E2E_MARKER".into(), json!(marker));
-    for (key, value) in &peer.env {
-        env.insert(key.clone(), json!(value));
-    }
-    // JSON strings, arrays and objects are valid YAML flow scalars and collections.
-    format!(
-        "    - id: {id}\n      transport: stdio\n      path: {path}\n      stdio:\n        command: {command}\n        args: {args}\n        env: {env}\n        stdio_timeout: \"30s\"\n",
-        id = json!(id),
-        path = json!(path),
-        command = json!(peer.program.to_string_lossy()),
-        args = json!(peer.args),
-        env = Value::Object(env),
-    )
-}
-
-fn http_backend(id: &str, path: &str, url: &str) -> String {
-    format!(
-        "    - id: {id}\n      transport: http\n      url: {url}\n      path: {path}\n      strip_path: true\n      timeout: \"30s\"\n",
-        id = json!(id),
-        path = json!(path),
-        url = json!(url),
-    )
-}
 
 // ---------------------------------------------------------------------------------------------
 // The rmcp client
@@ -260,21 +227,6 @@ async fn exercise_everything(client: &RmcpClient) {
     assert_eq!(text_of(&sum), "The sum of 2 and 3 is 5.");
 }
 
-/// Waits (bounded) until no process carries `marker`.
-async fn assert_no_children(marker: &str) {
-    let gone = tokio::time::timeout(STEP, async {
-        while !processes_with_marker(marker).is_empty() {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    })
-    .await;
-    assert!(
-        gone.is_ok(),
-        "child processes survived: {:?}",
-        processes_with_marker(marker)
-    );
-}
-
 /// Both rmcp lifecycles against server-everything at `url`, one session each, closed (and so
 /// deleted) before the next: the default `initialize`, then `Auto`, whose `server/discover`
 /// probe server-everything refuses with a JSON-RPC error (HTTP 400) so rmcp falls back to
@@ -323,12 +275,12 @@ async fn rmcp_client_to_stdio_server_everything() {
     ensure_peers_installed();
     let marker = new_marker();
     let backend = "rmcp_stdio_everything";
-    let smcp = SmcpServer::start(&config(&stdio_backend(
+    let smcp = SmcpServer::start(&server_config(&[stdio_backend(
         backend,
         "/v1/everything",
         &everything_stdio(),
         &marker,
-    )))
+    )]))
     .await;
 
     both_lifecycles(&smcp.url("/v1/everything"), Some(&marker)).await;
@@ -351,7 +303,7 @@ async fn rmcp_client_to_http_server_everything_with_strip_path() {
     let (everything, port) = spawn_everything_http(HttpMode::StreamableHttp).await;
     let backend = "rmcp_http_everything";
     let upstream = format!("http://127.0.0.1:{port}/mcp");
-    let yaml = config(&http_backend(backend, "/v1/everything", &upstream));
+    let yaml = server_config(&[http_backend(backend, "/v1/everything", &upstream)]);
     let smcp = SmcpServer::start(&yaml).await;
 
     both_lifecycles(&smcp.url("/v1/everything"), None).await;
@@ -581,11 +533,11 @@ fn is_2xx(status: &Value) -> bool {
 async fn rmcp_server_behind_smcp_with_rmcp_python_and_typescript_clients() {
     let rmcp_server = RmcpServer::start().await;
     let backend = "rmcp_server";
-    let smcp = SmcpServer::start(&config(&http_backend(
+    let smcp = SmcpServer::start(&server_config(&[http_backend(
         backend,
         "/v1/rmcp",
         &rmcp_server.url(),
-    )))
+    )]))
     .await;
     let url = smcp.url("/v1/rmcp");
 

@@ -13,38 +13,13 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use smcp_e2e::expect::{assert_everything, assert_progress, driver_args, http_trace, text};
-use smcp_e2e::procs::{new_marker, processes_with_marker};
+use smcp_e2e::procs::{assert_no_children, new_marker, processes_with_marker};
+use smcp_e2e::yaml::{server_config, stdio_backend};
 use smcp_e2e::{
     PeerCommand, SmcpServer, everything_stdio, memory_stdio, run_py_client, run_ts_client,
     sequential_thinking_stdio, time_stdio,
 };
 use smcp_test_support::fake_mcp::fake_mcp_server_bin;
-
-/// One stdio backend entry for an smcp-server config, carrying `E2E_MARKER=<marker>` in the
-/// child's environment so leak checks can find its children.
-fn stdio_backend(id: &str, path: &str, peer: &PeerCommand, marker: &str) -> String {
-    let mut env = serde_json::Map::new();
-    env.insert("E2E_MARKER".into(), json!(marker));
-    for (key, value) in &peer.env {
-        env.insert(key.clone(), json!(value));
-    }
-    // JSON strings, arrays and objects are valid YAML flow scalars and collections.
-    format!(
-        "    - id: {id}\n      transport: stdio\n      path: {path}\n      stdio:\n        command: {command}\n        args: {args}\n        env: {env}\n        stdio_timeout: \"30s\"\n",
-        id = json!(id),
-        path = json!(path),
-        command = json!(peer.program.to_string_lossy()),
-        args = json!(peer.args),
-        env = Value::Object(env),
-    )
-}
-
-fn config(backends: &[String]) -> String {
-    format!(
-        "server:\n  host: \"127.0.0.1\"\n  port: 0\n  shutdown_timeout: \"5s\"\nmcp:\n  backends:\n{}",
-        backends.concat()
-    )
-}
 
 fn fake_peer() -> PeerCommand {
     PeerCommand {
@@ -57,21 +32,7 @@ fn fake_peer() -> PeerCommand {
 /// smcp-server with server-everything (stdio) at `/v1/everything`.
 async fn start_everything(marker: &str) -> SmcpServer {
     let backend = stdio_backend("everything", "/v1/everything", &everything_stdio(), marker);
-    SmcpServer::start(&config(&[backend])).await
-}
-
-/// Waits (bounded) until no process carries `marker`, and fails with the survivors if some do.
-async fn assert_no_children(marker: &str) {
-    for _ in 0..100 {
-        if processes_with_marker(marker).is_empty() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!(
-        "child processes survived: {:?}",
-        processes_with_marker(marker)
-    );
+    SmcpServer::start(&server_config(&[backend])).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -157,7 +118,7 @@ async fn memory_sequential_thinking_and_time_servers() {
     let marker = new_marker();
     let dir = tempfile::tempdir().expect("dir");
     let memory = memory_stdio(&dir.path().join("memory.jsonl"));
-    let smcp = SmcpServer::start(&config(&[
+    let smcp = SmcpServer::start(&server_config(&[
         stdio_backend("memory", "/v1/memory", &memory, &marker),
         stdio_backend(
             "thinking",
@@ -294,7 +255,7 @@ async fn json_of(response: reqwest::Response) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn protocol_edges_with_raw_http() {
     let marker = new_marker();
-    let smcp = SmcpServer::start(&config(&[stdio_backend(
+    let smcp = SmcpServer::start(&server_config(&[stdio_backend(
         "fake",
         "/v1/fake",
         &fake_peer(),
@@ -401,7 +362,7 @@ async fn fifty_sessions_twenty_calls_each_every_reply_to_its_caller() {
     const SESSIONS: u64 = 50;
     const CALLS: u64 = 20;
     let marker = new_marker();
-    let mut yaml = config(&[stdio_backend("fake", "/v1/fake", &fake_peer(), &marker)]);
+    let mut yaml = server_config(&[stdio_backend("fake", "/v1/fake", &fake_peer(), &marker)]);
     yaml = yaml.replace(
         "        stdio_timeout: \"30s\"\n",
         "        stdio_timeout: \"30s\"\n      max_sessions: 60\n",
@@ -443,7 +404,7 @@ async fn fifty_sessions_twenty_calls_each_every_reply_to_its_caller() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_stops_every_child() {
     let marker = new_marker();
-    let smcp = SmcpServer::start(&config(&[stdio_backend(
+    let smcp = SmcpServer::start(&server_config(&[stdio_backend(
         "fake",
         "/v1/fake",
         &fake_peer(),
@@ -470,7 +431,7 @@ async fn spawn_failure_is_a_502_naming_the_command() {
         args: Vec::new(),
         env: Vec::new(),
     };
-    let smcp = SmcpServer::start(&config(&[stdio_backend(
+    let smcp = SmcpServer::start(&server_config(&[stdio_backend(
         "broken",
         "/v1/broken",
         &missing,
@@ -502,7 +463,7 @@ async fn a_child_that_exits_at_once_is_a_502() {
         args: vec!["--exit-immediately=7".to_owned()],
         env: Vec::new(),
     };
-    let smcp = SmcpServer::start(&config(&[stdio_backend(
+    let smcp = SmcpServer::start(&server_config(&[stdio_backend(
         "dying",
         "/v1/dying",
         &dying,

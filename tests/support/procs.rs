@@ -39,3 +39,17 @@ pub fn processes_with_marker(marker: &str) -> Vec<u32> {
         })
         .collect()
 }
+
+/// Waits (bounded, 5 s) until no live process carries `marker`; panics with the survivors.
+pub async fn assert_no_children(marker: &str) {
+    for _ in 0..100 {
+        if processes_with_marker(marker).is_empty() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!(
+        "child processes survived: {:?}",
+        processes_with_marker(marker)
+    );
+}
