@@ -35,6 +35,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, Uri, Version};
 use self::bodies::{RequestBody, ResponseBody};
 use self::client::UpstreamClient;
 use self::endpoint::{EndpointBody, EndpointRewrite, is_event_stream};
+pub use self::endpoint::{EndpointObserver, legacy_session_ids};
 pub use self::error::{ForwardError, HttpBackendError};
 use crate::body::{self, Body};
 
@@ -73,6 +74,10 @@ pub struct ForwardContext {
     /// Headers the proxy sets after authentication (the identity hand-off), inserted after
     /// stripping and replacing any header of the same name.
     pub set_headers: HeaderMap,
+    /// Told the session named by the first legacy SSE `endpoint` event of an SSE response,
+    /// and when that stream ends (see [`EndpointObserver`]). `None` skips the scan unless
+    /// `public_prefix` asks for the rewrite.
+    pub endpoint_observer: Option<Arc<dyn EndpointObserver>>,
 }
 
 /// A remote MCP server reached over HTTP(S).
@@ -156,7 +161,9 @@ impl HttpBackend {
     /// with one exception: when `ctx.public_prefix` is set and the response is an SSE stream,
     /// the data of `event: endpoint` events, when it is a relative URI starting with `/`, is
     /// rewritten into the public path space (the URL's base path removed if it starts with
-    /// it, the public prefix put in front). Absolute endpoint URIs are left alone.
+    /// it, the public prefix put in front). Absolute endpoint URIs are left alone. When
+    /// `ctx.endpoint_observer` is set and the response is an SSE stream, the session named
+    /// by its first endpoint event is reported to it, and the end of the stream after that.
     ///
     /// Errors (refused connection, DNS or TLS failure, no headers within the timeout, broken
     /// HTTP, a failing request body) are logged, counted in
@@ -212,14 +219,19 @@ impl HttpBackend {
         let (mut parts, incoming) = response.into_parts();
         headers::remove_hop_by_hop(&mut parts.headers);
         let watched = ResponseBody::new(incoming, Arc::clone(&inner.id));
-        let body = match &ctx.public_prefix {
-            Some(prefix) if is_event_stream(&parts.headers) => {
+        let rewrite = ctx
+            .public_prefix
+            .as_deref()
+            .map(|prefix| EndpointRewrite::new(&inner.base_path, prefix));
+        let observer = ctx.endpoint_observer.clone();
+        let body = if is_event_stream(&parts.headers) && (rewrite.is_some() || observer.is_some()) {
+            if rewrite.is_some() {
                 // The rewrite changes the length.
                 parts.headers.remove(CONTENT_LENGTH);
-                let rewrite = EndpointRewrite::new(&inner.base_path, prefix);
-                body::boxed(EndpointBody::new(watched, rewrite))
             }
-            _ => body::boxed(watched),
+            body::boxed(EndpointBody::new(watched, rewrite, observer))
+        } else {
+            body::boxed(watched)
         };
         Ok(Response::from_parts(parts, body))
     }

@@ -298,6 +298,7 @@ impl Upstream {
             client_host: None,
             strip_headers: Vec::new(),
             set_headers,
+            endpoint_observer: None,
         };
         Ok(self.inner.backend.forward(request, ctx).await?)
     }
@@ -379,6 +380,7 @@ fn probe_context(path: &str) -> ForwardContext {
         client_host: None,
         strip_headers: Vec::new(),
         set_headers: HeaderMap::new(),
+        endpoint_observer: None,
     }
 }
 

@@ -51,7 +51,7 @@ pub(crate) struct BackendAuth {
     /// Identity headers to set, `None` when `identity_headers.enabled` is false.
     identity: Option<IdentityNames>,
     /// Session bindings (HTTP backends only; stdio sessions carry their owner).
-    sessions: Option<SessionBindings>,
+    sessions: Option<Arc<SessionBindings>>,
 }
 
 struct IdentityNames {
@@ -147,7 +147,7 @@ impl BackendAuth {
     }
 
     /// The session bindings of an HTTP backend.
-    pub(crate) fn sessions(&self) -> Option<&SessionBindings> {
+    pub(crate) fn sessions(&self) -> Option<&Arc<SessionBindings>> {
         self.sessions.as_ref()
     }
 }

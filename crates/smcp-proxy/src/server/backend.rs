@@ -4,19 +4,20 @@
 //! listings and metric labels), its routing options, and the transport that serves it. The
 //! transports themselves live in `smcp-transport`; this module only chooses between them and
 //! turns their failures into responses. For a protected HTTP backend it also keeps the upstream
-//! sessions bound to the principals that created them (see `auth::session_binding`).
+//! sessions bound to the principals that created them, Streamable HTTP and legacy SSE alike
+//! (see `auth::session_binding`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use http::{HeaderMap, HeaderName, Request, Response, StatusCode};
+use http::{HeaderMap, HeaderName, Method, Request, Response, StatusCode};
 use smcp_transport::body::Body;
-use smcp_transport::http::{ForwardContext, HttpBackend};
+use smcp_transport::http::{EndpointObserver, ForwardContext, HttpBackend};
 use smcp_transport::stdio::backend::{SessionOwner, StdioBackend, StdioRequestContext};
 
 use super::auth::BackendAuth;
-use super::auth::session_binding::{self, Admission};
+use super::auth::session_binding::{self, Admission, LegacyStream};
 use super::reply;
 
 /// How a backend is reached.
@@ -99,10 +100,21 @@ impl BackendEntry {
                 let method = request.method().clone();
                 let session = session_binding::session_id(request.headers()).map(str::to_owned);
                 if let Some(bindings) = bindings
-                    && bindings.admit(session.as_deref(), &context.owner) == Admission::Foreign
+                    && (bindings.admit(session.as_deref(), &context.owner) == Admission::Foreign
+                        || bindings.admit_legacy(query.as_deref(), &context.owner)
+                            == Admission::Foreign)
                 {
                     return session_binding::unknown_session();
                 }
+                // A GET may open a legacy SSE stream: its session is bound to this caller
+                // while the stream lasts.
+                let endpoint_observer =
+                    bindings.filter(|_| method == Method::GET).map(|bindings| {
+                        Arc::new(LegacyStream::new(
+                            Arc::clone(bindings),
+                            context.owner.clone(),
+                        )) as Arc<dyn EndpointObserver>
+                    });
                 let forward = ForwardContext {
                     upstream_path_and_query: forward_path,
                     public_prefix: self.strip_path.then(|| self.path.clone()),
@@ -111,6 +123,7 @@ impl BackendEntry {
                     client_host: context.host,
                     strip_headers: self.identity_strip.clone(),
                     set_headers: context.set_headers,
+                    endpoint_observer,
                 };
                 match backend.forward(request, forward).await {
                     Ok(response) => {

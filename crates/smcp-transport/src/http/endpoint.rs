@@ -7,10 +7,15 @@
 //! would miss the route. Only relative URIs starting with `/` are rewritten: absolute URIs
 //! (`http://host/...`) and protocol-relative ones (`//host/...`) name a place the backend
 //! chose deliberately and are left alone.
+//!
+//! The same scan reports the session the endpoint URI names to an [`EndpointObserver`], so
+//! the proxy can bind legacy sessions to their principal (see `observer`).
 
+mod observer;
 mod scanner;
 
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
@@ -19,6 +24,8 @@ use http::header::CONTENT_TYPE;
 use http_body::{Body as HttpBody, Frame};
 use pin_project_lite::pin_project;
 
+use self::observer::ObserverSlot;
+pub use self::observer::{EndpointObserver, legacy_session_ids};
 use self::scanner::EndpointScanner;
 use crate::body::BoxError;
 
@@ -77,7 +84,8 @@ pub(super) fn is_event_stream(headers: &HeaderMap) -> bool {
 }
 
 pin_project! {
-    /// An SSE response body whose endpoint events are rewritten on the fly.
+    /// An SSE response body whose endpoint events are rewritten on the fly (and reported to
+    /// an observer).
     ///
     /// Frames come out as they go in: a chunk is held back only while it ends inside a line
     /// the scanner must see whole (see the `scanner` module).
@@ -92,11 +100,16 @@ pin_project! {
 }
 
 impl<B> EndpointBody<B> {
-    /// Wraps the SSE body `inner`, applying `rewrite` to its endpoint events.
-    pub(super) fn new(inner: B, rewrite: EndpointRewrite) -> Self {
+    /// Wraps the SSE body `inner`, applying `rewrite` to its endpoint events and reporting
+    /// them to `observer`. The observer hears of the stream's end when this body is dropped.
+    pub(super) fn new(
+        inner: B,
+        rewrite: Option<EndpointRewrite>,
+        observer: Option<Arc<dyn EndpointObserver>>,
+    ) -> Self {
         Self {
             inner,
-            scanner: EndpointScanner::new(rewrite),
+            scanner: EndpointScanner::new(rewrite, observer.map(ObserverSlot::new)),
             trailers: None,
             done: false,
         }

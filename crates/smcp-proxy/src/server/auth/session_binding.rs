@@ -10,6 +10,11 @@
 //!   unknown session gets, and logged as a security event with a short fingerprint of the id;
 //! - forgotten on a 2xx answer to the session's DELETE, and on the backend's 404 for it.
 //!
+//! Legacy HTTP+SSE sessions (2024-11-05) are bound the same way, in the same table (see
+//! `legacy`): the session id named by the `endpoint` event of a GET's SSE stream is bound to
+//! the caller who opened the stream, every `sessionId`/`session_id` in a request's query is
+//! checked like an `Mcp-Session-Id`, and the binding is forgotten when the stream ends.
+//!
 //! Ids smcp never saw (sessions created before a restart, or through another smcp replica) pass
 //! through to the backend, which decides. The table is bounded: each principal keeps at most
 //! `per_owner` bindings and the whole table `capacity`, the least recently used going first,
@@ -17,6 +22,8 @@
 //!
 //! The stdio backends need none of this: their sessions carry their owner inside
 //! `smcp-transport`.
+
+mod legacy;
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -27,6 +34,8 @@ use smcp_transport::body::Body;
 use smcp_transport::stdio::backend::SessionOwner;
 
 use crate::server::reply;
+
+pub(crate) use legacy::LegacyStream;
 
 /// The MCP session header (Streamable HTTP).
 const SESSION_HEADER: &str = "mcp-session-id";
@@ -101,6 +110,26 @@ impl SessionBindings {
         }
         table.touch(id);
         Admission::Pass
+    }
+
+    /// [`admit`](Self::admit) for every legacy session id the request's query names
+    /// (`sessionId`, `session_id`): one foreign id refuses the request.
+    pub(crate) fn admit_legacy(&self, query: Option<&str>, owner: &SessionOwner) -> Admission {
+        let ids = query.map(smcp_transport::http::legacy_session_ids);
+        for id in ids.iter().flatten() {
+            if self.admit(Some(id), owner) == Admission::Foreign {
+                return Admission::Foreign;
+            }
+        }
+        Admission::Pass
+    }
+
+    /// Forgets session `id` if it is bound to `owner` (another principal's binding stays).
+    fn forget(&self, id: &str, owner: &SessionOwner) {
+        let mut table = self.lock();
+        if table.sessions.get(id).is_some_and(|b| b.owner == *owner) {
+            table.remove(id);
+        }
     }
 
     /// Learns from a response head: binds a new session, or forgets an ended one.

@@ -106,11 +106,11 @@ pub(crate) fn backend_auth(
         email: backend.identity_headers.email_header.clone(),
     });
     let sessions = matches!(backend.transport, config::Transport::Http(_)).then(|| {
-        SessionBindings::new(
+        Arc::new(SessionBindings::new(
             Arc::clone(id),
             SESSION_BINDINGS,
             SESSION_BINDINGS_PER_PRINCIPAL,
-        )
+        ))
     });
     Ok(Some(BackendAuth {
         server: Arc::clone(server),

@@ -1,4 +1,5 @@
-//! A streaming SSE line scanner that rewrites the data of `endpoint` events and nothing else.
+//! A streaming SSE line scanner that rewrites the data of `endpoint` events and nothing else,
+//! and reports the first one to an observer (see `observer`) when there is one.
 //!
 //! It is deliberately minimal and self-contained (not a full SSE decoder): it only needs to
 //! recognise the start of `event:` and `data:` lines and where lines end (CR, LF or CRLF, as
@@ -17,6 +18,7 @@ use std::borrow::Cow;
 use bytes::{Bytes, BytesMut};
 
 use super::EndpointRewrite;
+use super::observer::ObserverSlot;
 
 /// Longest `event:` line examined; longer ones cannot be `event: endpoint` and pass through.
 const MAX_EVENT_LINE: usize = 64;
@@ -65,7 +67,8 @@ enum Event {
 /// The incremental rewriter: feed it chunks in order, then [`finish`](Self::finish).
 #[derive(Debug)]
 pub(in crate::http) struct EndpointScanner {
-    rewrite: EndpointRewrite,
+    rewrite: Option<EndpointRewrite>,
+    observer: Option<ObserverSlot>,
     line: Line,
     event: Event,
     /// Bytes of the current line from earlier chunks, not yet released.
@@ -75,10 +78,15 @@ pub(in crate::http) struct EndpointScanner {
 }
 
 impl EndpointScanner {
-    /// A scanner applying `rewrite` to endpoint events.
-    pub(in crate::http) fn new(rewrite: EndpointRewrite) -> Self {
+    /// A scanner applying `rewrite` (if any) to endpoint events and telling `observer` (if
+    /// any) about them.
+    pub(in crate::http) fn new(
+        rewrite: Option<EndpointRewrite>,
+        observer: Option<ObserverSlot>,
+    ) -> Self {
         Self {
             rewrite,
+            observer,
             line: Line::Bom { n: 0 },
             event: Event::Unknown,
             held: Vec::new(),
@@ -244,7 +252,14 @@ impl EndpointScanner {
             release(out, &line);
         } else {
             let value = field_value(&line[DATA_FIELD.len()..]);
-            match self.rewrite.apply(value) {
+            if let Some(observer) = &mut self.observer {
+                observer.endpoint(value);
+            }
+            match self
+                .rewrite
+                .as_ref()
+                .and_then(|rewrite| rewrite.apply(value))
+            {
                 Some(new) => {
                     let field_len = line.len() - value.len();
                     out.owned(&line[..field_len]);

@@ -215,3 +215,41 @@ async fn no_rewrite_without_prefix_or_outside_sse() {
     let resp = backend.forward(get(), forward_ctx).await.unwrap();
     assert_eq!(collect(resp.into_body()).await, STREAM);
 }
+
+/// Records what an [`EndpointObserver`] hears.
+#[derive(Debug, Default)]
+struct Heard(Mutex<Vec<String>>);
+
+impl crate::http::EndpointObserver for Heard {
+    fn session_opened(&self, id: &str) {
+        self.0.lock().unwrap().push(format!("opened {id}"));
+    }
+    fn stream_ended(&self) {
+        self.0.lock().unwrap().push("ended".to_owned());
+    }
+}
+
+#[tokio::test]
+async fn endpoint_observer_hears_the_session_and_the_end_of_the_stream() {
+    let (server, events) = sse_server().await;
+    let backend = backend(&format!("http://{}", server.addr), Duration::from_secs(30));
+    let heard = Arc::new(Heard::default());
+    let mut forward_ctx = ctx("/sse");
+    forward_ctx.endpoint_observer = Some(heard.clone());
+    let resp = backend.forward(get(), forward_ctx).await.unwrap();
+    let events = events.await.unwrap();
+    let mut body: Body = resp.into_body();
+
+    // Without a public prefix the data passes unchanged; the session is still reported.
+    let endpoint = b"event: endpoint\ndata: /message?sessionId=a%20b\n\n";
+    events.send(Bytes::from_static(endpoint)).await.unwrap();
+    assert_eq!(read_len(&mut body, endpoint.len()).await, &endpoint[..]);
+    assert_eq!(*heard.0.lock().unwrap(), ["opened a b"]);
+    events.send(Bytes::from_static(EVENT_1)).await.unwrap();
+    assert_eq!(read_len(&mut body, EVENT_1.len()).await, EVENT_1);
+    assert_eq!(heard.0.lock().unwrap().len(), 1, "still open");
+    // The client goes away: the body is dropped while the backend still streams.
+    drop(body);
+    assert_eq!(*heard.0.lock().unwrap(), ["opened a b", "ended"]);
+    drop(events);
+}

@@ -111,6 +111,7 @@ pub(super) fn ctx(path_and_query: &str) -> ForwardContext {
         client_host: Some(HeaderValue::from_static("proxy.example")),
         strip_headers: Vec::new(),
         set_headers: HeaderMap::new(),
+        endpoint_observer: None,
     }
 }
 

@@ -7,7 +7,7 @@ use super::{EndpointScanner, MAX_DATA_LINE};
 use crate::http::endpoint::EndpointRewrite;
 
 fn scanner() -> EndpointScanner {
-    EndpointScanner::new(EndpointRewrite::new("/", "/v1/everything"))
+    EndpointScanner::new(Some(EndpointRewrite::new("/", "/v1/everything")), None)
 }
 
 /// Feeds `chunks` in order and returns what came out of each, then what `finish` released.

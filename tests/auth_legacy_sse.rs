@@ -1,0 +1,183 @@
+//! Legacy HTTP+SSE sessions of an HTTP backend are bound to their principal under
+//! `auth.mode: oidc`: the session named by the `endpoint` event of Alice's `GET /sse` stream
+//! belongs to Alice while the stream is open, so Bob posting into it (or reconnecting with
+//! its id) gets 404, exactly as for an unknown session, and never reaches the backend. The
+//! backend is the real server-everything in `sse` mode.
+
+#![allow(
+    clippy::panic,
+    clippy::expect_used,
+    reason = "test helpers outside #[test] fns fail the test with a message"
+)]
+
+#[path = "auth_fixture.rs"]
+mod fixture;
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use smcp_e2e::yaml::{http_backend, server_config};
+use smcp_e2e::{HttpMode, SmcpServer, spawn_everything_http};
+use smcp_test_support::issuer::{SigningKey, TestIssuer};
+
+use fixture::{AUDIENCE, body_json, client, wait_ready};
+
+/// How long the test waits for an event on the SSE stream.
+const EVENT_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// smcp-server config: oidc in front of one legacy backend at `/legacy` (strip_path).
+fn config(issuer: &str, port: u16) -> String {
+    server_config(&[http_backend(
+        "legacy",
+        "/legacy",
+        &format!("http://127.0.0.1:{port}"),
+    )])
+    .replacen(
+        "mcp:\n",
+        &format!(
+            "auth:\n  mode: oidc\noidc:\n  issuers: [\"{issuer}\"]\n  audience: \"{AUDIENCE}\"\nmcp:\n"
+        ),
+        1,
+    )
+}
+
+/// Reads the SSE stream until an event named `event` whose data satisfies `wanted`; returns
+/// that data.
+async fn next_event(
+    stream: &mut reqwest::Response,
+    buffer: &mut String,
+    event: &str,
+    wanted: impl Fn(&str) -> bool,
+) -> String {
+    let deadline = tokio::time::Instant::now() + EVENT_TIMEOUT;
+    loop {
+        // Complete events end with a blank line.
+        while let Some(end) = buffer.find("\n\n") {
+            let block: String = buffer.drain(..end + 2).collect();
+            let mut name = "message";
+            let mut data = String::new();
+            for line in block.lines() {
+                if let Some(value) = line.strip_prefix("event:") {
+                    name = value.trim();
+                } else if let Some(value) = line.strip_prefix("data:") {
+                    data.push_str(value.trim());
+                }
+            }
+            if name == event && wanted(&data) {
+                return data;
+            }
+        }
+        let chunk = tokio::time::timeout_at(deadline, stream.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("no {event} event within {EVENT_TIMEOUT:?}: {buffer}"))
+            .expect("stream")
+            .unwrap_or_else(|| panic!("stream ended before a {event} event: {buffer}"));
+        buffer.push_str(&String::from_utf8_lossy(&chunk).replace("\r\n", "\n"));
+    }
+}
+
+fn initialize() -> Value {
+    json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2024-11-05", "capabilities": {},
+        "clientInfo": {"name": "auth-legacy-sse", "version": "0"}}})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legacy_sse_sessions_are_bound_to_the_principal_that_opened_the_stream() {
+    let (everything, port) = spawn_everything_http(HttpMode::Sse).await;
+    let key = SigningKey::rsa("k1");
+    let issuer = TestIssuer::start(vec![key.clone()]).await.expect("issuer");
+    let smcp = SmcpServer::start(&config(issuer.issuer(), port)).await;
+    let http = client();
+    wait_ready(&http, &smcp).await;
+    let alice = issuer.mint(&key, &issuer.claims("alice", AUDIENCE));
+    let bob = issuer.mint(&key, &issuer.claims("bob", AUDIENCE));
+
+    // Alice opens the stream; its endpoint event names her session (public prefix kept).
+    let mut stream = http
+        .get(smcp.url("/legacy/sse"))
+        .bearer_auth(&alice)
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .expect("GET /sse");
+    assert_eq!(stream.status(), 200);
+    let mut buffer = String::new();
+    let endpoint = next_event(&mut stream, &mut buffer, "endpoint", |_| true).await;
+    assert!(
+        endpoint.starts_with("/legacy/message?sessionId="),
+        "{endpoint}"
+    );
+    let session = endpoint
+        .split_once("sessionId=")
+        .map(|(_, id)| id.to_owned())
+        .expect("session id");
+
+    let post = |token: &str, path: &str| {
+        http.post(smcp.url(path))
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .body(initialize().to_string())
+            .send()
+    };
+    // Bob posts into Alice's session, under either parameter name: 404 as if unknown.
+    for path in [
+        endpoint.clone(),
+        format!("/legacy/message?session_id=mine&sessionId={session}"),
+    ] {
+        let refused = post(&bob, &path).await.expect("Bob's POST");
+        assert_eq!(refused.status(), 404, "{path}");
+        let body = body_json(refused).await;
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("Session not found")),
+            "{body}"
+        );
+    }
+    // Nor can he reattach to it with a GET.
+    let reattach = http
+        .get(smcp.url(&format!("/legacy/sse?sessionId={session}")))
+        .bearer_auth(&bob)
+        .send()
+        .await
+        .expect("Bob's GET");
+    assert_eq!(reattach.status(), 404);
+    let metrics = http
+        .get(smcp.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.lines().any(|line| {
+            line.starts_with("smcp_session_binding_refusals_total{")
+                && line.contains("backend=\"legacy\"")
+        }),
+        "{metrics}"
+    );
+
+    // Alice's own POST is accepted, and the reply arrives on her stream.
+    let accepted = post(&alice, &endpoint).await.expect("Alice's POST");
+    assert_eq!(accepted.status(), 202);
+    let reply = next_event(&mut stream, &mut buffer, "message", |data| {
+        serde_json::from_str::<Value>(data).is_ok_and(|m| m["id"] == 1)
+    })
+    .await;
+    let reply: Value = serde_json::from_str(&reply).expect("JSON");
+    assert!(reply["result"]["protocolVersion"].is_string(), "{reply}");
+    // Without a token nobody gets as far as the session.
+    let anonymous = http
+        .post(smcp.url(&endpoint))
+        .body(initialize().to_string())
+        .send()
+        .await
+        .expect("anonymous POST");
+    assert_eq!(anonymous.status(), 401);
+
+    drop(stream);
+    smcp.stop().await;
+    drop(everything);
+}
