@@ -11,6 +11,7 @@ mod app;
 mod auth;
 mod backend;
 mod build;
+mod cors;
 mod dispatch;
 mod listener;
 mod observe;

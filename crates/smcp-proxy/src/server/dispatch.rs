@@ -6,13 +6,17 @@
 //!    operations endpoints (`/health`, `/ready`, `/metrics`, `/api/models`), answered locally;
 //!    with oidc, `/api/models` needs a bearer token first;
 //! 3. route: the longest whole-segment prefix picks a backend, or 404;
-//! 4. admission: draining (503), `Origin` (403);
+//! 4. CORS preflights (`OPTIONS` with `Origin` and `Access-Control-Request-Method`) answered
+//!    locally, before auth (204, or 403 for a disallowed `Origin`); admission: draining (503),
+//!    `Origin` (403);
 //! 5. auth (protected backends only): bearer token validated for the backend's resource URL
 //!    and rules, or 401/403/503 (`auth`); the caller becomes the session owner and, for HTTP
 //!    backends, the identity headers;
 //! 6. declared body size (413), then the backend call, with the body wrapped in a size limit.
 //!
-//! Every answer smcp gives itself comes from `reply`, so errors look the same everywhere.
+//! Responses on backend routes and the `/.well-known/` documents to an allowed `Origin` carry
+//! CORS headers (`cors`). Every answer smcp gives itself comes from `reply`, so errors look the
+//! same everywhere.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -23,9 +27,9 @@ use hyper::body::Incoming;
 use smcp_transport::body::{self, Body};
 
 use super::app::App;
-use super::backend::{CallContext, TransportKind};
+use super::backend::{BackendEntry, CallContext, TransportKind};
 use super::observe::{NO_BACKEND, RequestObservation};
-use super::{auth, ops, reply, wellknown};
+use super::{auth, cors, ops, reply, wellknown};
 
 /// What the listener knows about the connection a request came in on.
 #[derive(Debug, Clone, Copy)]
@@ -65,8 +69,18 @@ async fn route_and_call(
     connection: Connection,
     request: Request<Incoming>,
 ) -> (String, Response<Body>) {
-    if let Some(response) = wellknown::answer(app, &request, connection.scheme) {
-        return (NO_BACKEND.to_owned(), response);
+    // The origin a CORS-aware answer may name: present and allowed by the origin policy.
+    let cors_origin = cors::allowed_origin(app.origin_policy(), request.headers());
+    if wellknown::serves(app, request.uri().path()) {
+        if cors::is_preflight(&request) {
+            return (NO_BACKEND.to_owned(), preflight(app, &request, NO_BACKEND));
+        }
+        if let Some(mut response) = wellknown::answer(app, &request, connection.scheme) {
+            if let Some(origin) = &cors_origin {
+                cors::decorate(&mut response, origin);
+            }
+            return (NO_BACKEND.to_owned(), response);
+        }
     }
     if request.uri().path() == MODELS_PATH
         && let Err(response) =
@@ -99,23 +113,65 @@ async fn route_and_call(
     };
     let entry = Arc::clone(route.value());
     let label = entry.id.to_string();
-    let forward_path = route.forward_path(entry.strip_path).into_owned();
-    let sub_path = route.stripped_path().to_owned();
-    let query = route.query().map(str::to_owned);
+    if cors::is_preflight(&request) {
+        // Answered here, before auth: browsers send preflights without credentials.
+        return (label, preflight(app, &request, &entry.id));
+    }
+    let target = Target {
+        forward_path: route.forward_path(entry.strip_path).into_owned(),
+        sub_path: route.stripped_path().to_owned(),
+        query: route.query().map(str::to_owned),
+    };
+    let mut response = admit_and_call(app, connection, request, &entry, target).await;
+    if let Some(origin) = &cors_origin {
+        cors::decorate(&mut response, origin);
+    }
+    (label, response)
+}
 
+/// Where a routed request goes on its backend.
+struct Target {
+    /// The path and query as the backend should see it.
+    forward_path: String,
+    /// The part of the path after the route's prefix.
+    sub_path: String,
+    /// The request's query.
+    query: Option<String>,
+}
+
+/// The answer to a CORS preflight: 204 for an allowed `Origin`, else 403.
+fn preflight<B>(app: &App, request: &Request<B>, backend: &str) -> Response<Body> {
+    match cors::allowed_origin(app.origin_policy(), request.headers()) {
+        Some(origin) => cors::preflight(&origin),
+        None => origin_refused(request, backend),
+    }
+}
+
+/// 403 for a request whose `Origin` the policy refuses.
+fn origin_refused<B>(request: &Request<B>, backend: &str) -> Response<Body> {
+    reject("origin");
+    tracing::warn!(backend = %backend, origin = ?request.headers().get(header::ORIGIN), "refused a request from a disallowed Origin");
+    reply::jsonrpc_error(
+        StatusCode::FORBIDDEN,
+        reply::INVALID_REQUEST,
+        "Origin is not allowed",
+    )
+}
+
+/// Stages 4 to 6 for a routed request: admission, auth, body size, then the backend call.
+async fn admit_and_call(
+    app: &App,
+    connection: Connection,
+    request: Request<Incoming>,
+    entry: &BackendEntry,
+    target: Target,
+) -> Response<Body> {
     if app.is_draining() {
         reject("draining");
-        return (label, reply::unavailable("smcp-server is shutting down", 1));
+        return reply::unavailable("smcp-server is shutting down", 1);
     }
     if !app.origin_policy().permits(request.headers()) {
-        reject("origin");
-        tracing::warn!(backend = %entry.id, origin = ?request.headers().get(header::ORIGIN), "refused a request from a disallowed Origin");
-        let response = reply::jsonrpc_error(
-            StatusCode::FORBIDDEN,
-            reply::INVALID_REQUEST,
-            "Origin is not allowed",
-        );
-        return (label, response);
+        return origin_refused(&request, &entry.id);
     }
     let caller = match auth::authorize(
         entry.auth.as_ref(),
@@ -129,13 +185,13 @@ async fn route_and_call(
         Ok(caller) => caller,
         Err(response) => {
             reject("auth");
-            return (label, response);
+            return response;
         }
     };
     let limit = app.max_request_body();
     if declared_length(&request).is_some_and(|length| length > limit) {
         reject("body_too_large");
-        return (label, reply::payload_too_large(limit));
+        return reply::payload_too_large(limit);
     }
 
     let host = request.headers().get(header::HOST).cloned().or_else(|| {
@@ -159,7 +215,7 @@ async fn route_and_call(
             Ok(collected) => body::full(collected.to_bytes()),
             Err(error) if error.is::<http_body_util::LengthLimitError>() => {
                 reject("body_too_large");
-                return (label, reply::payload_too_large(limit));
+                return reply::payload_too_large(limit);
             }
             Err(error) => {
                 tracing::debug!(%error, "client body failed while reading");
@@ -168,17 +224,22 @@ async fn route_and_call(
                     reply::INVALID_REQUEST,
                     "the request body could not be read",
                 );
-                return (label, response);
+                return response;
             }
         },
         // HTTP backends get the body streamed, still bounded.
         TransportKind::Http => body::boxed(Limited::new(incoming, limit_usize(limit))),
     };
     let request = Request::from_parts(parts, request_body);
-    let response = entry
-        .call(request, forward_path, sub_path, query, context)
-        .await;
-    (label, response)
+    entry
+        .call(
+            request,
+            target.forward_path,
+            target.sub_path,
+            target.query,
+            context,
+        )
+        .await
 }
 
 /// Whether `path` has a `.` or `..` segment, also percent-encoded (`%2e`, `.%2E`, ...).

@@ -24,11 +24,16 @@ use super::app::App;
 use super::auth::{METADATA_PREFIX, Refusal};
 use super::reply;
 
+/// Whether smcp answers `path` here: a `/.well-known/` path while oidc is on.
+pub(crate) fn serves(app: &App, path: &str) -> bool {
+    app.auth().is_some() && path.starts_with("/.well-known/")
+}
+
 /// Answers `request` when it is for a `/.well-known/` path and oidc is on; `None` sends it on.
 pub(crate) fn answer<B>(app: &App, request: &Request<B>, scheme: &str) -> Option<Response<Body>> {
     let auth = app.auth()?;
     let path = request.uri().path();
-    if !path.starts_with("/.well-known/") {
+    if !serves(app, path) {
         return None;
     }
     if request.method() != Method::GET && request.method() != Method::HEAD {
