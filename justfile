@@ -25,3 +25,8 @@ check config="configs/quickstart.yml":
 # criterion benchmarks of the hot paths.
 bench:
     cargo bench -p smcp-benches
+
+# Side-by-side load comparison (smcp vs supergateway, mcp-proxy, nginx) on loopback; writes
+# docs/benchmarks.md and docs/benchmarks.png. Same as `bash benches/compare/run.sh`.
+bench-compare *args:
+    bash benches/compare/run.sh {{args}}

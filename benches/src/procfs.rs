@@ -21,9 +21,12 @@ pub struct Memory {
     pub rss_kb: u64,
     /// Peak resident set over the process's life (`VmHWM`).
     pub peak_kb: u64,
+    /// Anonymous (private heap and stack) part of the resident set now (`RssAnon`); the rest
+    /// is mostly the executable's own pages, shared with the page cache.
+    pub anon_kb: u64,
 }
 
-/// Reads `VmRSS` and `VmHWM` of `pid`.
+/// Reads `VmRSS`, `VmHWM` and `RssAnon` of `pid`.
 pub fn memory(pid: u32) -> io::Result<Memory> {
     let status = fs::read_to_string(format!("/proc/{pid}/status"))?;
     let mut memory = Memory::default();
@@ -32,6 +35,8 @@ pub fn memory(pid: u32) -> io::Result<Memory> {
             memory.rss_kb = kb(value);
         } else if let Some(value) = line.strip_prefix("VmHWM:") {
             memory.peak_kb = kb(value);
+        } else if let Some(value) = line.strip_prefix("RssAnon:") {
+            memory.anon_kb = kb(value);
         }
     }
     Ok(memory)
@@ -118,6 +123,7 @@ pub fn memory_sum(pids: &[u32]) -> io::Result<Memory> {
         let m = memory(pid)?;
         sum.rss_kb += m.rss_kb;
         sum.peak_kb += m.peak_kb;
+        sum.anon_kb += m.anon_kb;
     }
     Ok(sum)
 }

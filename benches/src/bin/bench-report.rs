@@ -40,8 +40,8 @@ fn main() -> anyhow::Result<()> {
         criterion: model::read_criterion(&cli.criterion),
     };
     let analysis = match &cli.analysis {
-        Some(path) => std::fs::read_to_string(path)?,
-        None => String::new(),
+        Some(path) if path.exists() => std::fs::read_to_string(path)?,
+        _ => String::new(),
     };
     chart::load_font(cli.font.as_deref())?;
     let runs: Vec<_> = inputs.runs.iter().collect();

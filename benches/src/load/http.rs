@@ -59,7 +59,12 @@ pub async fn run(cfg: LoadConfig, target: HttpTarget) -> anyhow::Result<Report> 
     report.rss_before_kb = worker::rss_now(&cfg.pids);
 
     let setup_started = Instant::now();
-    let sessions = open_sessions(&cfg, &endpoint).await?;
+    // Connections first (each used once, so the server has allocated its buffers), then the
+    // sessions over them: the two memory readings tell a connection's cost from a session's.
+    let conns = open_connections(&cfg, &endpoint).await?;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    report.rss_conns_kb = worker::rss_now(&cfg.pids);
+    let sessions = open_sessions(&cfg, &endpoint, conns).await?;
     report.setup_s = setup_started.elapsed().as_secs_f64();
     // Let the target settle (children finish starting, buffers are returned) before reading.
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -119,11 +124,12 @@ fn endpoint(target: &HttpTarget) -> anyhow::Result<Endpoint> {
     })
 }
 
-/// Opens every session, a bounded number at a time, each with its connections.
-async fn open_sessions(
+/// Opens the connections of every session, a bounded number of sessions at a time, and sends
+/// one `GET` (answer ignored) on each so the server has allocated its per-connection buffers.
+async fn open_connections(
     cfg: &Arc<LoadConfig>,
     endpoint: &Arc<Endpoint>,
-) -> anyhow::Result<Vec<(SessionHeaders, Vec<Conn>)>> {
+) -> anyhow::Result<Vec<Vec<Conn>>> {
     let gate = Arc::new(Semaphore::new(cfg.open_parallelism.max(1)));
     let mut tasks = Vec::with_capacity(cfg.sessions);
     for _ in 0..cfg.sessions {
@@ -132,9 +138,47 @@ async fn open_sessions(
         let endpoint = endpoint.clone();
         tasks.push(tokio::spawn(async move {
             let _permit = gate.acquire_owned().await?;
-            tokio::time::timeout(cfg.request_timeout * 2, open_session(&cfg, &endpoint))
-                .await
-                .map_err(|_| anyhow!("opening a session timed out"))?
+            let mut conns = Vec::with_capacity(cfg.concurrency);
+            for _ in 0..cfg.concurrency.max(1) {
+                let mut conn = Conn::connect(&endpoint.addr).await?;
+                let probe = request(&endpoint, None, Method::GET, Bytes::new())?;
+                let _ = tokio::time::timeout(cfg.request_timeout, conn.send(probe)).await;
+                if conn.is_broken() {
+                    conn = Conn::connect(&endpoint.addr).await?;
+                }
+                conns.push(conn);
+            }
+            anyhow::Ok(conns)
+        }));
+    }
+    let mut out = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        out.push(task.await.context("connection task failed")??);
+    }
+    Ok(out)
+}
+
+/// Opens every session over its connections, a bounded number at a time.
+async fn open_sessions(
+    cfg: &Arc<LoadConfig>,
+    endpoint: &Arc<Endpoint>,
+    conns: Vec<Vec<Conn>>,
+) -> anyhow::Result<Vec<(SessionHeaders, Vec<Conn>)>> {
+    let gate = Arc::new(Semaphore::new(cfg.open_parallelism.max(1)));
+    let mut tasks = Vec::with_capacity(cfg.sessions);
+    for mut conns in conns {
+        let gate = gate.clone();
+        let cfg = cfg.clone();
+        let endpoint = endpoint.clone();
+        tasks.push(tokio::spawn(async move {
+            let _permit = gate.acquire_owned().await?;
+            let headers = tokio::time::timeout(
+                cfg.request_timeout * 2,
+                open_session(&endpoint, &mut conns[0]),
+            )
+            .await
+            .map_err(|_| anyhow!("opening a session timed out"))??;
+            anyhow::Ok((headers, conns))
         }));
     }
     let mut sessions = Vec::with_capacity(tasks.len());
@@ -148,15 +192,8 @@ async fn open_sessions(
     Ok(sessions)
 }
 
-async fn open_session(
-    cfg: &LoadConfig,
-    endpoint: &Endpoint,
-) -> anyhow::Result<(SessionHeaders, Vec<Conn>)> {
-    let mut conns = Vec::with_capacity(cfg.concurrency);
-    for _ in 0..cfg.concurrency.max(1) {
-        conns.push(Conn::connect(&endpoint.addr).await?);
-    }
-    let first = &mut conns[0];
+/// `initialize` and `notifications/initialized` on `first`.
+async fn open_session(endpoint: &Endpoint, first: &mut Conn) -> anyhow::Result<SessionHeaders> {
     let init = request(
         endpoint,
         None,
@@ -201,7 +238,7 @@ async fn open_session(
     if !reply.status.is_success() {
         bail!("notifications/initialized answered {}", reply.status);
     }
-    Ok((headers, conns))
+    Ok(headers)
 }
 
 /// Ends each session with `DELETE` (best effort, bounded), so servers stop their children.

@@ -127,13 +127,24 @@ pub struct Report {
     pub pids: Vec<u32>,
     /// Its resident set before the sessions were opened, KiB.
     pub rss_before_kb: Option<u64>,
+    /// Its resident set with every connection open (each used once) and no session yet, KiB.
+    #[serde(default)]
+    pub rss_conns_kb: Option<u64>,
+    /// (`rss_conns_kb` - `rss_before_kb`) / connections: what one keep-alive client connection
+    /// costs, KiB.
+    #[serde(default)]
+    pub per_connection_kb: Option<f64>,
     /// Its resident set with every session open and no call yet, KiB.
     pub rss_open_kb: Option<u64>,
     /// Its resident set at the end of the window, KiB.
     pub rss_end_kb: Option<u64>,
     /// Its peak resident set over its life (`VmHWM`), KiB.
     pub rss_peak_kb: Option<u64>,
-    /// (`rss_open_kb` - `rss_before_kb`) / sessions: what one more idle session costs, KiB.
+    /// The anonymous part of its resident set at the end of the window (`RssAnon`), KiB.
+    #[serde(default)]
+    pub rss_anon_end_kb: Option<u64>,
+    /// (`rss_open_kb` - `rss_conns_kb`) / sessions: what one more idle session costs beyond its
+    /// connections, KiB.
     pub per_session_kb: Option<f64>,
     /// Its own CPU time in the window (children excluded), seconds.
     pub cpu_s: Option<f64>,

@@ -92,6 +92,7 @@ pub(crate) fn finish_target(report: &mut Report, pids: &[u32], target_cpu: Optio
     if let Ok(memory) = procfs::memory_sum(pids) {
         report.rss_end_kb = Some(memory.rss_kb);
         report.rss_peak_kb = Some(memory.peak_kb);
+        report.rss_anon_end_kb = Some(memory.anon_kb);
     }
     let (children, children_rss) = procfs::descendants_rss_kb(pids);
     report.children = Some(children);
@@ -102,10 +103,17 @@ pub(crate) fn finish_target(report: &mut Report, pids: &[u32], target_cpu: Optio
     {
         report.cpu_us_per_call = Some(cpu * 1e6 / report.calls as f64);
     }
-    if let (Some(before), Some(open)) = (report.rss_before_kb, report.rss_open_kb)
-        && report.sessions > 0
+    let sessions = report.sessions as f64;
+    let connections = sessions * report.concurrency as f64;
+    if let (Some(before), Some(conns)) = (report.rss_before_kb, report.rss_conns_kb)
+        && connections > 0.0
     {
-        report.per_session_kb = Some((open as f64 - before as f64) / report.sessions as f64);
+        report.per_connection_kb = Some((conns as f64 - before as f64) / connections);
+    }
+    if let (Some(conns), Some(open)) = (report.rss_conns_kb, report.rss_open_kb)
+        && sessions > 0.0
+    {
+        report.per_session_kb = Some((open as f64 - conns as f64) / sessions);
     }
 }
 

@@ -96,7 +96,9 @@ fn panel(
             _ => String::new(),
         })
         .x_label_formatter(&|v| {
-            if *v >= 1000.0 {
+            if *v >= 1_000_000.0 {
+                format!("{:.0}M", v / 1_000_000.0)
+            } else if *v >= 1000.0 {
                 format!("{:.0}k", v / 1000.0)
             } else if *v >= 1.0 {
                 format!("{v:.0}")

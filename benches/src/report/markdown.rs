@@ -159,13 +159,13 @@ pub fn render(inputs: &Inputs, chart_file: &str, analysis: &str) -> String {
         if scale {
             let _ = writeln!(
                 md,
-                "| target | calls/s | p50 | p99 | max | errors | setup | proxy RSS before -> sessions open | per idle session | proxy peak RSS | children (RSS) |"
+                "| target | calls/s | p50 | p99 | max | errors | setup | proxy RSS: before -> connections open -> sessions open | per connection | per idle session | proxy peak RSS | children (RSS) |"
             );
-            let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|");
+            let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|---|");
         } else {
             let _ = writeln!(
                 md,
-                "| target | calls/s | p50 | p90 | p99 | max | errors | proxy peak RSS | proxy CPU / call | children (RSS) |"
+                "| target | calls/s | p50 | p90 | p99 | max | errors | proxy peak RSS (anon at end) | proxy CPU / call | children (RSS) |"
             );
             let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|");
         }
@@ -273,19 +273,20 @@ fn row(md: &mut String, run: &Report, scale: bool) {
         )
     };
     if scale {
-        let per = run
-            .per_session_kb
-            .map_or("-".to_owned(), |k| format!("{k:.1} KiB"));
+        let per = |v: Option<f64>| v.map_or("-".to_owned(), |k| format!("{k:.1} KiB"));
         let _ = writeln!(
             md,
-            "| {target} | {:.0} | {} | {} | {} | {errors} | {:.1} s | {} -> {} | {per} | {} | {children} |",
+            "| {target} | {:.0} | {} | {} | {} | {errors} | {:.1} s | {} -> {} -> {} | {} | {} | {} | {children} |",
             run.calls_per_s,
             ms(run.p50_us),
             ms(run.p99_us),
             ms(run.max_us),
             run.setup_s,
             kb(run.rss_before_kb),
+            kb(run.rss_conns_kb),
             kb(run.rss_open_kb),
+            per(run.per_connection_kb),
+            per(run.per_session_kb),
             kb(run.rss_peak_kb),
         );
     } else {
@@ -300,7 +301,17 @@ fn row(md: &mut String, run: &Report, scale: bool) {
             ms(run.p90_us),
             ms(run.p99_us),
             ms(run.max_us),
-            kb(run.rss_peak_kb),
+            peak_and_anon(run),
         );
+    }
+}
+
+/// `20.3 MiB (8.5 MiB)`: peak resident set, and its anonymous part at the end of the window.
+fn peak_and_anon(run: &Report) -> String {
+    match run.rss_anon_end_kb {
+        Some(anon) if run.rss_peak_kb.is_some() => {
+            format!("{} ({})", kb(run.rss_peak_kb), kb(Some(anon)))
+        }
+        _ => kb(run.rss_peak_kb),
     }
 }

@@ -205,9 +205,20 @@ pub fn checks(inputs: &Inputs) -> Vec<Check> {
     out.push(Check::new(
         "smcp's own memory per additional idle stdio session",
         "<= 50 KB",
-        run("scale-1000x1/smcp")
-            .and_then(|s| s.per_session_kb)
-            .map(|kb| (format!("{kb:.1} KiB"), kb <= 50.0)),
+        inputs
+            .runs
+            .iter()
+            .find(|r| r.label.starts_with("scale-") && r.label.ends_with("/smcp"))
+            .and_then(|s| s.per_session_kb.map(|kb| (s, kb)))
+            .map(|(s, kb)| {
+                let conn = s.per_connection_kb.map_or(String::new(), |c| {
+                    format!(", plus {c:.1} KiB per keep-alive connection")
+                });
+                (
+                    format!("{kb:.1} KiB ({} sessions{conn})", s.sessions),
+                    kb <= 50.0,
+                )
+            }),
     ));
     out
 }
