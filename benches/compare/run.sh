@@ -180,10 +180,10 @@ cargo build --release --locked -q -p smcp-server -p smcp-benches --bins
 build_s=$((SECONDS - t))
 
 if [[ $criterion -eq 1 ]]; then
-  log "criterion benches (short: 0.3 s warm-up, 1 s measurement each)"
+  log "criterion benches (short: 0.3 s warm-up, 1 s measurement, 20 samples each)"
   rm -rf "$target_dir/criterion"
   cargo bench --locked -q -p smcp-benches --bench route_lookup --bench token_validation \
-    --bench jsonrpc_envelope --bench sse_codec -- --warm-up-time 0.3 --measurement-time 1 \
+    --bench jsonrpc_envelope --bench sse_codec -- --warm-up-time 0.3 --measurement-time 1 --sample-size 20 \
     --noplot > "$out/logs/criterion.log" 2>&1 || skip "criterion" "cargo bench failed (see logs/criterion.log)"
 fi
 
@@ -377,7 +377,7 @@ meta = {
     ["OS", sh(". /etc/os-release && echo \$PRETTY_NAME")],
   ],
   "versions": [
-    ["smcp", sh("git -C '$root' describe --always --dirty")],
+    ["smcp", sh("git -C '$root' describe --always --dirty") or "${SMCP_VERSION:-unknown (not a git checkout)}"],
     ["rustc", sh("rustc --version")],
     ["node", sh("node --version")],
     ["supergateway (npm)", pkg("$peers/node_modules/supergateway/package.json")],
@@ -395,7 +395,8 @@ meta = {
   ],
   "elapsed_s": $((SECONDS - started_at)),
   "skipped": [l.split("\t", 1) for l in open("$out/skipped.tsv").read().splitlines() if "\t" in l],
-  "commands": [l.replace("$root/", "").split(": ", 1) for l in open("$out/commands.txt").read().splitlines() if ": " in l],
+  "commands": [l.replace("$target_dir/", "target/").replace("$out/", "target/bench-compare/").replace("$root/", "").split(": ", 1)
+               for l in open("$out/commands.txt").read().splitlines() if ": " in l],
 }
 json.dump(meta, open(sys.argv[1], "w"), indent=1)
 EOF
