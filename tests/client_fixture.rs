@@ -13,7 +13,7 @@
 )]
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -36,56 +36,7 @@ pub(crate) fn smcp_client_bin() -> PathBuf {
 }
 
 fn build_client() -> Result<PathBuf, String> {
-    let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
-    // A test binary lives in <target>/<profile dir>/deps/.
-    let profile_dir = exe
-        .ancestors()
-        .skip(1)
-        .find(|dir| dir.file_name().is_some_and(|name| name != "deps"))
-        .ok_or_else(|| format!("no profile directory above {}", exe.display()))?;
-    let target_dir = profile_dir
-        .parent()
-        .ok_or_else(|| format!("no target directory above {}", profile_dir.display()))?;
-    let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
-        Some("debug") | None => "dev".to_owned(),
-        Some(other) => other.to_owned(),
-    };
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join("bins")
-        .join("smcp-client")
-        .join("Cargo.toml");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let output = std::process::Command::new(cargo)
-        .args([
-            "build",
-            "--quiet",
-            "-p",
-            "smcp-client",
-            "--bin",
-            "smcp-client",
-            "--profile",
-        ])
-        .arg(&profile)
-        .arg("--manifest-path")
-        .arg(&manifest)
-        .arg("--target-dir")
-        .arg(target_dir)
-        .output()
-        .map_err(|e| format!("running cargo: {e}"))?;
-    if !output.status.success() {
-        return Err(format!(
-            "cargo build failed ({}):\n{}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
-        ));
-    }
-    let bin = profile_dir.join("smcp-client");
-    if bin.is_file() {
-        Ok(bin)
-    } else {
-        Err(format!("{} missing after the build", bin.display()))
-    }
+    smcp_test_support::cargo_bin::build_workspace_bin("smcp-client", "smcp-client")
 }
 
 /// A command running smcp-client with `args`, `env` added, and no `SMCP_*` variable of the

@@ -7,8 +7,7 @@
 
 pub mod server;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::sync::OnceLock;
 
 /// The name of the binary.
@@ -30,54 +29,5 @@ pub fn fake_mcp_server_bin() -> PathBuf {
 }
 
 fn build() -> Result<PathBuf, String> {
-    let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
-    // A test binary lives in <target>/<profile dir>/deps/ (or <target>/<profile dir>/ for
-    // examples and bins).
-    let profile_dir = exe
-        .ancestors()
-        .skip(1)
-        .find(|dir| {
-            dir.file_name()
-                .is_some_and(|name| name != "deps" && name != "examples")
-        })
-        .ok_or_else(|| format!("cannot find the profile directory above {}", exe.display()))?;
-    let target_dir = profile_dir
-        .parent()
-        .ok_or_else(|| format!("no target directory above {}", profile_dir.display()))?;
-    let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
-        Some("debug") | None => "dev".to_owned(),
-        Some(other) => other.to_owned(),
-    };
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let output = Command::new(cargo)
-        .args([
-            "build",
-            "--quiet",
-            "-p",
-            "smcp-test-support",
-            "--bin",
-            BIN_NAME,
-            "--profile",
-        ])
-        .arg(&profile)
-        .arg("--manifest-path")
-        .arg(&manifest)
-        .arg("--target-dir")
-        .arg(target_dir)
-        .output()
-        .map_err(|e| format!("running cargo: {e}"))?;
-    if !output.status.success() {
-        return Err(format!(
-            "cargo build failed ({}):\n{}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
-        ));
-    }
-    let bin = profile_dir.join(BIN_NAME);
-    if bin.is_file() {
-        Ok(bin)
-    } else {
-        Err(format!("{} missing after the build", bin.display()))
-    }
+    crate::cargo_bin::build_workspace_bin("smcp-test-support", BIN_NAME)
 }
