@@ -101,7 +101,8 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    smcp_proxy::logging::init(&config.log_level, config.log_format);
+    // Held until `main` returns: dropping it flushes the queued log lines.
+    let _log = smcp_proxy::logging::init(&config.log_level, config.log_format);
     // One crypto provider for every rustls user in the process.
     if rustls::crypto::aws_lc_rs::default_provider()
         .install_default()

@@ -34,6 +34,8 @@ pub use build::BuildError;
 pub struct Server {
     app: Arc<app::App>,
     tls: Option<TlsAcceptor>,
+    /// Accept loops to run (`server.workers`, resolved: never 0).
+    workers: usize,
 }
 
 impl Server {
@@ -43,9 +45,14 @@ impl Server {
     /// must be called within a Tokio runtime.
     pub fn from_config(config: &crate::config::Config) -> Result<Self, BuildError> {
         let (app, tls) = build::build(config)?;
+        let workers = match config.server.workers {
+            0 => std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+            n => n,
+        };
         Ok(Self {
             app: Arc::new(app),
             tls,
+            workers,
         })
     }
 
@@ -57,6 +64,6 @@ impl Server {
     /// Serves on `listener` until `shutdown` resolves, then drains in-flight requests for up
     /// to `server.shutdown_timeout` and stops every backend (no child process survives).
     pub async fn run(self, listener: TcpListener, shutdown: impl Future<Output = ()>) {
-        listener::serve(self.app, listener, self.tls, shutdown).await;
+        listener::serve(self.app, listener, self.tls, self.workers, shutdown).await;
     }
 }

@@ -30,10 +30,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::header::CONTENT_LENGTH;
+use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, Uri, Version};
 
 use self::bodies::{RequestBody, ResponseBody};
-use self::client::UpstreamClient;
+use self::client::Clients;
 use self::endpoint::{EndpointBody, EndpointRewrite, is_event_stream};
 pub use self::endpoint::{EndpointObserver, legacy_session_ids};
 pub use self::error::{ForwardError, HttpBackendError};
@@ -61,7 +62,7 @@ pub struct ForwardContext {
     /// `Some(prefix)` when routing stripped the public prefix `prefix` from the path. Legacy
     /// SSE `endpoint` events in the response are then rewritten to carry it (see
     /// [`HttpBackend::forward`]).
-    pub public_prefix: Option<String>,
+    pub public_prefix: Option<Arc<str>>,
     /// The client's IP address, sent as `X-Forwarded-For`.
     pub client_addr: IpAddr,
     /// The scheme the client used, `"http"` or `"https"`, sent as `X-Forwarded-Proto`.
@@ -70,7 +71,7 @@ pub struct ForwardContext {
     pub client_host: Option<HeaderValue>,
     /// Identity header names the proxy owns (e.g. `x-subject`, `x-email`): always removed
     /// from the client's request, so a client cannot claim an identity.
-    pub strip_headers: Vec<HeaderName>,
+    pub strip_headers: Arc<[HeaderName]>,
     /// Headers the proxy sets after authentication (the identity hand-off), inserted after
     /// stripping and replacing any header of the same name.
     pub set_headers: HeaderMap,
@@ -91,8 +92,9 @@ pub struct HttpBackend {
 #[derive(Debug)]
 struct Inner {
     id: Arc<str>,
-    /// `scheme://authority` of the backend, the start of every upstream URI.
-    origin: String,
+    /// The backend's scheme and authority, parsed once: every upstream URI starts with them.
+    scheme: Scheme,
+    authority: Authority,
     /// The backend's authority (`host[:port]`), sent as `Host`.
     host: HeaderValue,
     /// The URL's path, the base of every upstream path.
@@ -100,7 +102,7 @@ struct Inner {
     /// The URL's query, sent with every request.
     base_query: Option<String>,
     timeout: Duration,
-    client: UpstreamClient,
+    clients: Clients,
 }
 
 impl HttpBackend {
@@ -123,23 +125,31 @@ impl HttpBackend {
             Some(port) => format!("{host}:{port}"),
             None => host.to_owned(),
         };
-        let origin = format!("{scheme}://{authority}");
         let base_path = url.path().to_owned();
         // Check once that the URL makes a valid request target, so `forward` cannot fail on it.
-        Uri::try_from(format!("{origin}{base_path}"))
+        Uri::try_from(format!("{scheme}://{authority}{base_path}"))
             .map_err(|e| HttpBackendError::InvalidUrl(e.into()))?;
-        let host =
-            HeaderValue::try_from(authority).map_err(|e| HttpBackendError::InvalidUrl(e.into()))?;
-        let client = client::build(opts.timeout, opts.ca_file.as_deref(), scheme == "https")?;
+        let host = HeaderValue::try_from(authority.as_str())
+            .map_err(|e| HttpBackendError::InvalidUrl(e.into()))?;
+        let authority =
+            Authority::try_from(authority).map_err(|e| HttpBackendError::InvalidUrl(e.into()))?;
+        let scheme =
+            Scheme::try_from(scheme).map_err(|e| HttpBackendError::InvalidUrl(e.into()))?;
+        let clients = client::build(
+            opts.timeout,
+            opts.ca_file.as_deref(),
+            scheme == Scheme::HTTPS,
+        )?;
         Ok(Self {
             inner: Arc::new(Inner {
                 id: opts.backend_id,
-                origin,
+                scheme,
+                authority,
                 host,
                 base_path,
                 base_query: url.query().map(str::to_owned),
                 timeout: opts.timeout,
-                client,
+                clients,
             }),
         })
     }
@@ -199,22 +209,26 @@ impl HttpBackend {
         let (body, body_failure) = RequestBody::new(body);
         let upstream_req = Request::from_parts(parts, body);
 
-        let response =
-            match tokio::time::timeout(inner.timeout, inner.client.request(upstream_req)).await {
-                Err(_elapsed) => {
-                    return Err(ForwardError::Timeout {
-                        after: inner.timeout,
-                    });
-                }
-                Ok(Err(e)) => {
-                    return Err(ForwardError::from_client(
-                        &e,
-                        inner.timeout,
-                        body_failure.get(),
-                    ));
-                }
-                Ok(Ok(response)) => response,
-            };
+        let response = match tokio::time::timeout(
+            inner.timeout,
+            inner.clients.current().request(upstream_req),
+        )
+        .await
+        {
+            Err(_elapsed) => {
+                return Err(ForwardError::Timeout {
+                    after: inner.timeout,
+                });
+            }
+            Ok(Err(e)) => {
+                return Err(ForwardError::from_client(
+                    &e,
+                    inner.timeout,
+                    body_failure.get(),
+                ));
+            }
+            Ok(Ok(response)) => response,
+        };
 
         let (mut parts, incoming) = response.into_parts();
         headers::remove_hop_by_hop(&mut parts.headers);
@@ -244,10 +258,17 @@ impl HttpBackend {
             inner.base_query.as_deref(),
             path_and_query,
         );
-        // Both parts come from already-parsed URIs, so this fails only on a caller bug.
-        Uri::try_from(format!("{}{joined}", inner.origin)).map_err(|e| ForwardError::Protocol {
+        // Scheme and authority were parsed at startup; only the path is parsed here, and it
+        // comes from an already-parsed request URI, so this fails only on a caller bug.
+        let invalid = |e: &dyn std::fmt::Display| ForwardError::Protocol {
             detail: format!("invalid upstream path {path_and_query:?}: {e}"),
-        })
+        };
+        let path_and_query = PathAndQuery::try_from(joined).map_err(|e| invalid(&e))?;
+        let mut parts = http::uri::Parts::default();
+        parts.scheme = Some(inner.scheme.clone());
+        parts.authority = Some(inner.authority.clone());
+        parts.path_and_query = Some(path_and_query);
+        Uri::from_parts(parts).map_err(|e| invalid(&e))
     }
 }
 

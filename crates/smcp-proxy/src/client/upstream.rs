@@ -290,13 +290,13 @@ impl Upstream {
             // HTTP mode: legacy SSE endpoint URIs under the server URL's path come back
             // relative to it, so the application's POSTs are appended to it again.
             public_prefix: match self.inner.base {
-                PathBase::ServerUrl if self.inner.server_url.path() != "/" => Some(String::new()),
+                PathBase::ServerUrl if self.inner.server_url.path() != "/" => Some(Arc::from("")),
                 _ => None,
             },
             client_addr: head.client_addr,
             client_scheme: head.client_scheme,
             client_host: None,
-            strip_headers: Vec::new(),
+            strip_headers: Arc::from([]),
             set_headers,
             endpoint_observer: None,
         };
@@ -378,7 +378,7 @@ fn probe_context(path: &str) -> ForwardContext {
         client_addr: IpAddr::V4(Ipv4Addr::LOCALHOST),
         client_scheme: "http",
         client_host: None,
-        strip_headers: Vec::new(),
+        strip_headers: Arc::from([]),
         set_headers: HeaderMap::new(),
         endpoint_observer: None,
     }

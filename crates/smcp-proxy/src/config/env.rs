@@ -36,6 +36,8 @@ enum Kind {
     Bool,
     Duration,
     Size,
+    /// A whole number.
+    Integer,
     Url,
     AuthMode,
     /// Comma-separated.
@@ -54,6 +56,7 @@ const ENV_KEYS: &[(&str, Kind)] = &[
     ("server.max_request_body", Kind::Size),
     ("server.session_idle_timeout", Kind::Duration),
     ("server.sse_keepalive", Kind::Duration),
+    ("server.workers", Kind::Integer),
     ("auth.mode", Kind::AuthMode),
     ("mcp.timeout", Kind::Duration),
     ("oidc.issuers", Kind::List),
@@ -139,6 +142,7 @@ fn check(kind: Kind, value: &str) -> Result<(), String> {
         Kind::Bool => parse_bool(value).map(drop),
         Kind::Duration => parse_duration(value).map(drop),
         Kind::Size => parse_size(value).map(drop),
+        Kind::Integer => Scalar::Str(value.to_owned()).to_u64().map(drop),
         Kind::Url => url::Url::parse(value)
             .map(drop)
             .map_err(|err| format!("invalid URL {value:?}: {err}")),
@@ -171,6 +175,7 @@ fn set(file: &mut FileConfig, key: &str, value: &str) {
         "server.max_request_body" => file.server.max_request_body = scalar(),
         "server.session_idle_timeout" => file.server.session_idle_timeout = scalar(),
         "server.sse_keepalive" => file.server.sse_keepalive = scalar(),
+        "server.workers" => file.server.workers = scalar(),
         "auth.mode" => file.auth.mode = text(),
         "mcp.timeout" => file.mcp.timeout = scalar(),
         "oidc.issuers" => {

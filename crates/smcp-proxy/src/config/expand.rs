@@ -88,6 +88,7 @@ pub(crate) fn expand_file(file: &mut FileConfig, env: &dyn Env, report: &mut Rep
         "server.session_idle_timeout",
     );
     x.scalar(&mut server.sse_keepalive, "server.sse_keepalive");
+    x.scalar(&mut server.workers, "server.workers");
     x.string(&mut file.auth.mode, "auth.mode");
     x.scalar(&mut file.mcp.timeout, "mcp.timeout");
     for (i, backend) in file.mcp.backends.iter_mut().flatten().enumerate() {

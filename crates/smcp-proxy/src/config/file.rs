@@ -53,6 +53,7 @@ pub(crate) struct FileServer {
     pub(crate) max_request_body: Option<Scalar>,
     pub(crate) session_idle_timeout: Option<Scalar>,
     pub(crate) sse_keepalive: Option<Scalar>,
+    pub(crate) workers: Option<Scalar>,
 }
 
 /// `auth:`

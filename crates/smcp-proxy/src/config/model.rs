@@ -63,6 +63,8 @@ pub struct ServerConfig {
     pub session_idle_timeout: Duration,
     /// Interval of SSE keepalive comments on idle streams. Default 15 s.
     pub sse_keepalive: Duration,
+    /// Accept loops (each a thread with its own event loop). Default 0: one per CPU core.
+    pub workers: usize,
 }
 
 impl ServerConfig {

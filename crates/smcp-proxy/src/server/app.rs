@@ -15,6 +15,7 @@ use smcp_router::RouteTable;
 
 use super::auth::ServerAuth;
 use super::backend::{BackendEntry, Transport};
+use super::observe::{InFlight, RouteMetrics};
 use super::origin::OriginPolicy;
 use super::readiness::ReadinessProbes;
 
@@ -38,6 +39,10 @@ pub(crate) struct App {
     pub(crate) max_request_body: u64,
     pub(crate) metrics_path: Option<String>,
     pub(crate) prometheus: Option<PrometheusHandle>,
+    /// The gauge of requests without a response head yet.
+    pub(crate) in_flight: InFlight,
+    /// The request metrics of requests that reach no backend.
+    pub(crate) unrouted_metrics: RouteMetrics,
     pub(crate) listener: ListenerSettings,
     pub(crate) started_at: SystemTime,
     pub(crate) draining: AtomicBool,

@@ -18,6 +18,7 @@ use smcp_transport::stdio::backend::{SessionOwner, StdioBackend, StdioRequestCon
 
 use super::auth::BackendAuth;
 use super::auth::session_binding::{self, Admission, LegacyStream};
+use super::observe::RouteMetrics;
 use super::reply;
 
 /// How a backend is reached.
@@ -50,16 +51,20 @@ pub(crate) struct BackendEntry {
     pub(crate) id: Arc<str>,
     pub(crate) name: String,
     pub(crate) path: String,
+    /// `path` again, shared with every forwarded request that needs it.
+    pub(crate) public_prefix: Arc<str>,
     pub(crate) strip_path: bool,
     pub(crate) model: Option<String>,
     pub(crate) max_tokens: Option<u64>,
     pub(crate) transport: Transport,
     /// Identity headers smcp owns for this backend: always removed from client requests.
-    pub(crate) identity_strip: Vec<HeaderName>,
+    pub(crate) identity_strip: Arc<[HeaderName]>,
     /// The auth policy when the backend is protected (effective mode oidc).
     pub(crate) auth: Option<BackendAuth>,
     /// Whether the backend can serve right now (see `readiness`).
     pub(crate) ready: Arc<AtomicBool>,
+    /// Its request metrics, resolved once.
+    pub(crate) metrics: RouteMetrics,
 }
 
 /// Everything about the client side of a request that a backend may need.
@@ -98,7 +103,10 @@ impl BackendEntry {
             Transport::Http(backend) => {
                 let bindings = self.auth.as_ref().and_then(BackendAuth::sessions);
                 let method = request.method().clone();
-                let session = session_binding::session_id(request.headers()).map(str::to_owned);
+                // Only protected backends bind sessions, so only they need the id.
+                let session = bindings
+                    .and_then(|_| session_binding::session_id(request.headers()))
+                    .map(str::to_owned);
                 if let Some(bindings) = bindings
                     && (bindings.admit(session.as_deref(), &context.owner) == Admission::Foreign
                         || bindings.admit_legacy(query.as_deref(), &context.owner)
@@ -117,11 +125,11 @@ impl BackendEntry {
                     });
                 let forward = ForwardContext {
                     upstream_path_and_query: forward_path,
-                    public_prefix: self.strip_path.then(|| self.path.clone()),
+                    public_prefix: self.strip_path.then(|| Arc::clone(&self.public_prefix)),
                     client_addr: context.remote.ip(),
                     client_scheme: context.scheme,
                     client_host: context.host,
-                    strip_headers: self.identity_strip.clone(),
+                    strip_headers: Arc::clone(&self.identity_strip),
                     set_headers: context.set_headers,
                     endpoint_observer,
                 };

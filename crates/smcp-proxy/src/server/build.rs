@@ -19,6 +19,7 @@ use tokio_rustls::TlsAcceptor;
 use super::app::{App, ListenerSettings};
 use super::auth::{self, ServerAuth, SetupError};
 use super::backend::{BackendEntry, Transport};
+use super::observe::{InFlight, NO_BACKEND, RouteMetrics};
 use super::origin::OriginPolicy;
 use super::readiness::{Probe, ReadinessProbes};
 use crate::config::{self, BackendConfig, Config};
@@ -74,6 +75,15 @@ pub(super) fn build(config: &Config) -> Result<(App, Option<TlsAcceptor>), Build
         None => None,
     };
 
+    // The recorder first: the backends resolve their metric handles against it.
+    let (metrics_path, prometheus) = if config.metrics.enabled {
+        (
+            Some(config.metrics.path.clone()),
+            telemetry::prometheus_handle(),
+        )
+    } else {
+        (None, None)
+    };
     // Starts fetching the issuers' keys in the background (never waits for the IdP).
     let server_auth = auth::server_auth(config)?;
     let mut probes = ReadinessProbes::default();
@@ -95,14 +105,6 @@ pub(super) fn build(config: &Config) -> Result<(App, Option<TlsAcceptor>), Build
         .iter()
         .map(url::Origin::ascii_serialization)
         .collect();
-    let (metrics_path, prometheus) = if config.metrics.enabled {
-        (
-            Some(config.metrics.path.clone()),
-            telemetry::prometheus_handle(),
-        )
-    } else {
-        (None, None)
-    };
     let app = App {
         routes,
         backends,
@@ -111,6 +113,8 @@ pub(super) fn build(config: &Config) -> Result<(App, Option<TlsAcceptor>), Build
         max_request_body: config.server.max_request_body,
         metrics_path,
         prometheus,
+        in_flight: InFlight::new(),
+        unrouted_metrics: RouteMetrics::new(Arc::from(NO_BACKEND)),
         listener: ListenerSettings {
             read_timeout: config.server.read_timeout,
             shutdown_timeout: config.server.shutdown_timeout,
@@ -196,14 +200,16 @@ fn build_backend(
     ];
     identity_strip.dedup();
     Ok(BackendEntry {
+        metrics: RouteMetrics::new(Arc::clone(&id)),
         id,
         name: backend.name.clone(),
         path: backend.path.clone(),
+        public_prefix: Arc::from(backend.path.as_str()),
         strip_path: backend.strip_path,
         model: backend.model.clone(),
         max_tokens: backend.max_tokens,
         transport,
-        identity_strip,
+        identity_strip: identity_strip.into(),
         auth,
         ready,
     })

@@ -50,36 +50,40 @@ pub(crate) async fn handle(
 ) -> Response<Body> {
     let request_id = request_id(&request);
     let observation = RequestObservation::start(
+        &app.in_flight,
         request_id.clone(),
         request.method().clone(),
         request.uri().path(),
         connection.remote,
     );
     let (backend, mut response) = route_and_call(&app, connection, request).await;
-    observation.finish(&backend, response.status());
+    let metrics = backend
+        .as_deref()
+        .map_or(&app.unrouted_metrics, |entry| &entry.metrics);
+    observation.finish(metrics, response.status());
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID, value);
     }
     response
 }
 
-/// Returns the backend label (empty when none matched) and the response.
+/// Returns the backend that was routed to, if any, and the response.
 async fn route_and_call(
     app: &App,
     connection: Connection,
     request: Request<Incoming>,
-) -> (String, Response<Body>) {
+) -> (Option<Arc<BackendEntry>>, Response<Body>) {
     // The origin a CORS-aware answer may name: present and allowed by the origin policy.
     let cors_origin = cors::allowed_origin(app.origin_policy(), request.headers());
     if wellknown::serves(app, request.uri().path()) {
         if cors::is_preflight(&request) {
-            return (NO_BACKEND.to_owned(), preflight(app, &request, NO_BACKEND));
+            return (None, preflight(app, &request, NO_BACKEND));
         }
         if let Some(mut response) = wellknown::answer(app, &request, connection.scheme) {
             if let Some(origin) = &cors_origin {
                 cors::decorate(&mut response, origin);
             }
-            return (NO_BACKEND.to_owned(), response);
+            return (None, response);
         }
     }
     if request.uri().path() == MODELS_PATH
@@ -87,10 +91,10 @@ async fn route_and_call(
             auth::authorize_listing(app.auth(), &request, connection.scheme).await
     {
         reject("auth");
-        return (NO_BACKEND.to_owned(), response);
+        return (None, response);
     }
     if let Some(response) = ops::answer(app, &request) {
-        return (NO_BACKEND.to_owned(), response);
+        return (None, response);
     }
     let path_and_query = request.uri().path_and_query().map_or_else(
         || request.uri().path().to_owned(),
@@ -105,17 +109,17 @@ async fn route_and_call(
             reply::INVALID_REQUEST,
             "paths with '.' or '..' segments are not accepted",
         );
-        return (NO_BACKEND.to_owned(), response);
+        return (None, response);
     }
     let Some(route) = app.routes().lookup(&path_and_query) else {
         reject("no_route");
-        return (NO_BACKEND.to_owned(), reply::no_route());
+        return (None, reply::no_route());
     };
     let entry = Arc::clone(route.value());
-    let label = entry.id.to_string();
     if cors::is_preflight(&request) {
         // Answered here, before auth: browsers send preflights without credentials.
-        return (label, preflight(app, &request, &entry.id));
+        let response = preflight(app, &request, &entry.id);
+        return (Some(entry), response);
     }
     let target = Target {
         forward_path: route.forward_path(entry.strip_path).into_owned(),
@@ -126,7 +130,7 @@ async fn route_and_call(
     if let Some(origin) = &cors_origin {
         cors::decorate(&mut response, origin);
     }
-    (label, response)
+    (Some(entry), response)
 }
 
 /// Where a routed request goes on its backend.
@@ -244,11 +248,25 @@ async fn admit_and_call(
 
 /// Whether `path` has a `.` or `..` segment, also percent-encoded (`%2e`, `.%2E`, ...).
 fn has_dot_segment(path: &str) -> bool {
-    path.split('/').any(|segment| {
-        let lower = segment.to_ascii_lowercase();
-        let decoded = lower.replace("%2e", ".");
-        decoded == "." || decoded == ".."
-    })
+    path.split('/').any(is_dot_segment)
+}
+
+/// Whether `segment` is one or two dots, each written as `.` or `%2e` (any case).
+fn is_dot_segment(segment: &str) -> bool {
+    let mut rest = segment.as_bytes();
+    let mut dots = 0;
+    while !rest.is_empty() {
+        rest = match rest {
+            [b'.', tail @ ..] => tail,
+            [b'%', b'2', e, tail @ ..] if e.eq_ignore_ascii_case(&b'e') => tail,
+            _ => return false,
+        };
+        dots += 1;
+        if dots > 2 {
+            return false;
+        }
+    }
+    dots > 0
 }
 
 fn reject(reason: &'static str) {
@@ -282,12 +300,35 @@ fn request_id<B>(request: &Request<B>) -> String {
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
         })
-        .map_or_else(|| format!("{:016x}", rand::random::<u64>()), str::to_owned)
+        .map_or_else(random_request_id, str::to_owned)
+}
+
+/// 16 lowercase hex digits from a random `u64`.
+fn random_request_id() -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut bits = rand::random::<u64>();
+    let mut id = String::with_capacity(16);
+    for _ in 0..16 {
+        id.push(char::from(HEX[(bits >> 60) as usize]));
+        bits <<= 4;
+    }
+    id
 }
 
 #[cfg(test)]
 mod tests {
-    use super::has_dot_segment;
+    use super::{has_dot_segment, random_request_id};
+
+    #[test]
+    fn random_request_ids_are_16_hex_digits() {
+        let a = random_request_id();
+        assert_eq!(a.len(), 16);
+        assert!(
+            a.bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        );
+        assert_ne!(a, random_request_id());
+    }
 
     #[test]
     fn dot_segments() {
@@ -298,6 +339,8 @@ mod tests {
             "/v1/%2e%2e/x",
             "/v1/.%2E/x",
             "/v1/%2E",
+            "/v1/.%2e/",
+            "/v1/%2E.",
         ] {
             assert!(has_dot_segment(path), "{path}");
         }
@@ -308,6 +351,9 @@ mod tests {
             "/v1/...",
             "/v1/.well",
             "/v1/%2e%2e%2e",
+            "/v1/%2",
+            "/v1/%2f",
+            "/v1/.x.",
         ] {
             assert!(!has_dot_segment(path), "{path}");
         }

@@ -1,14 +1,23 @@
-//! The accept loop: TCP (and optionally TLS) connections served by hyper, with graceful
-//! shutdown.
+//! The accept loop and the event loops that serve connections, with graceful shutdown.
 //!
-//! One loop accepts connections and hands each to its own task, which (for TLS) completes the
-//! handshake and then serves HTTP/1.1 or HTTP/2 on it (h2c on plain TCP, ALPN under TLS).
-//! When the shutdown future resolves the loop stops accepting, the app enters draining, open
-//! connections are asked to finish their in-flight requests, and after `shutdown_timeout` at
-//! the latest every backend is stopped (no stdio child outlives the server).
+//! Connections are served by `workers` event loops, each a single-threaded runtime on a thread
+//! of its own; the caller's runtime only accepts and runs background work (key fetches,
+//! readiness checks). Each accepted connection goes to the loop with the fewest open
+//! connections and stays there for its whole life, so its requests, their upstream calls and
+//! the responses run on one thread, without cross-thread wake-ups or work stealing. This is
+//! nginx's shape, and on the loopback benchmark it cut the proxy's CPU per request noticeably
+//! (`docs/benchmarks.md`). Everything the loops share (`App`) is immutable or synchronised.
+//!
+//! A connection task (for TLS) completes the handshake and then serves HTTP/1.1 or HTTP/2 on it
+//! (h2c on plain TCP, ALPN under TLS). When the shutdown future resolves the accept loop stops,
+//! the app enters draining, open connections are asked to finish their in-flight requests, and
+//! after `shutdown_timeout` at the latest every backend is stopped (no stdio child outlives the
+//! server). Only then do the event loops end: a stdio child's pipes are driven by the loop that
+//! spawned it, which must outlive the child's orderly stop.
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use hyper::service::service_fn;
@@ -16,18 +25,23 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpStream};
+use tokio::runtime::Handle;
 use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
 
 use super::app::App;
 use super::dispatch::{self, Connection};
 
-/// Serves `app` on `listener` until `shutdown` resolves, then drains and stops.
+/// Serves `app` on `listener` with `workers` event loops until `shutdown` resolves, then
+/// drains and stops.
 pub(crate) async fn serve(
     app: Arc<App>,
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
+    workers: usize,
     shutdown: impl Future<Output = ()>,
 ) {
+    let loops = EventLoops::start(workers);
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -45,7 +59,14 @@ pub(crate) async fn serve(
             accepted = listener.accept() => match accepted {
                 Ok((stream, remote)) => {
                     let connection = Connection { remote, scheme: if tls.is_some() { "https" } else { "http" } };
-                    spawn_connection(&app, &builder, &graceful, tls.clone(), stream, connection);
+                    let served = ServedConnection {
+                        app: Arc::clone(&app),
+                        builder: builder.clone(),
+                        watcher: graceful.watcher(),
+                        tls: tls.clone(),
+                        connection,
+                    };
+                    loops.serve(stream, served);
                 }
                 Err(error) => {
                     // Usually EMFILE/ENFILE: back off a little instead of spinning.
@@ -67,23 +88,144 @@ pub(crate) async fn serve(
         tracing::warn!(timeout = ?deadline, "connections still open after shutdown_timeout; closing them");
     }
     app.stop_backends().await;
+    loops.stop().await;
     tracing::info!("shutdown complete");
 }
 
-fn spawn_connection(
-    app: &Arc<App>,
-    builder: &auto::Builder<TokioExecutor>,
-    graceful: &GracefulShutdown,
+/// The event loops connections are served on. Without any (a thread could not be started),
+/// connections are served on the caller's runtime.
+struct EventLoops {
+    loops: Vec<EventLoop>,
+    stopped: CancellationToken,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+struct EventLoop {
+    handle: Handle,
+    /// Connections open on this loop.
+    open: Arc<AtomicUsize>,
+}
+
+impl EventLoops {
+    fn start(workers: usize) -> Self {
+        let stopped = CancellationToken::new();
+        let mut loops = Vec::with_capacity(workers);
+        let mut threads = Vec::with_capacity(workers);
+        for index in 0..workers {
+            match start_loop(index, stopped.clone()) {
+                Ok((handle, thread)) => {
+                    loops.push(EventLoop {
+                        handle,
+                        open: Arc::new(AtomicUsize::new(0)),
+                    });
+                    threads.push(thread);
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "cannot start an event loop thread");
+                    break;
+                }
+            }
+        }
+        Self {
+            loops,
+            stopped,
+            threads,
+        }
+    }
+
+    /// Serves `stream` on the loop with the fewest open connections.
+    fn serve(&self, stream: TcpStream, served: ServedConnection) {
+        let Some(chosen) = self
+            .loops
+            .iter()
+            .min_by_key(|l| l.open.load(Ordering::Relaxed))
+        else {
+            tokio::spawn(served.run(stream));
+            return;
+        };
+        // A tokio socket belongs to the reactor that registered it: move the plain socket
+        // over and register it on the chosen loop.
+        let stream = match stream.into_std() {
+            Ok(stream) => stream,
+            Err(error) => {
+                tracing::debug!(%error, "cannot hand a connection to an event loop");
+                return;
+            }
+        };
+        let open = OpenConnection::new(Arc::clone(&chosen.open));
+        chosen.handle.spawn(async move {
+            let _open = open;
+            match TcpStream::from_std(stream) {
+                Ok(stream) => served.run(stream).await,
+                Err(error) => tracing::debug!(%error, "cannot register a connection"),
+            }
+        });
+    }
+
+    /// Ends every loop (dropping whatever still runs on it) and waits for the threads.
+    async fn stop(self) {
+        self.stopped.cancel();
+        let threads = self.threads;
+        let _ = tokio::task::spawn_blocking(move || {
+            for thread in threads {
+                let _ = thread.join();
+            }
+        })
+        .await;
+    }
+}
+
+/// Starts one event loop thread; it runs until `stopped` is cancelled.
+fn start_loop(
+    index: usize,
+    stopped: CancellationToken,
+) -> std::io::Result<(Handle, std::thread::JoinHandle<()>)> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let handle = runtime.handle().clone();
+    let thread = std::thread::Builder::new()
+        .name(format!("smcp-loop-{index}"))
+        .spawn(move || runtime.block_on(stopped.cancelled()))?;
+    Ok((handle, thread))
+}
+
+/// Counts a connection as open on its loop until dropped.
+struct OpenConnection(Arc<AtomicUsize>);
+
+impl OpenConnection {
+    fn new(open: Arc<AtomicUsize>) -> Self {
+        open.fetch_add(1, Ordering::Relaxed);
+        Self(open)
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Everything needed to serve one accepted connection.
+struct ServedConnection {
+    app: Arc<App>,
+    builder: auto::Builder<TokioExecutor>,
+    watcher: hyper_util::server::graceful::Watcher,
     tls: Option<TlsAcceptor>,
-    stream: TcpStream,
     connection: Connection,
-) {
-    // MCP traffic is many small messages: never wait on Nagle.
-    let _ = stream.set_nodelay(true);
-    let app = Arc::clone(app);
-    let builder = builder.clone();
-    let watcher = graceful.watcher();
-    tokio::spawn(async move {
+}
+
+impl ServedConnection {
+    async fn run(self, stream: TcpStream) {
+        let Self {
+            app,
+            builder,
+            watcher,
+            tls,
+            connection,
+        } = self;
+        // MCP traffic is many small messages: never wait on Nagle.
+        let _ = stream.set_nodelay(true);
         let service = service_fn(move |request| {
             let app = Arc::clone(&app);
             async move {
@@ -117,5 +259,5 @@ fn spawn_connection(
         if let Err(error) = result {
             tracing::debug!(remote = %connection.remote, %error, "connection ended with an error");
         }
-    });
+    }
 }

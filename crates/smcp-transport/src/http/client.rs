@@ -1,6 +1,11 @@
-//! Building the pooled upstream client of one backend: TCP connector, rustls, trust roots.
+//! Building the pooled upstream clients of one backend: TCP connector, rustls, trust roots.
 //!
-//! Each backend gets its own client (and so its own connection pool and trust roots). TLS uses
+//! Each backend gets its own clients (and so its own connection pools and trust roots), one
+//! per thread that forwards to it ([`Clients`]). A pool shared by threads would hand a
+//! connection whose I/O task lives on one thread to a request on another, which then pays a
+//! cross-thread wake-up on every request; with smcp-server's event loop per core each loop
+//! keeps to its own connections. The connector (TLS config, trust roots) is built once and
+//! shared. TLS uses
 //! aws-lc-rs, the workspace's only crypto provider, passed explicitly so that nothing depends
 //! on a process-wide default being installed. HTTPS negotiates HTTP/2 or HTTP/1.1 by ALPN;
 //! plain HTTP uses HTTP/1.1 (no h2c: MCP servers do not expect prior-knowledge HTTP/2).
@@ -18,6 +23,7 @@ use rustls::RootCertStore;
 use rustls::crypto::aws_lc_rs;
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
+use thread_local::ThreadLocal;
 
 use super::bodies::RequestBody;
 use super::error::HttpBackendError;
@@ -25,17 +31,42 @@ use super::error::HttpBackendError;
 /// The pooled client type every backend uses.
 pub(super) type UpstreamClient = Client<HttpsConnector<HttpConnector>, RequestBody>;
 
+/// One backend's upstream clients: a connection pool per thread, over one shared connector.
+pub(super) struct Clients {
+    connector: HttpsConnector<HttpConnector>,
+    per_thread: ThreadLocal<UpstreamClient>,
+}
+
+impl Clients {
+    /// The calling thread's client, created on first use.
+    pub(super) fn current(&self) -> &UpstreamClient {
+        self.per_thread.get_or(|| {
+            Client::builder(TokioExecutor::new())
+                .timer(TokioTimer::new())
+                .pool_timer(TokioTimer::new())
+                .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+                .build(self.connector.clone())
+        })
+    }
+}
+
+impl std::fmt::Debug for Clients {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Clients").finish_non_exhaustive()
+    }
+}
+
 /// How long an idle pooled connection is kept.
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 
-/// Builds the pooled client: connecting is bounded by `connect_timeout`, TLS trusts the
+/// Builds the clients: connecting is bounded by `connect_timeout`, TLS trusts the
 /// system roots plus the certificates of `ca_file`. The system roots are only loaded for an
 /// `https` backend (`needs_roots`); a CA file is always read, so a bad one fails early.
 pub(super) fn build(
     connect_timeout: Duration,
     ca_file: Option<&Path>,
     needs_roots: bool,
-) -> Result<UpstreamClient, HttpBackendError> {
+) -> Result<Clients, HttpBackendError> {
     let mut roots = RootCertStore::empty();
     if needs_roots {
         roots.add_parsable_certificates(native_roots().iter().cloned());
@@ -74,11 +105,10 @@ pub(super) fn build(
         .enable_all_versions()
         .wrap_connector(tcp);
 
-    Ok(Client::builder(TokioExecutor::new())
-        .timer(TokioTimer::new())
-        .pool_timer(TokioTimer::new())
-        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-        .build(connector))
+    Ok(Clients {
+        connector,
+        per_thread: ThreadLocal::new(),
+    })
 }
 
 /// The system's trusted roots, loaded once per process and shared by every backend.

@@ -80,7 +80,7 @@ pub(super) fn prepare_request(
     remove_hop_by_hop(headers);
     // No token passthrough: the client's credentials are for the proxy, never the backend.
     headers.remove(AUTHORIZATION);
-    for name in &ctx.strip_headers {
+    for name in ctx.strip_headers.iter() {
         headers.remove(name);
     }
     // The RFC 7239 form of the X-Forwarded-* headers set below: a client-sent one would

@@ -43,6 +43,7 @@ fn config_env_sets_every_scalar_key() {
         ("SMCP_PROXY_SERVER_MAX_REQUEST_BODY", "1MiB"),
         ("SMCP_PROXY_SERVER_SESSION_IDLE_TIMEOUT", "5m"),
         ("SMCP_PROXY_SERVER_SSE_KEEPALIVE", "20s"),
+        ("SMCP_PROXY_SERVER_WORKERS", "3"),
         ("SMCP_PROXY_AUTH_MODE", "oidc"),
         ("SMCP_PROXY_MCP_TIMEOUT", "2m"),
         (
@@ -74,6 +75,7 @@ fn config_env_sets_every_scalar_key() {
     assert_eq!(s.host, "0.0.0.0");
     assert_eq!(s.port, 9090);
     assert_eq!(s.read_timeout, Duration::from_secs(5));
+    assert_eq!(s.workers, 3);
     assert_eq!(s.write_timeout, Duration::from_secs(6));
     assert_eq!(s.shutdown_timeout, Duration::from_secs(7));
     assert_eq!(

@@ -21,6 +21,7 @@ fn config_defaults() {
     assert_eq!(s.max_request_body, 4_194_304);
     assert_eq!(s.session_idle_timeout, Duration::from_secs(1800));
     assert_eq!(s.sse_keepalive, Duration::from_secs(15));
+    assert_eq!(s.workers, 0);
     assert_eq!(config.auth.mode, AuthMode::None);
     assert_eq!(config.mcp.timeout, Duration::from_secs(60));
     assert!(config.mcp.backends.is_empty());

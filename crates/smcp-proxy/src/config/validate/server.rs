@@ -3,7 +3,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use super::fields::{UrlRules, duration, http_url, size};
+use super::fields::{UrlRules, duration, http_url, size, whole};
 use crate::config::error::Report;
 use crate::config::file::FileServer;
 use crate::config::model::ServerConfig;
@@ -12,6 +12,8 @@ use crate::config::model::ServerConfig;
 pub(super) const DEFAULT_HOST: &str = "127.0.0.1";
 const DEFAULT_PORT: u16 = 8080;
 const DEFAULT_MAX_REQUEST_BODY: u64 = 4 * 1024 * 1024;
+/// More accept loops than this only adds threads that fight over the same cores.
+const MAX_WORKERS: usize = 256;
 
 pub(super) fn server(report: &mut Report, file: &FileServer) -> ServerConfig {
     let host = match &file.host {
@@ -100,6 +102,9 @@ pub(super) fn server(report: &mut Report, file: &FileServer) -> ServerConfig {
             secs(15),
             true,
         ),
+        workers: usize::try_from(whole(report, "server.workers", file.workers.as_ref(), 0, 0))
+            .unwrap_or(usize::MAX)
+            .min(MAX_WORKERS),
     }
 }
 

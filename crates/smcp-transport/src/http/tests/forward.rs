@@ -83,10 +83,10 @@ async fn request_and_response_header_rules() {
     forward_ctx.client_addr = "203.0.113.7".parse().unwrap();
     forward_ctx.client_scheme = "https";
     forward_ctx.client_host = Some(HeaderValue::from_static("public.example"));
-    forward_ctx.strip_headers = vec![
+    forward_ctx.strip_headers = std::sync::Arc::from([
         HeaderName::from_static("x-subject"),
         HeaderName::from_static("x-email"),
-    ];
+    ]);
     forward_ctx
         .set_headers
         .insert("x-subject", HeaderValue::from_static("alice"));

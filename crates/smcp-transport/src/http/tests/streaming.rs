@@ -143,7 +143,7 @@ async fn legacy_endpoint_event_is_rewritten_while_streaming() {
     let (server, events) = sse_server().await;
     let backend = backend(&format!("http://{}", server.addr), Duration::from_secs(30));
     let mut forward_ctx = ctx("/sse");
-    forward_ctx.public_prefix = Some("/v1/everything".to_owned());
+    forward_ctx.public_prefix = Some(std::sync::Arc::from("/v1/everything"));
     let resp = backend.forward(get(), forward_ctx).await.unwrap();
     assert!(!resp.headers().contains_key("content-length"));
     let events = events.await.unwrap();
@@ -181,7 +181,7 @@ async fn endpoint_rewrite_removes_the_url_base_path() {
         Duration::from_secs(30),
     );
     let mut forward_ctx = ctx("/sse");
-    forward_ctx.public_prefix = Some("/v1/legacy".to_owned());
+    forward_ctx.public_prefix = Some(std::sync::Arc::from("/v1/legacy"));
     let resp = backend.forward(get(), forward_ctx).await.unwrap();
     assert_eq!(
         collect(resp.into_body()).await,
@@ -211,7 +211,7 @@ async fn no_rewrite_without_prefix_or_outside_sse() {
 
     // A prefix, but not an SSE response.
     let mut forward_ctx = ctx("/json");
-    forward_ctx.public_prefix = Some("/v1/x".to_owned());
+    forward_ctx.public_prefix = Some(std::sync::Arc::from("/v1/x"));
     let resp = backend.forward(get(), forward_ctx).await.unwrap();
     assert_eq!(collect(resp.into_body()).await, STREAM);
 }

@@ -109,7 +109,7 @@ pub(super) fn ctx(path_and_query: &str) -> ForwardContext {
         client_addr: "127.0.0.1".parse().unwrap(),
         client_scheme: "http",
         client_host: Some(HeaderValue::from_static("proxy.example")),
-        strip_headers: Vec::new(),
+        strip_headers: std::sync::Arc::from([]),
         set_headers: HeaderMap::new(),
         endpoint_observer: None,
     }
