@@ -72,6 +72,7 @@ pub async fn run(cfg: LoadConfig, target: HttpTarget) -> anyhow::Result<Report> 
 
     let schedule = Schedule::starting_now(cfg.warmup, cfg.duration);
     let sampler = tokio::spawn(worker::sample_cpu(cfg.pids.clone(), schedule));
+    let anon_sampler = tokio::spawn(worker::sample_anon_peak(cfg.pids.clone(), schedule));
     let mut workers = Vec::new();
     let mut session_ids = Vec::new();
     for (s, (headers, conns)) in sessions.into_iter().enumerate() {
@@ -96,6 +97,7 @@ pub async fn run(cfg: LoadConfig, target: HttpTarget) -> anyhow::Result<Report> 
     report.client_cpu_s = client_cpu;
     report.set_calls(&stats);
     worker::finish_target(&mut report, &cfg.pids, target_cpu);
+    report.rss_anon_peak_kb = anon_sampler.await.context("the memory sampler failed")?;
     close_sessions(&endpoint, session_ids).await;
     Ok(report)
 }

@@ -143,6 +143,11 @@ pub struct Report {
     /// The anonymous part of its resident set at the end of the window (`RssAnon`), KiB.
     #[serde(default)]
     pub rss_anon_end_kb: Option<u64>,
+    /// The peak of the anonymous part (its private memory: heap, stacks) from the start of the
+    /// warm-up to the end of the window, sampled every 20 ms, KiB. The rest of the resident set
+    /// is the executable's and libraries' file pages, shared and evictable.
+    #[serde(default)]
+    pub rss_anon_peak_kb: Option<u64>,
     /// (`rss_open_kb` - `rss_conns_kb`) / sessions: what one more idle session costs beyond its
     /// connections, KiB.
     pub per_session_kb: Option<f64>,

@@ -83,6 +83,24 @@ pub(crate) async fn sample_cpu(pids: Vec<u32>, schedule: Schedule) -> (Option<f6
     (target, own1 - own0)
 }
 
+/// The peak of the summed `RssAnon` of `pids`, sampled every 20 ms until the window closes.
+pub(crate) async fn sample_anon_peak(pids: Vec<u32>, schedule: Schedule) -> Option<u64> {
+    if pids.is_empty() {
+        return None;
+    }
+    let mut peak = None;
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    loop {
+        tick.tick().await;
+        if let Ok(memory) = procfs::memory_sum(&pids) {
+            peak = peak.max(Some(memory.anon_kb));
+        }
+        if Instant::now() >= schedule.end {
+            return peak;
+        }
+    }
+}
+
 /// Fills the target's end-of-run readings: memory, children, CPU per call.
 pub(crate) fn finish_target(report: &mut Report, pids: &[u32], target_cpu: Option<f64>) {
     if pids.is_empty() {

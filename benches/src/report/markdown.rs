@@ -136,7 +136,10 @@ pub fn render(inputs: &Inputs, chart_file: &str, analysis: &str) -> String {
          writes lines to the child). Calls sent during the warm-up are not recorded. Latency is \
          from sending to the complete reply (JSON or SSE). \"Proxy\" figures are the measured \
          process's own (`/proc/<pid>`: `VmHWM`, `utime+stime`), children excluded; children are \
-         counted apart.\n"
+         counted apart. \"Peak private\" is the highest `RssAnon` (heap, stacks: the memory the \
+         process itself holds) sampled every 20 ms over warm-up and window; the rest of the peak \
+         RSS is file pages of the executable and libraries, shared and evictable. MB are 10^6 \
+         bytes, MiB 2^20.\n"
     );
     for (key, text) in TARGETS {
         let _ = writeln!(md, "- **{key}**: {text}");
@@ -165,7 +168,7 @@ pub fn render(inputs: &Inputs, chart_file: &str, analysis: &str) -> String {
         } else {
             let _ = writeln!(
                 md,
-                "| target | calls/s | p50 | p90 | p99 | max | errors | proxy peak RSS (anon at end) | proxy CPU / call | children (RSS) |"
+                "| target | calls/s | p50 | p90 | p99 | max | errors | proxy peak RSS (peak private) | proxy CPU / call | children (RSS) |"
             );
             let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|");
         }
@@ -306,9 +309,9 @@ fn row(md: &mut String, run: &Report, scale: bool) {
     }
 }
 
-/// `20.3 MiB (8.5 MiB)`: peak resident set, and its anonymous part at the end of the window.
+/// `20.3 MiB (8.5 MiB)`: peak resident set, and the peak of its private (anonymous) part.
 fn peak_and_anon(run: &Report) -> String {
-    match run.rss_anon_end_kb {
+    match run.rss_anon_peak_kb.or(run.rss_anon_end_kb) {
         Some(anon) if run.rss_peak_kb.is_some() => {
             format!("{} ({})", kb(run.rss_peak_kb), kb(Some(anon)))
         }
