@@ -17,6 +17,9 @@ const DURATION_BUCKETS: &[f64] = &[
     30.0, 60.0, 300.0,
 ];
 
+/// How often raw histogram samples are folded into buckets.
+const UPKEEP_INTERVAL: Duration = Duration::from_secs(1);
+
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
 /// Installs the global Prometheus recorder once and returns a handle that renders it.
@@ -41,13 +44,15 @@ pub fn prometheus_handle() -> Option<PrometheusHandle> {
 
 /// Histograms in this exporter keep raw samples until upkeep folds them into buckets;
 /// without it memory grows with traffic. `install()` would spawn this for us, but we build
-/// the recorder ourselves so that it can be shared, so we run upkeep ourselves.
+/// the recorder ourselves so that it can be shared, so we run upkeep ourselves. Every second:
+/// at 50,000 requests/s with two histogram samples each, five seconds of raw samples were
+/// about 4 MB of the server's memory at its peak; one second keeps it under one.
 fn spawn_upkeep(handle: PrometheusHandle) {
     let spawn = std::thread::Builder::new()
         .name("smcp-metrics-upkeep".into())
         .spawn(move || {
             loop {
-                std::thread::sleep(Duration::from_secs(5));
+                std::thread::sleep(UPKEEP_INTERVAL);
                 handle.run_upkeep();
             }
         });

@@ -105,15 +105,15 @@ impl ToolNames {
 
 /// Counts a session as started.
 pub(crate) fn session_started(backend: &Arc<str>) {
-    metrics::gauge!("smcp_sessions_active", "backend" => backend.to_string()).increment(1.0);
+    metrics::gauge!("smcp_sessions_active", "backend" => Arc::clone(backend)).increment(1.0);
 }
 
 /// Counts a session as ended for `reason`.
 pub(crate) fn session_ended(backend: &Arc<str>, reason: EndReason) {
-    metrics::gauge!("smcp_sessions_active", "backend" => backend.to_string()).decrement(1.0);
+    metrics::gauge!("smcp_sessions_active", "backend" => Arc::clone(backend)).decrement(1.0);
     metrics::counter!(
         "smcp_sessions_ended_total",
-        "backend" => backend.to_string(),
+        "backend" => Arc::clone(backend),
         "reason" => reason.as_str()
     )
     .increment(1);
@@ -128,14 +128,14 @@ pub(crate) fn request_done(
 ) {
     metrics::counter!(
         "smcp_mcp_requests_total",
-        "backend" => backend.to_string(),
+        "backend" => Arc::clone(backend),
         "method" => method,
-        "tool" => tool.to_string()
+        "tool" => tool
     )
     .increment(1);
     metrics::histogram!(
         "smcp_mcp_request_duration_seconds",
-        "backend" => backend.to_string(),
+        "backend" => Arc::clone(backend),
         "method" => method
     )
     .record(took.as_secs_f64());
@@ -143,7 +143,7 @@ pub(crate) fn request_done(
 
 /// Counts an unsolicited message dropped because nothing could take it in time.
 pub(crate) fn unsolicited_dropped(backend: &Arc<str>) {
-    metrics::counter!("smcp_unsolicited_dropped_total", "backend" => backend.to_string())
+    metrics::counter!("smcp_unsolicited_dropped_total", "backend" => Arc::clone(backend))
         .increment(1);
 }
 
