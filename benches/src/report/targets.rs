@@ -39,9 +39,15 @@ fn ratio(a: Option<&Report>, b: Option<&Report>, min: f64) -> Option<(String, bo
         return None;
     }
     let r = a.calls_per_s / b.calls_per_s;
+    // Two decimals below 1x, where a tenth is a tenth of the bound.
+    let shown = if r < 1.0 {
+        format!("{r:.2}x")
+    } else {
+        format!("{r:.1}x")
+    };
     Some((
         format!(
-            "{r:.1}x ({:.0} vs {:.0} calls/s)",
+            "{shown} ({:.0} vs {:.0} calls/s)",
             a.calls_per_s, b.calls_per_s
         ),
         r >= min,
