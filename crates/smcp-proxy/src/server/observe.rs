@@ -15,7 +15,7 @@
 
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use http::{Method, StatusCode};
 use metrics::{Counter, Gauge, Histogram};
@@ -120,6 +120,26 @@ impl RequestObservation {
         }
     }
 
+    /// This request's access-log line, or `None` when the installed filter drops them.
+    fn access_record<'a>(
+        &'a self,
+        message: &'a str,
+        backend: Option<&'a str>,
+        status: Option<StatusCode>,
+        duration: Duration,
+    ) -> Option<AccessRecord<'a>> {
+        access_log_enabled().then(|| AccessRecord {
+            message,
+            request_id: &self.request_id,
+            remote: self.remote.ip(),
+            method: self.method.as_str(),
+            path: &self.path,
+            backend,
+            status: status.map(|status| status.as_u16()),
+            duration,
+        })
+    }
+
     /// Records the response head: one access-log line, the request counter and the duration.
     pub(crate) fn finish(mut self, route: &RouteMetrics, status: StatusCode) {
         if let Some(in_flight) = self.in_flight.take() {
@@ -128,18 +148,9 @@ impl RequestObservation {
         let elapsed = self.started.elapsed();
         route.count(&self.method, status);
         route.duration.record(elapsed.as_secs_f64());
-        if !access_log_enabled() {
+        let backend = Some(route.backend());
+        let Some(record) = self.access_record("request", backend, Some(status), elapsed) else {
             return;
-        }
-        let record = AccessRecord {
-            message: "request",
-            request_id: &self.request_id,
-            remote: self.remote.ip(),
-            method: self.method.as_str(),
-            path: &self.path,
-            backend: Some(route.backend()),
-            status: Some(status.as_u16()),
-            duration: elapsed,
         };
         if access::write(&record) {
             return;
@@ -163,18 +174,10 @@ impl Drop for RequestObservation {
         if let Some(in_flight) = self.in_flight.take() {
             // The client went away before we answered: count it, and keep the gauge exact.
             in_flight.0.decrement(1.0);
-            if !access_log_enabled() {
+            let message = "request abandoned by the client before a response";
+            let elapsed = self.started.elapsed();
+            let Some(record) = self.access_record(message, None, None, elapsed) else {
                 return;
-            }
-            let record = AccessRecord {
-                message: "request abandoned by the client before a response",
-                request_id: &self.request_id,
-                remote: self.remote.ip(),
-                method: self.method.as_str(),
-                path: &self.path,
-                backend: None,
-                status: None,
-                duration: self.started.elapsed(),
             };
             if access::write(&record) {
                 return;
@@ -185,7 +188,7 @@ impl Drop for RequestObservation {
                 remote = %self.remote.ip(),
                 method = %self.method,
                 path = %self.path,
-                duration_ms = self.started.elapsed().as_secs_f64() * 1000.0,
+                duration_ms = elapsed.as_secs_f64() * 1000.0,
                 "request abandoned by the client before a response"
             );
         }
