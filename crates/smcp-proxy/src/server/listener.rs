@@ -133,13 +133,16 @@ impl EventLoops {
         }
     }
 
-    /// Serves `stream` on the loop with the fewest open connections.
-    fn serve(&self, stream: TcpStream, served: ServedConnection) {
-        let Some(chosen) = self
-            .loops
+    /// The loop with the fewest open connections (the first of equals), if any runs.
+    fn least_loaded(&self) -> Option<&EventLoop> {
+        self.loops
             .iter()
             .min_by_key(|l| l.open.load(Ordering::Relaxed))
-        else {
+    }
+
+    /// Serves `stream` on the loop with the fewest open connections.
+    fn serve(&self, stream: TcpStream, served: ServedConnection) {
+        let Some(chosen) = self.least_loaded() else {
             tokio::spawn(served.run(stream));
             return;
         };
@@ -259,5 +262,51 @@ impl ServedConnection {
         if let Err(error) = result {
             tracing::debug!(remote = %connection.remote, %error, "connection ended with an error");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn connections_go_to_the_least_loaded_loop_which_runs_on_its_own_thread() {
+        let loops = EventLoops::start(2);
+        assert_eq!(loops.loops.len(), 2);
+        let first = loops.least_loaded().map(|l| Arc::as_ptr(&l.open));
+        assert_eq!(first, Some(Arc::as_ptr(&loops.loops[0].open)));
+
+        // Two connections open on the first loop: the second is now the least loaded.
+        let held = [
+            OpenConnection::new(Arc::clone(&loops.loops[0].open)),
+            OpenConnection::new(Arc::clone(&loops.loops[0].open)),
+        ];
+        let chosen = loops.least_loaded().unwrap();
+        assert!(Arc::ptr_eq(&chosen.open, &loops.loops[1].open));
+        let thread = chosen
+            .handle
+            .spawn(async { std::thread::current().name().map(str::to_owned) })
+            .await
+            .unwrap();
+        assert_eq!(thread.as_deref(), Some("smcp-loop-1"));
+
+        // Closing them gives the count back.
+        drop(held);
+        assert_eq!(loops.loops[0].open.load(Ordering::Relaxed), 0);
+        loops.stop().await;
+    }
+
+    #[tokio::test]
+    async fn stopping_ends_the_loop_threads_and_drops_what_still_runs_there() {
+        let loops = EventLoops::start(3);
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        // A task that would never finish on its own: stopping must not wait for it.
+        loops.loops[2].handle.spawn(async move {
+            let _tx = tx;
+            std::future::pending::<()>().await;
+        });
+        loops.stop().await;
+        // The task was dropped with its runtime, and its sender with it.
+        assert!(rx.await.is_err());
     }
 }
