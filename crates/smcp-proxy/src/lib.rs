@@ -8,6 +8,7 @@
 
 pub mod client;
 pub mod config;
+mod connection;
 mod json_reply;
 pub mod logging;
 pub mod server;

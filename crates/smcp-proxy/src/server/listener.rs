@@ -8,20 +8,19 @@
 //! nginx's shape, and on the loopback benchmark it cut the proxy's CPU per request noticeably
 //! (`docs/benchmarks.md`). Everything the loops share (`App`) is immutable or synchronised.
 //!
-//! A connection task (for TLS) completes the handshake and then serves HTTP/1.1 or HTTP/2 on it
-//! (h2c on plain TCP, ALPN under TLS). When the shutdown future resolves the accept loop stops,
-//! the app enters draining, open connections are asked to finish their in-flight requests, and
-//! after `shutdown_timeout` at the latest every backend is stopped (no stdio child outlives the
-//! server). Only then do the event loops end: a stdio child's pipes are driven by the loop that
-//! spawned it, which must outlive the child's orderly stop.
+//! Each connection is served by `connection::serve` (TLS handshake when configured, then
+//! HTTP/1.1 or HTTP/2: h2c on plain TCP, ALPN under TLS). When the shutdown future resolves the
+//! accept loop stops, the app enters draining, open connections are asked to finish their
+//! in-flight requests, and after `shutdown_timeout` at the latest every backend is stopped (no
+//! stdio child outlives the server). Only then do the event loops end: a stdio child's pipes are
+//! driven by the loop that spawned it, which must outlive the child's orderly stop.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::TokioExecutor;
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpStream};
@@ -31,6 +30,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::app::App;
 use super::dispatch::{self, Connection};
+use crate::connection;
 
 /// Serves `app` on `listener` with `workers` event loops until `shutdown` resolves, then
 /// drains and stops.
@@ -42,12 +42,7 @@ pub(crate) async fn serve(
     shutdown: impl Future<Output = ()>,
 ) {
     let loops = EventLoops::start(workers);
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(app.listener.read_timeout);
-    builder.http2().timer(TokioTimer::new());
+    let builder = connection::http_builder(app.listener.read_timeout);
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
 
@@ -225,43 +220,10 @@ impl ServedConnection {
             builder,
             watcher,
             tls,
-            connection,
+            connection: peer,
         } = self;
-        // MCP traffic is many small messages: never wait on Nagle.
-        let _ = stream.set_nodelay(true);
-        let service = service_fn(move |request| {
-            let app = Arc::clone(&app);
-            async move {
-                Ok::<_, std::convert::Infallible>(dispatch::handle(app, connection, request).await)
-            }
-        });
-        let result = match tls {
-            None => {
-                let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-                watcher.watch(conn.into_owned()).await
-            }
-            Some(acceptor) => {
-                // Bound the handshake like header reading: a silent client must not hold a task.
-                let handshake =
-                    tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await;
-                let stream = match handshake {
-                    Ok(Ok(stream)) => stream,
-                    Ok(Err(error)) => {
-                        tracing::debug!(remote = %connection.remote, %error, "TLS handshake failed");
-                        return;
-                    }
-                    Err(_) => {
-                        tracing::debug!(remote = %connection.remote, "TLS handshake timed out");
-                        return;
-                    }
-                };
-                let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-                watcher.watch(conn.into_owned()).await
-            }
-        };
-        if let Err(error) = result {
-            tracing::debug!(remote = %connection.remote, %error, "connection ended with an error");
-        }
+        let handler = move |request| dispatch::handle(Arc::clone(&app), peer, request);
+        connection::serve(builder, watcher, tls, stream, peer.remote, handler).await;
     }
 }
 
