@@ -50,9 +50,8 @@ pub(crate) enum Transport {
 pub(crate) struct BackendEntry {
     pub(crate) id: Arc<str>,
     pub(crate) name: String,
-    pub(crate) path: String,
-    /// `path` again, shared with every forwarded request that needs it.
-    pub(crate) public_prefix: Arc<str>,
+    /// The public path prefix; shared with every forwarded request that needs it.
+    pub(crate) path: Arc<str>,
     pub(crate) strip_path: bool,
     pub(crate) model: Option<String>,
     pub(crate) max_tokens: Option<u64>,
@@ -125,7 +124,7 @@ impl BackendEntry {
                     });
                 let forward = ForwardContext {
                     upstream_path_and_query: forward_path,
-                    public_prefix: self.strip_path.then(|| Arc::clone(&self.public_prefix)),
+                    public_prefix: self.strip_path.then(|| Arc::clone(&self.path)),
                     client_addr: context.remote.ip(),
                     client_scheme: context.scheme,
                     client_host: context.host,
@@ -160,7 +159,7 @@ impl BackendEntry {
                 let stdio = StdioRequestContext {
                     sub_path,
                     query,
-                    public_prefix: self.path.clone(),
+                    public_prefix: self.path.to_string(),
                     owner: context.owner,
                 };
                 backend.handle(request, stdio).await

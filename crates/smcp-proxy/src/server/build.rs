@@ -96,7 +96,7 @@ pub(super) fn build(config: &Config) -> Result<(App, Option<TlsAcceptor>), Build
     let routes = RouteTable::new(
         backends
             .iter()
-            .map(|entry| (entry.path.clone(), Arc::clone(entry))),
+            .map(|entry| (entry.path.to_string(), Arc::clone(entry))),
     )?;
 
     let allowed_origins: Vec<String> = config
@@ -203,8 +203,7 @@ fn build_backend(
         metrics: RouteMetrics::new(Arc::clone(&id)),
         id,
         name: backend.name.clone(),
-        path: backend.path.clone(),
-        public_prefix: Arc::from(backend.path.as_str()),
+        path: Arc::from(backend.path.as_str()),
         strip_path: backend.strip_path,
         model: backend.model.clone(),
         max_tokens: backend.max_tokens,

@@ -87,7 +87,7 @@ fn models(app: &App) -> Response<Body> {
                 "id": &*entry.id,
                 "display_name": entry.name,
                 "created_at": created_at,
-                "path": entry.path,
+                "path": &*entry.path,
                 "transport": entry.kind().as_str(),
             });
             if let Some(model) = &entry.model {
