@@ -77,9 +77,7 @@ impl BatchedStderr {
         };
         Ok((Self { shared }, guard))
     }
-}
 
-impl BatchedStderr {
     /// A writer for one line (the formatter's and the access log's way in).
     pub(crate) fn make_line_writer(&self) -> LineWriter<'_> {
         LineWriter {

@@ -5,9 +5,10 @@
 //! connection whose I/O task lives on one thread to a request on another, which then pays a
 //! cross-thread wake-up on every request; with smcp-server's event loop per core each loop
 //! keeps to its own connections. The connector (TLS config, trust roots) is built once and
-//! shared. TLS uses
-//! aws-lc-rs, the workspace's only crypto provider, passed explicitly so that nothing depends
-//! on a process-wide default being installed. HTTPS negotiates HTTP/2 or HTTP/1.1 by ALPN;
+//! shared.
+//!
+//! TLS uses aws-lc-rs, the workspace's only crypto provider, passed explicitly so that nothing
+//! depends on a process-wide default being installed. HTTPS negotiates HTTP/2 or HTTP/1.1 by ALPN;
 //! plain HTTP uses HTTP/1.1 (no h2c: MCP servers do not expect prior-knowledge HTTP/2).
 //! Everything that touches the file system happens here, once, never per request.
 
