@@ -14,7 +14,7 @@ use http::{HeaderValue, Method, StatusCode, Uri};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
-use super::stats::{CallError, Report, WorkerStats};
+use super::stats::{CallError, Report};
 use super::worker::{self, Caller, Schedule};
 use super::{INITIALIZED, LoadConfig, PROTOCOL_VERSION, call_body, initialize_body};
 use conn::{Conn, Reply};
@@ -89,10 +89,7 @@ pub async fn run(cfg: LoadConfig, target: HttpTarget) -> anyhow::Result<Report> 
             workers.push(tokio::spawn(worker::run(caller, schedule, id_base)));
         }
     }
-    let mut stats = WorkerStats::new();
-    for w in workers {
-        stats.merge(w.await.context("a worker task failed")?);
-    }
+    let stats = worker::merge(workers).await?;
     let (target_cpu, client_cpu) = sampler.await.context("the CPU sampler failed")?;
     report.client_cpu_s = client_cpu;
     report.set_calls(&stats);

@@ -15,7 +15,7 @@ use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use super::stats::{CallError, Report, WorkerStats};
+use super::stats::{CallError, Report};
 use super::worker::{self, Caller, Schedule};
 use super::{INITIALIZED, LoadConfig, PROTOCOL_VERSION, call_body, initialize_body};
 
@@ -77,10 +77,7 @@ pub async fn run(cfg: LoadConfig, target: StdioTarget) -> anyhow::Result<Report>
             workers.push(tokio::spawn(worker::run(caller, schedule, id_base)));
         }
     }
-    let mut stats = WorkerStats::new();
-    for w in workers {
-        stats.merge(w.await.context("a worker task failed")?);
-    }
+    let stats = worker::merge(workers).await?;
     let (_, client_cpu) = sampler.await.context("the CPU sampler failed")?;
     report.client_cpu_s = client_cpu;
     report.set_calls(&stats);

@@ -4,6 +4,8 @@
 use std::future::Future;
 use std::time::Duration;
 
+use anyhow::Context as _;
+
 use tokio::time::Instant;
 
 use super::stats::{CallError, Report, WorkerStats};
@@ -59,6 +61,17 @@ pub(crate) async fn run<C: Caller>(mut caller: C, schedule: Schedule, id_base: u
         }
     }
     stats
+}
+
+/// Waits for every worker and merges their figures.
+pub(crate) async fn merge(
+    workers: Vec<tokio::task::JoinHandle<WorkerStats>>,
+) -> anyhow::Result<WorkerStats> {
+    let mut stats = WorkerStats::new();
+    for worker in workers {
+        stats.merge(worker.await.context("a worker task failed")?);
+    }
+    Ok(stats)
 }
 
 /// CPU times of the target and of the harness at the edges of the measured window.
