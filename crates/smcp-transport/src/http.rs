@@ -1,13 +1,14 @@
 //! The HTTP backend: forwards requests to a remote MCP server (Streamable HTTP or legacy
 //! HTTP+SSE) and streams its responses back.
 //!
-//! One [`HttpBackend`] per configured `transport: http` backend holds a pooled hyper client
-//! (HTTP/1.1, and HTTP/2 over TLS by ALPN). [`HttpBackend::forward`] applies the header rules
-//! (hop-by-hop headers dropped both ways, the client's `Authorization` and identity headers
-//! removed, `Host` set to the backend's own authority, `X-Forwarded-*` overwritten, identity
-//! headers set), joins the routed path onto the backend URL's path, and sends the request
-//! with its body streamed. The backend's response, whatever its status, comes back with its
-//! body streamed frame by frame, so SSE events reach the client as they are sent.
+//! One [`HttpBackend`] per configured `transport: http` backend holds its connection pools
+//! (HTTP/1.1 for `http://`, HTTP/2 or HTTP/1.1 by ALPN for `https://`; see `client`).
+//! [`HttpBackend::forward`] applies the header rules (hop-by-hop headers dropped both ways, the
+//! client's `Authorization` and identity headers removed, `Host` set to the backend's own
+//! authority, `X-Forwarded-*` overwritten, identity headers set), joins the routed path onto
+//! the backend URL's path, and sends the request with its body streamed. The backend's
+//! response, whatever its status, comes back with its body streamed frame by frame, so SSE
+//! events reach the client as they are sent.
 //!
 //! The backend's `timeout` bounds connecting and waiting for the response headers only, never
 //! the body: an SSE stream may rightly stay open for many minutes.
@@ -17,14 +18,15 @@
 
 mod bodies;
 mod client;
+mod client_addr;
 mod endpoint;
 mod error;
 mod headers;
 mod path;
+mod pool;
 #[cfg(test)]
 mod tests;
 
-use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,6 +37,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, Uri, Version};
 
 use self::bodies::{RequestBody, ResponseBody};
 use self::client::Clients;
+pub use self::client_addr::ClientAddr;
 use self::endpoint::{EndpointBody, EndpointRewrite, is_event_stream};
 pub use self::endpoint::{EndpointObserver, legacy_session_ids};
 pub use self::error::{ForwardError, HttpBackendError};
@@ -64,7 +67,7 @@ pub struct ForwardContext {
     /// [`HttpBackend::forward`]).
     pub public_prefix: Option<Arc<str>>,
     /// The client's IP address, sent as `X-Forwarded-For`.
-    pub client_addr: IpAddr,
+    pub client_addr: ClientAddr,
     /// The scheme the client used, `"http"` or `"https"`, sent as `X-Forwarded-Proto`.
     pub client_scheme: &'static str,
     /// The `Host` (or `:authority`) the client used, sent as `X-Forwarded-Host`.
@@ -135,11 +138,17 @@ impl HttpBackend {
             Authority::try_from(authority).map_err(|e| HttpBackendError::InvalidUrl(e.into()))?;
         let scheme =
             Scheme::try_from(scheme).map_err(|e| HttpBackendError::InvalidUrl(e.into()))?;
-        let clients = client::build(
-            opts.timeout,
-            opts.ca_file.as_deref(),
-            scheme == Scheme::HTTPS,
-        )?;
+        let clients = if scheme == Scheme::HTTPS {
+            client::tls(opts.timeout, opts.ca_file.as_deref())?
+        } else {
+            // `host_str` brackets an IPv6 address; connecting wants it bare.
+            let connect_host = match url.host() {
+                Some(url::Host::Ipv6(address)) => address.to_string(),
+                _ => url.host_str().unwrap_or_default().to_owned(),
+            };
+            let port = url.port_or_known_default().unwrap_or(80);
+            client::plain(connect_host, port, opts.ca_file.as_deref())?
+        };
         Ok(Self {
             inner: Arc::new(Inner {
                 id: opts.backend_id,
@@ -209,30 +218,26 @@ impl HttpBackend {
         let (body, body_failure) = RequestBody::new(body);
         let upstream_req = Request::from_parts(parts, body);
 
-        let response = match tokio::time::timeout(
-            inner.timeout,
-            inner.clients.current().request(upstream_req),
-        )
-        .await
-        {
-            Err(_elapsed) => {
-                return Err(ForwardError::Timeout {
-                    after: inner.timeout,
-                });
-            }
-            Ok(Err(e)) => {
-                return Err(ForwardError::from_client(
-                    &e,
-                    inner.timeout,
-                    body_failure.get(),
-                ));
-            }
-            Ok(Ok(response)) => response,
-        };
+        let (response, lease) =
+            match tokio::time::timeout(inner.timeout, inner.clients.send(upstream_req)).await {
+                Err(_elapsed) => {
+                    return Err(ForwardError::Timeout {
+                        after: inner.timeout,
+                    });
+                }
+                Ok(Err(e)) => {
+                    return Err(ForwardError::from_client(
+                        &e,
+                        inner.timeout,
+                        body_failure.get(),
+                    ));
+                }
+                Ok(Ok(response)) => response,
+            };
 
         let (mut parts, incoming) = response.into_parts();
         headers::remove_hop_by_hop(&mut parts.headers);
-        let watched = ResponseBody::new(incoming, Arc::clone(&inner.id));
+        let watched = ResponseBody::new(incoming, Arc::clone(&inner.id), lease);
         let rewrite = ctx
             .public_prefix
             .as_deref()
@@ -250,7 +255,8 @@ impl HttpBackend {
         Ok(Response::from_parts(parts, body))
     }
 
-    /// The absolute URI for `path_and_query` (as routed) on this backend.
+    /// The URI for `path_and_query` (as routed) on this backend: absolute for hyper-util's
+    /// client, origin-form (as written on the wire) for the plain-HTTP pool.
     fn upstream_uri(&self, path_and_query: &str) -> Result<Uri, ForwardError> {
         let inner = &*self.inner;
         let joined = path::join(
@@ -265,10 +271,23 @@ impl HttpBackend {
         };
         let path_and_query = PathAndQuery::try_from(joined).map_err(|e| invalid(&e))?;
         let mut parts = http::uri::Parts::default();
-        parts.scheme = Some(inner.scheme.clone());
-        parts.authority = Some(inner.authority.clone());
+        if inner.clients.wants_absolute_uri() {
+            parts.scheme = Some(inner.scheme.clone());
+            parts.authority = Some(inner.authority.clone());
+        }
         parts.path_and_query = Some(path_and_query);
         Uri::from_parts(parts).map_err(|e| invalid(&e))
+    }
+}
+
+#[cfg(test)]
+impl HttpBackend {
+    /// How many idle pooled connections the calling thread holds (plain HTTP only).
+    fn idle_connections_on_this_thread(&self) -> usize {
+        match &self.inner.clients {
+            client::Clients::Plain(pool) => pool.idle_on_this_thread(),
+            client::Clients::Tls(_) => 0,
+        }
     }
 }
 

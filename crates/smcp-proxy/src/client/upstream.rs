@@ -20,7 +20,9 @@ use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use smcp_auth::token_source::{AccessToken, ChallengeProbe, TokenError, TokenSource};
 use smcp_transport::body::{self, Body, BoxError};
-use smcp_transport::http::{ForwardContext, ForwardError, HttpBackend, HttpBackendOptions};
+use smcp_transport::http::{
+    ClientAddr, ForwardContext, ForwardError, HttpBackend, HttpBackendOptions,
+};
 use url::Url;
 
 use super::config::ClientConfig;
@@ -293,7 +295,7 @@ impl Upstream {
                 PathBase::ServerUrl if self.inner.server_url.path() != "/" => Some(Arc::from("")),
                 _ => None,
             },
-            client_addr: head.client_addr,
+            client_addr: ClientAddr::new(head.client_addr),
             client_scheme: head.client_scheme,
             client_host: None,
             strip_headers: Arc::from([]),
@@ -375,7 +377,7 @@ fn probe_context(path: &str) -> ForwardContext {
     ForwardContext {
         upstream_path_and_query: path.to_owned(),
         public_prefix: None,
-        client_addr: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        client_addr: ClientAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST)),
         client_scheme: "http",
         client_host: None,
         strip_headers: Arc::from([]),

@@ -13,7 +13,6 @@
 use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::io::Write as _;
-use std::net::IpAddr;
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
@@ -42,7 +41,7 @@ pub(super) fn install(writer: BatchedStderr, format: LogFormat) {
 pub(crate) struct AccessRecord<'a> {
     pub(crate) message: &'a str,
     pub(crate) request_id: &'a str,
-    pub(crate) remote: IpAddr,
+    pub(crate) remote: &'a str,
     pub(crate) method: &'a str,
     pub(crate) path: &'a str,
     /// `None` when the request never got a response (abandoned by the client).
@@ -74,11 +73,15 @@ fn text(out: &mut String, record: &AccessRecord<'_>, now: SystemTime) {
     timestamp::push(out, now);
     out.push_str("  INFO smcp::access: ");
     out.push_str(record.message);
-    let _ = write!(
-        out,
-        " request_id={} remote={} method={} path={}",
-        record.request_id, record.remote, record.method, record.path
-    );
+    for (key, value) in [
+        (" request_id=", record.request_id),
+        (" remote=", record.remote),
+        (" method=", record.method),
+        (" path=", record.path),
+    ] {
+        out.push_str(key);
+        out.push_str(value);
+    }
     if let Some(backend) = record.backend {
         let _ = write!(out, " backend={backend:?}");
     }
@@ -98,7 +101,9 @@ fn json(out: &mut String, record: &AccessRecord<'_>, now: SystemTime) {
     json_string(out, record.message);
     out.push_str(",\"request_id\":");
     json_string(out, record.request_id);
-    let _ = write!(out, ",\"remote\":\"{}\",\"method\":", record.remote);
+    out.push_str(",\"remote\":");
+    json_string(out, record.remote);
+    out.push_str(",\"method\":");
     json_string(out, record.method);
     out.push_str(",\"path\":");
     json_string(out, record.path);
@@ -148,7 +153,7 @@ mod tests {
         AccessRecord {
             message: "request",
             request_id: "c3df8d938ee74e61",
-            remote: IpAddr::from([127, 0, 0, 1]),
+            remote: "127.0.0.1",
             method: "POST",
             path: "/v1/memory/mcp",
             backend,

@@ -7,13 +7,12 @@
 //! sessions bound to the principals that created them, Streamable HTTP and legacy SSE alike
 //! (see `auth::session_binding`).
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use http::{HeaderMap, HeaderName, Method, Request, Response, StatusCode};
 use smcp_transport::body::Body;
-use smcp_transport::http::{EndpointObserver, ForwardContext, HttpBackend};
+use smcp_transport::http::{ClientAddr, EndpointObserver, ForwardContext, HttpBackend};
 use smcp_transport::stdio::backend::{SessionOwner, StdioBackend, StdioRequestContext};
 
 use super::auth::BackendAuth;
@@ -68,7 +67,7 @@ pub(crate) struct BackendEntry {
 
 /// Everything about the client side of a request that a backend may need.
 pub(crate) struct CallContext {
-    pub(crate) remote: SocketAddr,
+    pub(crate) client: ClientAddr,
     pub(crate) scheme: &'static str,
     pub(crate) host: Option<http::HeaderValue>,
     pub(crate) owner: SessionOwner,
@@ -125,7 +124,7 @@ impl BackendEntry {
                 let forward = ForwardContext {
                     upstream_path_and_query: forward_path,
                     public_prefix: self.strip_path.then(|| Arc::clone(&self.path)),
-                    client_addr: context.remote.ip(),
+                    client_addr: context.client,
                     client_scheme: context.scheme,
                     client_host: context.host,
                     strip_headers: Arc::clone(&self.identity_strip),

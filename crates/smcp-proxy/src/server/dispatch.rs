@@ -25,6 +25,7 @@ use http::{HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use smcp_transport::body::{self, Body};
+use smcp_transport::http::ClientAddr;
 
 use super::app::App;
 use super::backend::{BackendEntry, CallContext, TransportKind};
@@ -32,10 +33,23 @@ use super::observe::{NO_BACKEND, RequestObservation};
 use super::{auth, cors, ops, reply, wellknown};
 
 /// What the listener knows about the connection a request came in on.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct Connection {
     pub(crate) remote: SocketAddr,
+    /// The remote IP address, printed once for the access log and `X-Forwarded-For`.
+    pub(crate) client: ClientAddr,
     pub(crate) scheme: &'static str,
+}
+
+impl Connection {
+    /// A connection from `remote`, over `https` when `tls` is set.
+    pub(crate) fn new(remote: SocketAddr, tls: bool) -> Self {
+        Self {
+            remote,
+            client: ClientAddr::new(remote.ip()),
+            scheme: if tls { "https" } else { "http" },
+        }
+    }
 }
 
 const REQUEST_ID: &str = "x-request-id";
@@ -54,9 +68,9 @@ pub(crate) async fn handle(
         request_id.clone(),
         request.method().clone(),
         request.uri().path(),
-        connection.remote,
+        connection.client.clone(),
     );
-    let (backend, mut response) = route_and_call(&app, connection, request).await;
+    let (backend, mut response) = route_and_call(&app, &connection, request).await;
     let metrics = backend
         .as_deref()
         .map_or(&app.unrouted_metrics, |entry| &entry.metrics);
@@ -70,7 +84,7 @@ pub(crate) async fn handle(
 /// Returns the backend that was routed to, if any, and the response.
 async fn route_and_call(
     app: &App,
-    connection: Connection,
+    connection: &Connection,
     request: Request<Incoming>,
 ) -> (Option<Arc<BackendEntry>>, Response<Body>) {
     // The origin a CORS-aware answer may name: present and allowed by the origin policy.
@@ -165,7 +179,7 @@ fn origin_refused<B>(request: &Request<B>, backend: &str) -> Response<Body> {
 /// Stages 4 to 6 for a routed request: admission, auth, body size, then the backend call.
 async fn admit_and_call(
     app: &App,
-    connection: Connection,
+    connection: &Connection,
     request: Request<Incoming>,
     entry: &BackendEntry,
     target: Target,
@@ -205,7 +219,7 @@ async fn admit_and_call(
             .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
     });
     let context = CallContext {
-        remote: connection.remote,
+        client: connection.client.clone(),
         scheme: connection.scheme,
         host,
         owner: caller.owner,

@@ -53,7 +53,7 @@ pub(crate) async fn serve(
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, remote)) => {
-                    let connection = Connection { remote, scheme: if tls.is_some() { "https" } else { "http" } };
+                    let connection = Connection::new(remote, tls.is_some());
                     let served = ServedConnection {
                         app: Arc::clone(&app),
                         builder: builder.clone(),
@@ -222,8 +222,12 @@ impl ServedConnection {
             tls,
             connection: peer,
         } = self;
-        let handler = move |request| dispatch::handle(Arc::clone(&app), peer, request);
-        connection::serve(builder, watcher, tls, stream, peer.remote, handler).await;
+        let remote = peer.remote;
+        // Boxed: hyper keeps the future of each request in its connection state, and moving
+        // this one (some kilobytes) there costs more than the allocation.
+        let handler =
+            move |request| Box::pin(dispatch::handle(Arc::clone(&app), peer.clone(), request));
+        connection::serve(builder, watcher, tls, stream, remote, handler).await;
     }
 }
 

@@ -13,12 +13,12 @@
 //! looking a labelled metric up by name costs a key allocation and a hash-map probe, which at
 //! tens of thousands of requests per second was a measurable share of the proxy's own CPU.
 
-use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use http::{Method, StatusCode};
 use metrics::{Counter, Gauge, Histogram};
+use smcp_transport::http::ClientAddr;
 
 use crate::logging::access::{self, AccessRecord};
 
@@ -95,7 +95,7 @@ pub(crate) struct RequestObservation {
     request_id: String,
     method: Method,
     path: String,
-    remote: SocketAddr,
+    client: ClientAddr,
     in_flight: Option<InFlight>,
 }
 
@@ -107,7 +107,7 @@ impl RequestObservation {
         request_id: String,
         method: Method,
         path: &str,
-        remote: SocketAddr,
+        client: ClientAddr,
     ) -> Self {
         in_flight.0.increment(1.0);
         Self {
@@ -115,7 +115,7 @@ impl RequestObservation {
             request_id,
             method,
             path: truncate(path, 256).to_owned(),
-            remote,
+            client,
             in_flight: Some(in_flight.clone()),
         }
     }
@@ -131,7 +131,7 @@ impl RequestObservation {
         access_log_enabled().then(|| AccessRecord {
             message,
             request_id: &self.request_id,
-            remote: self.remote.ip(),
+            remote: self.client.as_str(),
             method: self.method.as_str(),
             path: &self.path,
             backend,
@@ -158,7 +158,7 @@ impl RequestObservation {
         tracing::info!(
             target: "smcp::access",
             request_id = %self.request_id,
-            remote = %self.remote.ip(),
+            remote = %self.client.as_str(),
             method = %self.method,
             path = %self.path,
             backend = route.backend(),
@@ -185,7 +185,7 @@ impl Drop for RequestObservation {
             tracing::info!(
                 target: "smcp::access",
                 request_id = %self.request_id,
-                remote = %self.remote.ip(),
+                remote = %self.client.as_str(),
                 method = %self.method,
                 path = %self.path,
                 duration_ms = elapsed.as_secs_f64() * 1000.0,

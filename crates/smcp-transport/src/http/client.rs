@@ -1,21 +1,24 @@
-//! Building the pooled upstream clients of one backend: TCP connector, rustls, trust roots.
+//! The upstream clients of one backend: a plain-HTTP connection pool, or hyper-util's pooled
+//! client over rustls for HTTPS.
 //!
-//! Each backend gets its own clients (and so its own connection pools and trust roots), one
-//! per thread that forwards to it ([`Clients`]). A pool shared by threads would hand a
-//! connection whose I/O task lives on one thread to a request on another, which then pays a
-//! cross-thread wake-up on every request; with smcp-server's event loop per core each loop
-//! keeps to its own connections. The connector (TLS config, trust roots) is built once and
-//! shared.
+//! An `http://` backend uses [`Http1Pool`](super::pool): HTTP/1.1 keep-alive only, which is all
+//! plain HTTP offers (no h2c: MCP servers do not expect prior-knowledge HTTP/2), at a lower cost
+//! per request. An `https://` backend uses hyper-util's client, which negotiates HTTP/2 or
+//! HTTP/1.1 by ALPN, one client per thread that forwards to it ([`TlsClients`]): a pool shared by
+//! threads would hand a connection whose I/O task lives on one thread to a request on another,
+//! which then pays a cross-thread wake-up on every request; with smcp-server's event loop per
+//! core each loop keeps to its own connections. Both pools are per thread for that reason.
 //!
 //! TLS uses aws-lc-rs, the workspace's only crypto provider, passed explicitly so that nothing
-//! depends on a process-wide default being installed. HTTPS negotiates HTTP/2 or HTTP/1.1 by ALPN;
-//! plain HTTP uses HTTP/1.1 (no h2c: MCP servers do not expect prior-knowledge HTTP/2).
-//! Everything that touches the file system happens here, once, never per request.
+//! depends on a process-wide default being installed. Everything that touches the file system
+//! happens here, once, never per request.
 
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use http::{Request, Response};
+use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -28,61 +31,99 @@ use thread_local::ThreadLocal;
 
 use super::bodies::RequestBody;
 use super::error::HttpBackendError;
+use super::pool::{self, Http1Pool, Lease, PoolError};
 
-/// The pooled client type every backend uses.
-pub(super) type UpstreamClient = Client<HttpsConnector<HttpConnector>, RequestBody>;
+/// The pooled client type of HTTPS backends.
+type TlsClient = Client<HttpsConnector<HttpConnector>, RequestBody>;
 
-/// One backend's upstream clients: a connection pool per thread, over one shared connector.
-pub(super) struct Clients {
-    connector: HttpsConnector<HttpConnector>,
-    per_thread: ThreadLocal<UpstreamClient>,
+/// One backend's upstream clients.
+#[derive(Debug)]
+pub(super) enum Clients {
+    /// `http://`: HTTP/1.1 connections of our own pool.
+    Plain(Http1Pool),
+    /// `https://`: hyper-util's client per thread.
+    Tls(TlsClients),
+}
+
+/// Why [`Clients::send`] produced no response.
+#[derive(Debug)]
+pub(super) enum SendError {
+    /// From the plain-HTTP pool.
+    Pool(PoolError),
+    /// From hyper-util's client.
+    Tls(hyper_util::client::legacy::Error),
 }
 
 impl Clients {
+    /// Whether requests need an absolute URI (hyper-util's client) rather than origin-form.
+    pub(super) fn wants_absolute_uri(&self) -> bool {
+        matches!(self, Self::Tls(_))
+    }
+
+    /// Sends `request` upstream. The [`Lease`], when there is one, gives the connection back to
+    /// the pool once released at the end of the response body.
+    pub(super) async fn send(
+        &self,
+        request: Request<RequestBody>,
+    ) -> Result<(Response<Incoming>, Option<Lease>), SendError> {
+        match self {
+            Self::Plain(pool) => match pool.send(request).await {
+                Ok((response, lease)) => Ok((response, Some(lease))),
+                Err(error) => Err(SendError::Pool(error)),
+            },
+            Self::Tls(clients) => match clients.current().request(request).await {
+                Ok(response) => Ok((response, None)),
+                Err(error) => Err(SendError::Tls(error)),
+            },
+        }
+    }
+}
+
+/// The clients of an HTTPS backend: a connection pool per thread, over one shared connector.
+pub(super) struct TlsClients {
+    connector: HttpsConnector<HttpConnector>,
+    per_thread: ThreadLocal<TlsClient>,
+}
+
+impl TlsClients {
     /// The calling thread's client, created on first use.
-    pub(super) fn current(&self) -> &UpstreamClient {
+    fn current(&self) -> &TlsClient {
         self.per_thread.get_or(|| {
             Client::builder(TokioExecutor::new())
                 .timer(TokioTimer::new())
                 .pool_timer(TokioTimer::new())
-                .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+                .pool_idle_timeout(pool::IDLE_TIMEOUT)
                 .build(self.connector.clone())
         })
     }
 }
 
-impl std::fmt::Debug for Clients {
+impl std::fmt::Debug for TlsClients {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Clients").finish_non_exhaustive()
+        f.debug_struct("TlsClients").finish_non_exhaustive()
     }
 }
 
-/// How long an idle pooled connection is kept.
-const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+/// Builds the clients of a plain-HTTP backend at `host` (no brackets around an IPv6 address)
+/// and `port`. A `ca_file` has no use without TLS, but is still read and checked, so that a
+/// broken one fails at startup rather than when the URL is switched to `https`.
+pub(super) fn plain(
+    host: String,
+    port: u16,
+    ca_file: Option<&Path>,
+) -> Result<Clients, HttpBackendError> {
+    trust_roots(ca_file, false)?;
+    Ok(Clients::Plain(Http1Pool::new(host, port)))
+}
 
-/// Builds the clients: connecting is bounded by `connect_timeout`, TLS trusts the
-/// system roots plus the certificates of `ca_file`. The system roots are only loaded for an
-/// `https` backend (`needs_roots`); a CA file is always read, so a bad one fails early.
-pub(super) fn build(
+/// Builds the clients of an HTTPS backend: connecting is bounded by `connect_timeout`, TLS
+/// trusts the system roots plus the certificates of `ca_file`.
+pub(super) fn tls(
     connect_timeout: Duration,
     ca_file: Option<&Path>,
-    needs_roots: bool,
 ) -> Result<Clients, HttpBackendError> {
-    let mut roots = RootCertStore::empty();
-    if needs_roots {
-        roots.add_parsable_certificates(native_roots().iter().cloned());
-    }
-    if let Some(path) = ca_file {
-        for cert in read_ca_file(path)? {
-            roots
-                .add(cert)
-                .map_err(|source| HttpBackendError::CaFileCert {
-                    path: path.to_owned(),
-                    source,
-                })?;
-        }
-    }
-    if needs_roots && roots.is_empty() {
+    let roots = trust_roots(ca_file, true)?;
+    if roots.is_empty() {
         tracing::warn!(
             "no trusted root certificates: every TLS handshake with this backend will fail"
         );
@@ -106,10 +147,29 @@ pub(super) fn build(
         .enable_all_versions()
         .wrap_connector(tcp);
 
-    Ok(Clients {
+    Ok(Clients::Tls(TlsClients {
         connector,
         per_thread: ThreadLocal::new(),
-    })
+    }))
+}
+
+/// The certificates of `ca_file`, plus the system roots when `system` is set.
+fn trust_roots(ca_file: Option<&Path>, system: bool) -> Result<RootCertStore, HttpBackendError> {
+    let mut roots = RootCertStore::empty();
+    if system {
+        roots.add_parsable_certificates(native_roots().iter().cloned());
+    }
+    if let Some(path) = ca_file {
+        for cert in read_ca_file(path)? {
+            roots
+                .add(cert)
+                .map_err(|source| HttpBackendError::CaFileCert {
+                    path: path.to_owned(),
+                    source,
+                })?;
+        }
+    }
+    Ok(roots)
 }
 
 /// The system's trusted roots, loaded once per process and shared by every backend.

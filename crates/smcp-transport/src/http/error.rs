@@ -8,10 +8,14 @@
 //! logs, because hyper's own top-level messages ("client error (Connect)") say little.
 
 use std::error::Error as StdError;
+use std::io::ErrorKind;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use http::StatusCode;
+
+use super::client::SendError;
+use super::pool::PoolError;
 
 /// Why an [`HttpBackend`](super::HttpBackend) could not be built from its options.
 ///
@@ -143,12 +147,12 @@ impl ForwardError {
         }
     }
 
-    /// Sorts a failure of hyper's client into one of our kinds by walking its cause chain.
+    /// Sorts a failure of an upstream client into one of our kinds by walking its cause chain.
     ///
     /// `body_failure` is what the request body wrapper saw: when the client's own body failed,
     /// that, not whatever hyper made of it, is the cause.
     pub(super) fn from_client(
-        err: &hyper_util::client::legacy::Error,
+        err: &SendError,
         timeout: Duration,
         body_failure: Option<&BodyFailure>,
     ) -> Self {
@@ -158,7 +162,23 @@ impl ForwardError {
                 too_large: failure.too_large,
             };
         }
-        let detail = cause_chain(err);
+        match err {
+            SendError::Pool(PoolError::Connect(io)) if io.kind() == ErrorKind::TimedOut => {
+                Self::Timeout { after: timeout }
+            }
+            SendError::Pool(PoolError::Connect(io)) => Self::Connect {
+                detail: format!("tcp connect error: {io}"),
+            },
+            SendError::Pool(PoolError::Http(http)) => Self::Protocol {
+                detail: cause_chain(http),
+            },
+            SendError::Tls(err) => Self::from_tls_client(err, timeout),
+        }
+    }
+
+    /// Sorts a failure of hyper-util's client (HTTPS backends).
+    fn from_tls_client(err: &hyper_util::client::legacy::Error, timeout: Duration) -> Self {
+        let detail = source_chain(err);
         let mut timed_out = false;
         let mut next: Option<&(dyn StdError + 'static)> = Some(err);
         while let Some(e) = next {
@@ -166,7 +186,7 @@ impl ForwardError {
                 return Self::Tls { detail };
             }
             if let Some(io) = e.downcast_ref::<std::io::Error>() {
-                timed_out |= io.kind() == std::io::ErrorKind::TimedOut;
+                timed_out |= io.kind() == ErrorKind::TimedOut;
             }
             next = e.source();
         }
@@ -209,9 +229,9 @@ fn is_tls_error(e: &(dyn StdError + 'static)) -> bool {
     false
 }
 
-/// The messages of `err`'s causes joined with ": " (without `err`'s own, which for hyper's
+/// The messages of `err`'s causes joined with ": " (without `err`'s own, which for hyper-util's
 /// client only names the category we already express by the variant).
-fn cause_chain(err: &hyper_util::client::legacy::Error) -> String {
+fn source_chain(err: &hyper_util::client::legacy::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut next = err.source();
     while let Some(e) = next {
@@ -226,4 +246,19 @@ fn cause_chain(err: &hyper_util::client::legacy::Error) -> String {
     } else {
         parts.join(": ")
     }
+}
+
+/// `err`'s message followed by its causes', joined with ": " (hyper's own message, such as
+/// "connection closed before message completed", is the informative part).
+fn cause_chain(err: &(dyn StdError + 'static)) -> String {
+    let mut parts = vec![err.to_string()];
+    let mut next = err.source();
+    while let Some(e) = next {
+        let msg = e.to_string();
+        if parts.last() != Some(&msg) {
+            parts.push(msg);
+        }
+        next = e.source();
+    }
+    parts.join(": ")
 }

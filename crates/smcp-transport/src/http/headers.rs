@@ -30,6 +30,30 @@ const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host")
 /// HTTP/2 allows), `Trailer`, `Transfer-Encoding`, `Upgrade`, `Proxy-Authorization` and
 /// `Proxy-Authenticate`. Used on requests and responses alike.
 pub(super) fn remove_hop_by_hop(headers: &mut HeaderMap) {
+    // Most messages carry none of them: one look at each name is cheaper than a lookup per
+    // hop-by-hop name.
+    if headers.keys().any(is_hop_by_hop) {
+        remove_hop_by_hop_present(headers);
+    }
+}
+
+/// Whether `name` is one of the hop-by-hop headers [`remove_hop_by_hop`] removes.
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "connection"
+            | "keep-alive"
+            | "proxy-connection"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+            | "proxy-authorization"
+            | "proxy-authenticate"
+    )
+}
+
+fn remove_hop_by_hop_present(headers: &mut HeaderMap) {
     let named: Vec<HeaderName> = headers
         .get_all(CONNECTION)
         .iter()
@@ -77,20 +101,30 @@ pub(super) fn prepare_request(
     ctx: &ForwardContext,
     backend_host: &HeaderValue,
 ) {
-    remove_hop_by_hop(headers);
-    // No token passthrough: the client's credentials are for the proxy, never the backend.
-    headers.remove(AUTHORIZATION);
-    for name in ctx.strip_headers.iter() {
-        headers.remove(name);
+    // Most requests carry nothing to remove: one look at each name is cheaper than a lookup
+    // per name that might need removing.
+    let untrusted = |name: &HeaderName| {
+        is_hop_by_hop(name)
+            || name == AUTHORIZATION
+            || name == FORWARDED
+            || ctx.strip_headers.contains(name)
+    };
+    if headers.keys().any(untrusted) {
+        remove_hop_by_hop_present(headers);
+        // No token passthrough: the client's credentials are for the proxy, never the backend.
+        headers.remove(AUTHORIZATION);
+        for name in ctx.strip_headers.iter() {
+            headers.remove(name);
+        }
+        // The RFC 7239 form of the X-Forwarded-* headers set below: a client-sent one would
+        // contradict them, so it is not trusted either.
+        headers.remove(FORWARDED);
     }
-    // The RFC 7239 form of the X-Forwarded-* headers set below: a client-sent one would
-    // contradict them, so it is not trusted either.
-    headers.remove(FORWARDED);
 
     // Servers guarding against DNS rebinding (the MCP Python SDK among them) accept only
     // their own name in Host.
     headers.insert(HOST, backend_host.clone());
-    headers.insert(X_FORWARDED_FOR, ip_header_value(ctx.client_addr));
+    headers.insert(X_FORWARDED_FOR, ctx.client_addr.header_value().clone());
     match HeaderValue::from_str(ctx.client_scheme) {
         Ok(proto) => {
             headers.insert(X_FORWARDED_PROTO, proto);
@@ -115,11 +149,4 @@ pub(super) fn prepare_request(
     for (name, value) in &ctx.set_headers {
         headers.append(name.clone(), value.clone());
     }
-}
-
-/// An IP address as a header value.
-fn ip_header_value(ip: std::net::IpAddr) -> HeaderValue {
-    // An IP address prints as ASCII digits, dots, colons and hex letters only, which every
-    // header value accepts; the fallback is unreachable but keeps this free of `expect`.
-    HeaderValue::try_from(ip.to_string()).unwrap_or_else(|_| HeaderValue::from_static("unknown"))
 }

@@ -5,6 +5,7 @@
 
 mod errors;
 mod forward;
+mod pool;
 mod streaming;
 mod support;
 mod tls;

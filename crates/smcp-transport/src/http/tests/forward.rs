@@ -80,7 +80,7 @@ async fn request_and_response_header_rules() {
         .body(body::full(payload))
         .unwrap();
     let mut forward_ctx = ctx("/tools?x=1");
-    forward_ctx.client_addr = "203.0.113.7".parse().unwrap();
+    forward_ctx.client_addr = crate::http::ClientAddr::new("203.0.113.7".parse().unwrap());
     forward_ctx.client_scheme = "https";
     forward_ctx.client_host = Some(HeaderValue::from_static("public.example"));
     forward_ctx.strip_headers = std::sync::Arc::from([

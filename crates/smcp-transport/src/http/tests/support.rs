@@ -20,7 +20,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio_rustls::TlsAcceptor;
 
 use crate::body::{self, Body};
-use crate::http::{ForwardContext, HttpBackend, HttpBackendOptions};
+use crate::http::{ClientAddr, ForwardContext, HttpBackend, HttpBackendOptions};
 
 /// A test server; stops (with all its connections) when dropped.
 pub(super) struct Server {
@@ -106,7 +106,7 @@ pub(super) fn ctx(path_and_query: &str) -> ForwardContext {
     ForwardContext {
         upstream_path_and_query: path_and_query.to_owned(),
         public_prefix: None,
-        client_addr: "127.0.0.1".parse().unwrap(),
+        client_addr: ClientAddr::new("127.0.0.1".parse().unwrap()),
         client_scheme: "http",
         client_host: Some(HeaderValue::from_static("proxy.example")),
         strip_headers: std::sync::Arc::from([]),
