@@ -19,7 +19,7 @@ use std::time::Duration;
 use tracing_subscriber::fmt::MakeWriter;
 
 /// While lines keep coming, the writer waits this long between writes to let them batch.
-const BATCH_INTERVAL: Duration = Duration::from_millis(2);
+const BATCH_INTERVAL: Duration = Duration::from_millis(10);
 /// Buffered bytes past which a logging thread waits for the writer instead of appending.
 const MAX_BUFFERED: usize = 1024 * 1024;
 

@@ -13,12 +13,14 @@
 //! looking a labelled metric up by name costs a key allocation and a hash-map probe, which at
 //! tens of thousands of requests per second was a measurable share of the proxy's own CPU.
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use http::{Method, StatusCode};
 use metrics::{Counter, Gauge, Histogram};
 use smcp_transport::http::ClientAddr;
+use thread_local::ThreadLocal;
 
 use crate::logging::access::{self, AccessRecord};
 
@@ -29,14 +31,44 @@ pub(crate) const NO_BACKEND: &str = "";
 const COMMON_METHODS: [Method; 4] = [Method::POST, Method::GET, Method::DELETE, Method::OPTIONS];
 const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 
-/// The in-flight gauge, shared by every request of a server.
-#[derive(Clone)]
-pub(crate) struct InFlight(Gauge);
+/// The requests in flight, counted per thread and published as the
+/// `smcp_requests_in_flight` gauge when `/metrics` is rendered.
+///
+/// A gauge updated by every request would be a cache line bounced between the event loops
+/// twice per request; a count per thread is touched only by its own loop.
+pub(crate) struct InFlight {
+    per_thread: ThreadLocal<AtomicI64>,
+    gauge: Gauge,
+}
 
 impl InFlight {
     /// Resolves the gauge; call after the metrics recorder is installed.
     pub(crate) fn new() -> Self {
-        Self(metrics::gauge!("smcp_requests_in_flight"))
+        Self {
+            per_thread: ThreadLocal::new(),
+            gauge: metrics::gauge!("smcp_requests_in_flight"),
+        }
+    }
+
+    /// Counts a request in on the calling thread; the returned counter counts it out.
+    fn enter(&self) -> &AtomicI64 {
+        let count = self.per_thread.get_or_default();
+        count.fetch_add(1, Ordering::Relaxed);
+        count
+    }
+
+    /// The requests in flight on every thread.
+    fn total(&self) -> i64 {
+        self.per_thread
+            .iter()
+            .map(|count| count.load(Ordering::Relaxed))
+            .sum()
+    }
+
+    /// Sets the gauge to the current total; call before rendering the metrics.
+    pub(crate) fn publish(&self) {
+        #[allow(clippy::cast_precision_loss)] // never near 2^53 requests at once
+        self.gauge.set(self.total() as f64);
     }
 }
 
@@ -90,44 +122,45 @@ impl RouteMetrics {
 }
 
 /// An open observation of one request; finish it with [`RequestObservation::finish`].
-pub(crate) struct RequestObservation {
+pub(crate) struct RequestObservation<'a> {
     started: Instant,
     request_id: String,
     method: Method,
     path: String,
     client: ClientAddr,
-    in_flight: Option<InFlight>,
+    // The counter this request was counted in on; `None` once counted out.
+    in_flight: Option<&'a AtomicI64>,
 }
 
-impl RequestObservation {
+impl<'a> RequestObservation<'a> {
     /// Starts observing a request. `path` must be the path only: query strings can carry
     /// session ids and are never logged.
     pub(crate) fn start(
-        in_flight: &InFlight,
+        in_flight: &'a InFlight,
         request_id: String,
         method: Method,
         path: &str,
         client: ClientAddr,
     ) -> Self {
-        in_flight.0.increment(1.0);
+        let counted_in = in_flight.enter();
         Self {
             started: Instant::now(),
             request_id,
             method,
             path: truncate(path, 256).to_owned(),
             client,
-            in_flight: Some(in_flight.clone()),
+            in_flight: Some(counted_in),
         }
     }
 
     /// This request's access-log line, or `None` when the installed filter drops them.
-    fn access_record<'a>(
-        &'a self,
-        message: &'a str,
-        backend: Option<&'a str>,
+    fn access_record<'r>(
+        &'r self,
+        message: &'r str,
+        backend: Option<&'r str>,
         status: Option<StatusCode>,
         duration: Duration,
-    ) -> Option<AccessRecord<'a>> {
+    ) -> Option<AccessRecord<'r>> {
         access_log_enabled().then(|| AccessRecord {
             message,
             request_id: &self.request_id,
@@ -143,7 +176,7 @@ impl RequestObservation {
     /// Records the response head: one access-log line, the request counter and the duration.
     pub(crate) fn finish(mut self, route: &RouteMetrics, status: StatusCode) {
         if let Some(in_flight) = self.in_flight.take() {
-            in_flight.0.decrement(1.0);
+            in_flight.fetch_sub(1, Ordering::Relaxed);
         }
         let elapsed = self.started.elapsed();
         route.count(&self.method, status);
@@ -169,11 +202,11 @@ impl RequestObservation {
     }
 }
 
-impl Drop for RequestObservation {
+impl Drop for RequestObservation<'_> {
     fn drop(&mut self) {
         if let Some(in_flight) = self.in_flight.take() {
             // The client went away before we answered: count it, and keep the gauge exact.
-            in_flight.0.decrement(1.0);
+            in_flight.fetch_sub(1, Ordering::Relaxed);
             let message = "request abandoned by the client before a response";
             let elapsed = self.started.elapsed();
             let Some(record) = self.access_record(message, None, None, elapsed) else {
@@ -237,6 +270,30 @@ mod tests {
         assert_eq!(status_class(StatusCode::NOT_FOUND), "4xx");
         assert_eq!(status_class(StatusCode::BAD_GATEWAY), "5xx");
         assert_eq!(status_class(StatusCode::SWITCHING_PROTOCOLS), "1xx");
+    }
+
+    #[test]
+    fn in_flight_counts_every_thread_and_every_way_out() {
+        let in_flight = InFlight::new();
+        let client = ClientAddr::new(std::net::IpAddr::from([127, 0, 0, 1]));
+        let route = RouteMetrics::new(Arc::from("test"));
+        let open = |in_flight| {
+            RequestObservation::start(in_flight, "id".into(), Method::POST, "/v1", client.clone())
+        };
+        let answered = open(&in_flight);
+        let abandoned = open(&in_flight);
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                // Counted in on another thread, counted out here.
+                let elsewhere = open(&in_flight);
+                assert_eq!(in_flight.total(), 3);
+                elsewhere.finish(&route, StatusCode::OK);
+            });
+        });
+        assert_eq!(in_flight.total(), 2);
+        answered.finish(&route, StatusCode::OK);
+        drop(abandoned);
+        assert_eq!(in_flight.total(), 0);
     }
 
     #[test]

@@ -63,11 +63,14 @@ fn ready(app: &App) -> Response<Body> {
 
 fn metrics(app: &App) -> Response<Body> {
     match app.prometheus() {
-        Some(handle) => reply::text_response(
-            StatusCode::OK,
-            "text/plain; version=0.0.4; charset=utf-8",
-            handle.render(),
-        ),
+        Some(handle) => {
+            app.in_flight.publish();
+            reply::text_response(
+                StatusCode::OK,
+                "text/plain; version=0.0.4; charset=utf-8",
+                handle.render(),
+            )
+        }
         None => reply::jsonrpc_error(
             StatusCode::SERVICE_UNAVAILABLE,
             reply::SERVER_ERROR,
