@@ -7,9 +7,11 @@
 #   --no-install    do not install anything (fail instead when something is missing)
 #   --no-criterion  skip the short criterion run (the page then lists no micro-benchmarks)
 #   --only GROUPS   run only these groups: echo-8x16, echo-1x1, everything-8x16, http-8x16,
-#                   http-1x1, scale-1000x1 (the page is still written, from those rows)
+#                   http-8x16-20k, http-1x1, scale-1000x1 (the page is still written, from
+#                   those rows)
 # Environment: BENCH_WARMUP (1s), BENCH_DURATION (5s), BENCH_SCALE_DURATION (4s),
-#              BENCH_SCALE_SESSIONS (1000), BENCH_OUT (target/bench-compare).
+#              BENCH_SCALE_SESSIONS (1000), BENCH_PACED_RATE (20000), BENCH_OUT
+#              (target/bench-compare).
 #
 # Bounded: every load has a fixed duration and a timeout, every server is started by this script
 # in its own process group and stopped (SIGTERM, then SIGKILL, children included) before the next
@@ -28,7 +30,7 @@ while [[ $# -gt 0 ]]; do
     --no-install) install=0 ;;
     --no-criterion) criterion=0 ;;
     --only) only=",$2,"; shift ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument: $1" >&2; exit 2 ;;
   esac
   shift
@@ -38,6 +40,7 @@ WARMUP="${BENCH_WARMUP:-1s}"
 DURATION="${BENCH_DURATION:-5s}"
 SCALE_DURATION="${BENCH_SCALE_DURATION:-4s}"
 SCALE_SESSIONS="${BENCH_SCALE_SESSIONS:-1000}"
+PACED_RATE="${BENCH_PACED_RATE:-20000}"
 out="${BENCH_OUT:-$root/target/bench-compare}"
 target_dir="${CARGO_TARGET_DIR:-$root/target}"
 bin="$target_dir/release"
@@ -294,17 +297,20 @@ stdio_group() {
   else skip "$group/mcp-proxy" "mcp-proxy did not start (logs/$group-mcp-proxy.log)"; fi
 }
 
-# http_group GROUP SESSIONS CONCURRENCY: echo-mcp-http direct, through smcp, through nginx.
+# http_group GROUP SESSIONS CONCURRENCY [SMCP-LOAD ARGS...]: echo-mcp-http direct, through smcp,
+# through nginx; extra arguments (such as --rate) go to every load of the group.
 http_group() {
   local group="$1" s="$2" c="$3" backend_pid backend_port
+  shift 3
+  local extra=("$@")
   want "$group" || return 0
   backend_port="$(free_port)"
   start "$group-backend" "$bin/echo-mcp-http" --listen "127.0.0.1:$backend_port"
   backend_pid=$pid
   wait_http "http://127.0.0.1:$backend_port/mcp" || { skip "$group" "echo-mcp-http did not start"; stop "$backend_pid"; return 0; }
-  load "$group/direct" http --url "http://127.0.0.1:$backend_port/mcp" -s "$s" -c "$c" "${common[@]}" --pid "$backend_pid"
+  load "$group/direct" http --url "http://127.0.0.1:$backend_port/mcp" -s "$s" -c "$c" "${common[@]}" "${extra[@]}" --pid "$backend_pid"
   if start_smcp "$group-smcp" none "http://127.0.0.1:$backend_port/mcp"; then
-    load "$group/smcp" http --url "http://127.0.0.1:$port/v1/http" -s "$s" -c "$c" "${common[@]}" --pid "$pid"
+    load "$group/smcp" http --url "http://127.0.0.1:$port/v1/http" -s "$s" -c "$c" "${common[@]}" "${extra[@]}" --pid "$pid"
     stop "$pid"
   else skip "$group/smcp" "smcp-server did not become ready (logs/$group-smcp.log)"; fi
   port="$(free_port)"
@@ -316,7 +322,7 @@ http_group() {
     # The master forks the workers that do the work: measure them all, summed.
     local master=$pid worker pid_args=(--pid "$pid")
     for worker in $(pgrep -P "$master"); do pid_args+=(--pid "$worker"); done
-    load "$group/nginx" http --url "http://127.0.0.1:$port/mcp" -s "$s" -c "$c" "${common[@]}" "${pid_args[@]}"
+    load "$group/nginx" http --url "http://127.0.0.1:$port/mcp" -s "$s" -c "$c" "${common[@]}" "${extra[@]}" "${pid_args[@]}"
     stop "$master"
   else skip "$group/nginx" "nginx did not start (logs/$group-nginx.log)"; stop "$pid"; fi
   stop "$backend_pid"
@@ -349,6 +355,9 @@ stdio_group echo-8x16 /v1/echo 8 16 "$echo_stdio"
 stdio_group echo-1x1 /v1/echo 1 1 "$echo_stdio"
 stdio_group everything-8x16 /v1/everything 8 16 node "$everything_js" stdio
 http_group http-8x16 8 16
+# The same sessions at a fixed offered load well below saturation: what each proxy adds to a
+# call's latency when it is not queueing behind a CPU the three processes share.
+http_group "http-8x16-$((PACED_RATE / 1000))k" 8 16 --rate "$PACED_RATE"
 http_group http-1x1 1 1
 scale_group
 
@@ -390,6 +399,7 @@ meta = {
   "settings": [
     ["warm-up, measured window", "$WARMUP, $DURATION (scale: 1s, $SCALE_DURATION)"],
     ["load generator", "smcp-load, 1 thread, one keep-alive HTTP/1.1 connection per in-flight call"],
+    ["paced HTTP group", "--rate $PACED_RATE calls/s over the 128 slots, each slot sending on its own schedule"],
     ["release build time", "${build_s} s"],
     ["load average (1, 5, 15 min) at start / end", "$loadavg_start / $(cut -d' ' -f1-3 /proc/loadavg)"],
   ],

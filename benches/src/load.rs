@@ -25,6 +25,10 @@ pub struct LoadConfig {
     pub sessions: usize,
     /// Calls in flight per session (one connection or pipeline slot each).
     pub concurrency: usize,
+    /// A fixed offered load in calls per second, shared by every worker; `None` calls as fast
+    /// as the target answers (closed loop). Paced, a call's latency is still measured from
+    /// its actual send, so a target slower than the rate shows up as a shortfall in calls/s.
+    pub rate: Option<f64>,
     /// Time spent calling before recording starts.
     pub warmup: Duration,
     /// Length of the measured window.

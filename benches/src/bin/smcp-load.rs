@@ -56,6 +56,10 @@ struct LoadArgs {
     /// Calls in flight per session.
     #[arg(short, long, default_value_t = 16)]
     concurrency: usize,
+    /// Offered load in calls/s, spread over every session and slot (default: as fast as the
+    /// target answers).
+    #[arg(long)]
+    rate: Option<f64>,
     /// Measured window.
     #[arg(short, long, default_value = "10s", value_parser = humantime::parse_duration)]
     duration: Duration,
@@ -89,6 +93,7 @@ impl LoadArgs {
             label: self.label.clone(),
             sessions: self.sessions.max(1),
             concurrency: self.concurrency.max(1),
+            rate: self.rate,
             warmup: self.warmup,
             duration: self.duration,
             request_timeout: self.timeout,

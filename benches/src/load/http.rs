@@ -52,6 +52,7 @@ pub async fn run(cfg: LoadConfig, target: HttpTarget) -> anyhow::Result<Report> 
         target: target.url.to_string(),
         sessions: cfg.sessions,
         concurrency: cfg.concurrency,
+        rate: cfg.rate,
         warmup_s: cfg.warmup.as_secs_f64(),
         duration_s: cfg.duration.as_secs_f64(),
         ..Report::default()
@@ -85,8 +86,10 @@ pub async fn run(cfg: LoadConfig, target: HttpTarget) -> anyhow::Result<Report> 
                 headers: headers.clone(),
                 cfg: cfg.clone(),
             };
-            let id_base = ((s * cfg.concurrency + c) as u64 + 1) << 32;
-            workers.push(tokio::spawn(worker::run(caller, schedule, id_base)));
+            let index = s * cfg.concurrency + c;
+            let id_base = (index as u64 + 1) << 32;
+            let pace = worker::Pace::of_worker(cfg.rate, index, cfg.sessions * cfg.concurrency);
+            workers.push(tokio::spawn(worker::run(caller, schedule, id_base, pace)));
         }
     }
     let stats = worker::merge(workers).await?;

@@ -47,6 +47,7 @@ pub async fn run(cfg: LoadConfig, target: StdioTarget) -> anyhow::Result<Report>
         target: target.command.join(" "),
         sessions: cfg.sessions,
         concurrency: cfg.concurrency,
+        rate: cfg.rate,
         warmup_s: cfg.warmup.as_secs_f64(),
         duration_s: cfg.duration.as_secs_f64(),
         ..Report::default()
@@ -73,8 +74,10 @@ pub async fn run(cfg: LoadConfig, target: StdioTarget) -> anyhow::Result<Report>
                 pipe: pipe.clone(),
                 cfg: cfg.clone(),
             };
-            let id_base = ((s * cfg.concurrency + c) as u64 + 1) << 32;
-            workers.push(tokio::spawn(worker::run(caller, schedule, id_base)));
+            let index = s * cfg.concurrency + c;
+            let id_base = (index as u64 + 1) << 32;
+            let pace = worker::Pace::of_worker(cfg.rate, index, cfg.sessions * cfg.concurrency);
+            workers.push(tokio::spawn(worker::run(caller, schedule, id_base, pace)));
         }
     }
     let stats = worker::merge(workers).await?;

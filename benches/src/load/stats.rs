@@ -94,6 +94,9 @@ pub struct Report {
     pub sessions: usize,
     /// Calls in flight per session.
     pub concurrency: usize,
+    /// The fixed offered load in calls/s, when the run was paced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<f64>,
     /// Warm-up, seconds.
     pub warmup_s: f64,
     /// Measured window, seconds.

@@ -41,11 +41,45 @@ pub(crate) trait Caller: Send + 'static {
     fn call(&mut self, id: u64) -> impl Future<Output = Result<(), CallError>> + Send;
 }
 
-/// Calls in a loop until the window closes; ids are `id_base + n`.
-pub(crate) async fn run<C: Caller>(mut caller: C, schedule: Schedule, id_base: u64) -> WorkerStats {
+/// When a paced worker sends: every `interval`, starting `offset` after the schedule's start.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Pace {
+    pub(crate) interval: Duration,
+    pub(crate) offset: Duration,
+}
+
+impl Pace {
+    /// The pace of worker `index` of `workers` sharing `rate` calls per second, spread evenly
+    /// over one interval so that they do not all send at once; `None` without a rate.
+    pub(crate) fn of_worker(rate: Option<f64>, index: usize, workers: usize) -> Option<Self> {
+        let rate = rate.filter(|r| *r > 0.0)?;
+        #[allow(clippy::cast_precision_loss)] // worker counts are small
+        let interval = Duration::from_secs_f64(workers as f64 / rate);
+        #[allow(clippy::cast_precision_loss)]
+        let offset = interval.mul_f64(index as f64 / workers as f64);
+        Some(Pace { interval, offset })
+    }
+}
+
+/// Calls in a loop until the window closes; ids are `id_base + n`. Unpaced, each call is sent
+/// as soon as the previous one is answered; paced, at the worker's next send time (at once when
+/// behind it), so that the offered load stays fixed whatever the target's speed.
+pub(crate) async fn run<C: Caller>(
+    mut caller: C,
+    schedule: Schedule,
+    id_base: u64,
+    pace: Option<Pace>,
+) -> WorkerStats {
     let mut stats = WorkerStats::new();
     let mut n = 0u64;
     loop {
+        if let Some(pace) = pace {
+            let due = schedule.start + pace.offset + pace.interval.mul_f64(n as f64);
+            if due >= schedule.end {
+                break;
+            }
+            tokio::time::sleep_until(due).await;
+        }
         let sent = Instant::now();
         if sent >= schedule.end {
             break;
@@ -154,4 +188,26 @@ pub(crate) fn rss_now(pids: &[u32]) -> Option<u64> {
         return None;
     }
     procfs::memory_sum(pids).ok().map(|m| m.rss_kb)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::Pace;
+
+    #[test]
+    fn paced_workers_share_the_rate_and_spread_over_one_interval() {
+        assert!(Pace::of_worker(None, 0, 128).is_none());
+        assert!(Pace::of_worker(Some(0.0), 0, 128).is_none());
+        // 128 workers sharing 20,000 calls/s: each sends every 6.4 ms ...
+        let first = Pace::of_worker(Some(20_000.0), 0, 128).unwrap();
+        assert_eq!(first.interval, Duration::from_micros(6_400));
+        assert_eq!(first.offset, Duration::ZERO);
+        // ... and worker k starts k/128 of an interval later, so sends are evenly spread.
+        let mid = Pace::of_worker(Some(20_000.0), 64, 128).unwrap();
+        assert_eq!(mid.offset, Duration::from_micros(3_200));
+        let last = Pace::of_worker(Some(20_000.0), 127, 128).unwrap();
+        assert!(last.offset < last.interval);
+    }
 }

