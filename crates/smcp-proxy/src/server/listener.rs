@@ -20,8 +20,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use hyper_util::rt::TokioExecutor;
-use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Handle;
@@ -207,7 +205,7 @@ impl Drop for OpenConnection {
 /// Everything needed to serve one accepted connection.
 struct ServedConnection {
     app: Arc<App>,
-    builder: auto::Builder<TokioExecutor>,
+    builder: connection::HttpBuilder,
     watcher: hyper_util::server::graceful::Watcher,
     tls: Option<TlsAcceptor>,
     connection: Connection,
