@@ -232,27 +232,25 @@ fn is_tls_error(e: &(dyn StdError + 'static)) -> bool {
 /// The messages of `err`'s causes joined with ": " (without `err`'s own, which for hyper-util's
 /// client only names the category we already express by the variant).
 fn source_chain(err: &hyper_util::client::legacy::Error) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut next = err.source();
-    while let Some(e) = next {
-        let msg = e.to_string();
-        if parts.last() != Some(&msg) {
-            parts.push(msg);
-        }
-        next = e.source();
-    }
-    if parts.is_empty() {
+    let causes = messages(err.source());
+    if causes.is_empty() {
         err.to_string()
     } else {
-        parts.join(": ")
+        causes
     }
 }
 
 /// `err`'s message followed by its causes', joined with ": " (hyper's own message, such as
 /// "connection closed before message completed", is the informative part).
 fn cause_chain(err: &(dyn StdError + 'static)) -> String {
-    let mut parts = vec![err.to_string()];
-    let mut next = err.source();
+    messages(Some(err))
+}
+
+/// The messages of `first` and of the errors behind it, joined with ": ", a message equal to
+/// the one before it left out.
+fn messages(first: Option<&(dyn StdError + 'static)>) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = first;
     while let Some(e) = next {
         let msg = e.to_string();
         if parts.last() != Some(&msg) {

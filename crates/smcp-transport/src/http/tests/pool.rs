@@ -157,6 +157,19 @@ async fn concurrent_requests_open_connections_that_are_then_reused() {
     assert_eq!(server.accepted(), 10);
 }
 
+/// Reads one bodiless request's head (up to its blank line); false when the connection ended.
+async fn read_request_head(tcp: &mut tokio::net::TcpStream) -> bool {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+        match tcp.read(&mut buf).await {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+    true
+}
+
 /// A raw HTTP/1.1 server that answers each request on a connection with keep-alive
 /// (`Content-Length`, no `Connection: close`) and then closes the connection anyway, the way a
 /// backend closing idle keep-alive connections looks from the proxy.
@@ -168,13 +181,8 @@ async fn closing_server() -> (std::net::SocketAddr, mpsc::UnboundedReceiver<()>)
         while let Ok((mut tcp, _)) = listener.accept().await {
             let _ = accepted_tx.send(());
             tokio::spawn(async move {
-                let mut buf = vec![0u8; 4096];
-                let mut got = Vec::new();
-                while !got.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match tcp.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => got.extend_from_slice(&buf[..n]),
-                    }
+                if !read_request_head(&mut tcp).await {
+                    return;
                 }
                 let _ = tcp
                     .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
@@ -276,16 +284,10 @@ async fn a_request_already_written_is_never_sent_twice() {
         while let Ok((mut tcp, _)) = listener.accept().await {
             let seen = Arc::clone(&seen);
             tokio::spawn(async move {
-                let mut buf = vec![0u8; 4096];
-                let mut got = Vec::new();
                 loop {
-                    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match tcp.read(&mut buf).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => got.extend_from_slice(&buf[..n]),
-                        }
+                    if !read_request_head(&mut tcp).await {
+                        return;
                     }
-                    got.clear();
                     if seen.fetch_add(1, Ordering::SeqCst) > 0 {
                         return; // the second request: hang up
                     }
