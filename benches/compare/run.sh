@@ -30,7 +30,7 @@ while [[ $# -gt 0 ]]; do
     --no-install) install=0 ;;
     --no-criterion) criterion=0 ;;
     --only) only=",$2,"; shift ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument: $1" >&2; exit 2 ;;
   esac
   shift
