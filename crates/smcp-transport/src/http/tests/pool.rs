@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Response, StatusCode};
-use http_body_util::{BodyExt, Full};
+use http_body_util::BodyExt;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -20,8 +20,19 @@ use super::support::{backend, collect, ctx, get};
 use crate::body;
 use crate::http::HttpBackend;
 
+/// What a [`CountingServer`] answers every request with.
+#[derive(Clone, Copy)]
+enum Reply {
+    /// 200 with a small JSON body.
+    Json,
+    /// 200 with a body that never ends.
+    Endless,
+    /// 204, no body.
+    NoContent,
+}
+
 /// An HTTP/1.1 keep-alive server that counts the connections it accepted and the ones that
-/// have closed. Each response is `body` (or, with `stream`, a body that never ends).
+/// have closed, answering every request with its [`Reply`].
 struct CountingServer {
     addr: std::net::SocketAddr,
     accepted: Arc<AtomicUsize>,
@@ -30,7 +41,7 @@ struct CountingServer {
 }
 
 impl CountingServer {
-    async fn start(stream_forever: bool) -> Self {
+    async fn start(reply: Reply) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let accepted = Arc::new(AtomicUsize::new(0));
@@ -43,15 +54,24 @@ impl CountingServer {
                 let closed = Arc::clone(&closed2);
                 connections.spawn(async move {
                     let service = service_fn(move |_req| async move {
-                        let body = if stream_forever {
-                            let (tx, body) = super::support::channel_body();
-                            // Leaked on purpose: the body stays open for the test's lifetime.
-                            std::mem::forget(tx);
-                            body
-                        } else {
-                            body::full(Bytes::from_static(b"{\"ok\":true}"))
+                        let response = match reply {
+                            Reply::Json => {
+                                Response::new(body::full(Bytes::from_static(b"{\"ok\":true}")))
+                            }
+                            Reply::Endless => {
+                                let (tx, body) = super::support::channel_body();
+                                // Leaked on purpose: the body stays open for the test's
+                                // lifetime.
+                                std::mem::forget(tx);
+                                Response::new(body)
+                            }
+                            Reply::NoContent => {
+                                let mut response = Response::new(body::empty());
+                                *response.status_mut() = StatusCode::NO_CONTENT;
+                                response
+                            }
                         };
-                        Ok::<_, Infallible>(Response::new(body))
+                        Ok::<_, Infallible>(response)
                     });
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(tcp), service)
@@ -101,7 +121,7 @@ async fn eventually(what: &str, condition: impl Fn() -> bool) {
 
 #[tokio::test]
 async fn sequential_requests_share_one_connection() {
-    let server = CountingServer::start(false).await;
+    let server = CountingServer::start(Reply::Json).await;
     let backend = server.backend();
     for _ in 0..20 {
         let response = backend.forward(get(), ctx("/")).await.unwrap();
@@ -114,7 +134,7 @@ async fn sequential_requests_share_one_connection() {
 
 #[tokio::test]
 async fn a_response_dropped_before_its_end_does_not_return_its_connection() {
-    let server = CountingServer::start(true).await;
+    let server = CountingServer::start(Reply::Endless).await;
     let backend = server.backend();
     let response = backend.forward(get(), ctx("/")).await.unwrap();
     drop(response);
@@ -127,7 +147,7 @@ async fn a_response_dropped_before_its_end_does_not_return_its_connection() {
 
 #[tokio::test]
 async fn concurrent_requests_open_connections_that_are_then_reused() {
-    let server = CountingServer::start(false).await;
+    let server = CountingServer::start(Reply::Json).await;
     let backend = server.backend();
     // Ten requests whose responses are all held at once need ten connections.
     let mut responses = Vec::new();
@@ -215,7 +235,7 @@ async fn backends_closing_idle_connections_cost_no_request() {
 
 #[tokio::test]
 async fn idle_connections_are_closed_after_the_idle_timeout() {
-    let server = CountingServer::start(false).await;
+    let server = CountingServer::start(Reply::Json).await;
     let backend = server.backend();
     let response = backend.forward(get(), ctx("/")).await.unwrap();
     collect(response.into_body()).await;
@@ -239,28 +259,8 @@ async fn idle_connections_are_closed_after_the_idle_timeout() {
 #[tokio::test]
 async fn empty_responses_return_their_connection_at_once() {
     // A 204 has no body to read: the connection is free as soon as the head arrived.
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let accepted = Arc::new(AtomicUsize::new(0));
-    let counter = Arc::clone(&accepted);
-    tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            counter.fetch_add(1, Ordering::SeqCst);
-            tokio::spawn(async move {
-                let service = service_fn(|_req| async {
-                    let response = Response::builder()
-                        .status(StatusCode::NO_CONTENT)
-                        .body(Full::new(Bytes::new()))
-                        .unwrap();
-                    Ok::<_, Infallible>(response)
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(tcp), service)
-                    .await;
-            });
-        }
-    });
-    let backend = backend(&format!("http://{addr}/mcp"), Duration::from_secs(30));
+    let server = CountingServer::start(Reply::NoContent).await;
+    let backend = server.backend();
     for _ in 0..5 {
         let response = backend.forward(get(), ctx("/")).await.unwrap();
         assert_eq!(response.status(), StatusCode::NO_CONTENT);
@@ -268,7 +268,7 @@ async fn empty_responses_return_their_connection_at_once() {
         assert_eq!(backend.idle_connections_on_this_thread(), 1);
         assert!(response.into_body().frame().await.is_none());
     }
-    assert_eq!(accepted.load(Ordering::SeqCst), 1);
+    assert_eq!(server.accepted(), 1);
 }
 
 #[tokio::test]
