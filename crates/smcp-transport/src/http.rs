@@ -123,6 +123,11 @@ impl HttpBackend {
             return Err(HttpBackendError::CredentialsInUrl);
         }
         let host = url.host_str().ok_or(HttpBackendError::MissingHost)?;
+        // What a socket connects to: the host without the brackets of an IPv6 address.
+        let connect_host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
         // `port()` is None for the scheme's default port, which Host then leaves out too.
         let authority = match url.port() {
             Some(port) => format!("{host}:{port}"),
@@ -141,11 +146,6 @@ impl HttpBackend {
         let clients = if scheme == Scheme::HTTPS {
             client::tls(opts.timeout, opts.ca_file.as_deref())?
         } else {
-            // `host_str` brackets an IPv6 address; connecting wants it bare.
-            let connect_host = match url.host() {
-                Some(url::Host::Ipv6(address)) => address.to_string(),
-                _ => url.host_str().unwrap_or_default().to_owned(),
-            };
             let port = url.port_or_known_default().unwrap_or(80);
             client::plain(connect_host, port, opts.ca_file.as_deref())?
         };

@@ -42,7 +42,11 @@ struct CountingServer {
 
 impl CountingServer {
     async fn start(reply: Reply) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::start_on("127.0.0.1:0", reply).await
+    }
+
+    async fn start_on(bind: &str, reply: Reply) -> Self {
+        let listener = TcpListener::bind(bind).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let accepted = Arc::new(AtomicUsize::new(0));
         let closed = Arc::new(AtomicUsize::new(0));
@@ -130,6 +134,15 @@ async fn sequential_requests_share_one_connection() {
     }
     assert_eq!(server.accepted(), 1);
     assert_eq!(backend.idle_connections_on_this_thread(), 1);
+}
+
+#[tokio::test]
+async fn an_ipv6_backend_is_reached_at_its_bare_address() {
+    let server = CountingServer::start_on("[::1]:0", Reply::Json).await;
+    let backend = server.backend();
+    let response = backend.forward(get(), ctx("/")).await.unwrap();
+    assert_eq!(collect(response.into_body()).await, "{\"ok\":true}");
+    assert_eq!(server.accepted(), 1);
 }
 
 #[tokio::test]
