@@ -394,10 +394,17 @@ async fn operations_endpoints_and_admission_errors() {
         .expect("health");
     assert_eq!(health.status(), 200);
 
-    // /ready turns 200 once the backend's readiness probe has connected (bounded wait).
+    // /ready answers for smcp itself at once; `?backend=ID` turns 200 once that backend's
+    // probe has connected (bounded wait).
+    let own = client.get(smcp.url("/ready")).send().await.expect("ready");
+    assert_eq!(own.status(), 200);
     let mut ready = None;
     for _ in 0..100 {
-        let response = client.get(smcp.url("/ready")).send().await.expect("ready");
+        let response = client
+            .get(smcp.url("/ready?backend=backend"))
+            .send()
+            .await
+            .expect("ready");
         if response.status() == 200 {
             ready = Some(json_body(response).await);
             break;

@@ -449,9 +449,39 @@ async fn spawn_failure_is_a_502_naming_the_command() {
             .is_some_and(|m| m.contains("smcp-no-such-server")),
         "{body}"
     );
-    // And /ready says so.
+    // /ready names it, but answers for smcp itself: one dead backend must not take a replica
+    // (and every healthy backend on it) out of a load balancer.
     let ready = reqwest::get(smcp.url("/ready")).await.expect("ready");
-    assert_eq!(ready.status(), 503);
+    assert_eq!(ready.status(), 200);
+    let body = json_of(ready).await;
+    assert_eq!(body["status"], "ready", "{body}");
+    assert_eq!(body["backends"]["broken"], false, "{body}");
+    // The opt-in for single-backend deployments follows the backend.
+    for query in ["backend=broken", "backend=*"] {
+        let ready = reqwest::get(smcp.url(&format!("/ready?{query}")))
+            .await
+            .expect("ready");
+        assert_eq!(ready.status(), 503, "{query}");
+        assert_eq!(json_of(ready).await["status"], "not_ready", "{query}");
+    }
+    let typo = reqwest::get(smcp.url("/ready?backend=brokn"))
+        .await
+        .expect("ready");
+    assert_eq!(
+        typo.status(),
+        404,
+        "an unknown backend id is not silently ready"
+    );
+    let metrics = reqwest::get(smcp.url("/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    assert!(
+        metrics.contains("smcp_backend_up{backend=\"broken\"} 0"),
+        "{metrics}"
+    );
     smcp.stop().await;
 }
 

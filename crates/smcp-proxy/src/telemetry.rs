@@ -74,6 +74,10 @@ fn describe() {
         "Time from request to response headers, by backend (streams are not timed to their end)"
     );
     describe_gauge!(
+        "smcp_backend_up",
+        "1 while a backend can serve (HTTP: TCP connect succeeds; stdio: command found), else 0"
+    );
+    describe_gauge!(
         "smcp_requests_in_flight",
         "Requests whose response headers have not been sent yet"
     );

@@ -1,9 +1,14 @@
 //! Operations endpoints answered by smcp-server itself.
 //!
 //! - `/health`: liveness. 200 while the process can answer at all.
-//! - `/ready`: readiness. 503 until every backend can serve (stdio command found, HTTP backend
-//!   reachable), until the OIDC signing keys are loaded (`auth.mode: oidc`), and while
-//!   draining; the body says which backend (and whether `auth`) is not ready.
+//! - `/ready`: smcp's own readiness. 200 once the configuration is loaded and the listener
+//!   answers (it is answering this request), the OIDC signing keys are loaded (`auth.mode:
+//!   oidc`), and while not draining; else 503. The body names each backend's state, but a
+//!   backend that is down does not make smcp unready: every replica behind a balancer shares
+//!   the backends, so one dead backend would take every replica (and every healthy backend
+//!   with it) out of service at once. `/ready?backend=ID` (repeatable; `backend=*` for all)
+//!   also requires those backends to be up, for deployments with one backend that want the
+//!   probe to follow it.
 //! - `/metrics` (path configurable, can be disabled): Prometheus text.
 //! - `/api/models`: the backend listing in the shape of Anthropic's models list, plus each
 //!   backend's `path` and `transport`. Never a URL (it may carry credentials), a command line or
@@ -29,27 +34,37 @@ pub(crate) fn answer<B>(app: &App, request: &Request<B>) -> Option<Response<Body
     if request.method() != Method::GET && request.method() != Method::HEAD {
         return Some(reply::method_not_allowed("GET, HEAD"));
     }
-    Some(endpoint(app))
+    Some(endpoint(app, request.uri().query()))
 }
 
-fn health(_app: &App) -> Response<Body> {
+fn health(_app: &App, _query: Option<&str>) -> Response<Body> {
     reply::json_response(StatusCode::OK, &json!({ "status": "ok" }))
 }
 
-fn ready(app: &App) -> Response<Body> {
+fn ready(app: &App, query: Option<&str>) -> Response<Body> {
+    let required = match RequiredBackends::parse(app, query) {
+        Ok(required) => required,
+        Err(unknown) => {
+            return reply::jsonrpc_error(
+                StatusCode::NOT_FOUND,
+                reply::INVALID_REQUEST,
+                &format!("/ready: no backend with id {unknown:?}"),
+            );
+        }
+    };
     let mut backends = serde_json::Map::new();
-    let mut all_ready = true;
+    let mut required_up = true;
     for entry in app.backends() {
-        let ready = entry.is_ready();
-        all_ready &= ready;
-        backends.insert(entry.id.to_string(), Value::Bool(ready));
+        let up = entry.is_ready();
+        if required.includes(&entry.id) {
+            required_up &= up;
+        }
+        backends.insert(entry.id.to_string(), Value::Bool(up));
     }
     let auth_ready = app.auth().map(|auth| auth.is_ready());
-    all_ready &= auth_ready != Some(false);
-    let draining = app.is_draining();
-    let (status, word) = if draining {
+    let (status, word) = if app.is_draining() {
         (StatusCode::SERVICE_UNAVAILABLE, "draining")
-    } else if all_ready {
+    } else if auth_ready != Some(false) && required_up {
         (StatusCode::OK, "ready")
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "not_ready")
@@ -61,7 +76,48 @@ fn ready(app: &App) -> Response<Body> {
     reply::json_response(status, &body)
 }
 
-fn metrics(app: &App) -> Response<Body> {
+/// The backends a `/ready?backend=ID` probe asks to be up on top of smcp's own readiness.
+enum RequiredBackends<'q> {
+    None,
+    All,
+    Ids(Vec<std::borrow::Cow<'q, str>>),
+}
+
+impl<'q> RequiredBackends<'q> {
+    /// Reads every `backend` parameter of `query`; other parameters are ignored. An id no
+    /// backend has is returned as the error, so a typo in a probe fails loudly instead of
+    /// passing forever.
+    fn parse(app: &App, query: Option<&'q str>) -> Result<Self, String> {
+        let mut ids = Vec::new();
+        for (key, value) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+            if key != "backend" {
+                continue;
+            }
+            if value == "*" {
+                return Ok(Self::All);
+            }
+            if !app.backends().iter().any(|entry| *entry.id == *value) {
+                return Err(value.into_owned());
+            }
+            ids.push(value);
+        }
+        Ok(if ids.is_empty() {
+            Self::None
+        } else {
+            Self::Ids(ids)
+        })
+    }
+
+    fn includes(&self, id: &str) -> bool {
+        match self {
+            Self::None => false,
+            Self::All => true,
+            Self::Ids(ids) => ids.iter().any(|wanted| wanted == id),
+        }
+    }
+}
+
+fn metrics(app: &App, _query: Option<&str>) -> Response<Body> {
     match app.prometheus() {
         Some(handle) => {
             app.in_flight.publish();
@@ -79,7 +135,7 @@ fn metrics(app: &App) -> Response<Body> {
     }
 }
 
-fn models(app: &App) -> Response<Body> {
+fn models(app: &App, _query: Option<&str>) -> Response<Body> {
     let created_at = humantime::format_rfc3339_seconds(app.started_at()).to_string();
     let data: Vec<Value> = app
         .backends()

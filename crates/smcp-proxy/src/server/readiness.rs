@@ -1,11 +1,15 @@
-//! Background readiness checks behind `/ready`.
+//! Background checks of each backend's state, reported by `/ready` and `smcp_backend_up`.
 //!
 //! The Go project reported healthy while a backend that failed to start was skipped; smcp
-//! reports "not ready" until every backend can serve:
-//! - an HTTP backend is ready while a TCP connection to its host and port succeeds (checked
+//! names every backend's state (in `/ready`'s body and the `smcp_backend_up{backend}` gauge):
+//! - an HTTP backend is up while a TCP connection to its host and port succeeds (checked
 //!   every few seconds, with a short connect timeout);
-//! - a stdio backend is ready while its command resolves to an executable file (on `PATH` for a
+//! - a stdio backend is up while its command resolves to an executable file (on `PATH` for a
 //!   bare name), so a missing `npx` or `uvx` shows up before the first client does.
+//!
+//! A backend's state does not decide smcp's own readiness (see `ops.rs`): behind a load
+//! balancer every replica shares the same backends, so a dead one would take every replica out
+//! at once and every healthy backend with it.
 //!
 //! Checks run on background tasks owned by [`ReadinessProbes`]; dropping it stops them.
 
@@ -42,12 +46,17 @@ pub(crate) struct ReadinessProbes {
 }
 
 impl ReadinessProbes {
-    /// Starts `probe` for `backend`, updating `ready`. The first check runs immediately.
+    /// Starts `probe` for `backend`, updating `ready` and the backend's `smcp_backend_up`
+    /// gauge (0 until the first check succeeds). The first check runs immediately.
     pub(crate) fn start(&mut self, backend: Arc<str>, probe: Probe, ready: Arc<AtomicBool>) {
+        // Backend ids come from the configuration, so this label set is bounded by it.
+        let up = metrics::gauge!("smcp_backend_up", "backend" => backend.to_string());
+        up.set(0.0);
         let task = tokio::spawn(async move {
             let mut retry = FIRST_RETRY;
             loop {
                 let ok = probe.check().await;
+                up.set(if ok { 1.0 } else { 0.0 });
                 let was = ready.swap(ok, Ordering::Relaxed);
                 if ok != was {
                     if ok {
