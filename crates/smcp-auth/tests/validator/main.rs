@@ -9,4 +9,5 @@ mod cache;
 mod claims;
 mod common;
 mod jwks;
+mod property;
 mod tokens;
