@@ -15,8 +15,8 @@
 //! A request path (the part before `?`; the query is not a path and is not checked) is
 //! routed only if all of these hold, else it is refused:
 //!
-//! 1. every byte is printable ASCII (`!` to `~`): no control characters, spaces or raw
-//!    non-ASCII bytes (non-ASCII must be percent-encoded);
+//! 1. every byte is printable ASCII (`!` to `~`) other than `#`: no control characters,
+//!    spaces, raw non-ASCII bytes (non-ASCII must be percent-encoded) or fragment;
 //! 2. it has no `\` and no `;` (path parameters, which Tomcat-style servers drop);
 //! 3. every `%` starts an escape of two hex digits (any case), and no escape encodes
 //!    `/`, `\`, `%`, `;`, a control character (`%00`-`%1F`, `%7F`), an unreserved character
@@ -37,6 +37,8 @@ use std::fmt;
 pub enum PathRefusal {
     /// A control character, space or raw non-ASCII byte.
     Unprintable,
+    /// A `#`, which ends a URL's path (HTTP clients never send a fragment).
+    Fragment,
     /// A `\`, which WHATWG parsers read as `/`.
     Backslash,
     /// A `;`, whose path parameters some servers drop before routing.
@@ -60,6 +62,7 @@ impl PathRefusal {
     pub fn reason(self) -> &'static str {
         match self {
             PathRefusal::Unprintable => "unprintable",
+            PathRefusal::Fragment => "fragment",
             PathRefusal::Backslash => "backslash",
             PathRefusal::Semicolon => "semicolon",
             PathRefusal::BadEscape => "bad_escape",
@@ -78,6 +81,7 @@ impl fmt::Display for PathRefusal {
             PathRefusal::Unprintable => {
                 "the path may contain only printable ASCII (percent-encode the rest)"
             }
+            PathRefusal::Fragment => "the path may not contain '#'",
             PathRefusal::Backslash => "the path may not contain '\\'",
             PathRefusal::Semicolon => "the path may not contain ';'",
             PathRefusal::BadEscape => "the path has a '%' that is not followed by two hex digits",
@@ -147,6 +151,9 @@ fn check_bytes(path: &[u8]) -> Result<(), PathRefusal> {
         if byte == b'\\' {
             return Err(PathRefusal::Backslash);
         }
+        if byte == b'#' {
+            return Err(PathRefusal::Fragment);
+        }
         if byte == b';' {
             return Err(PathRefusal::Semicolon);
         }
@@ -215,7 +222,7 @@ mod tests {
     fn tricks_are_refused() {
         use PathRefusal::{
             Backslash, BadEscape, DotSegment, EmptySegment, EncodedDelimiter, EncodedUnreserved,
-            InvalidUtf8, Semicolon, Unprintable,
+            Fragment, InvalidUtf8, Semicolon, Unprintable,
         };
         let cases: &[(&str, PathRefusal)] = &[
             ("/v1/public/..\\private", Backslash),
@@ -263,6 +270,7 @@ mod tests {
             ("/v1/public/%ed%a0%80", InvalidUtf8),
             ("/v1/public/%f4%90%80%80", InvalidUtf8),
             ("/v1/public/%ff", InvalidUtf8),
+            ("/v1/public/a#/../../private", Fragment),
             ("/v1/public/a b", Unprintable),
             ("/v1/public/a\tb", Unprintable),
             ("/v1/public/\u{e9}", Unprintable),
