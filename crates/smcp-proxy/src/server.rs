@@ -7,6 +7,7 @@
 //! `127.0.0.1:0` and stop the server with a oneshot, exactly as the binary does with a port and
 //! SIGTERM.
 
+mod admission;
 mod app;
 mod auth;
 mod backend;

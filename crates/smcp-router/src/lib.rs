@@ -12,6 +12,11 @@
 //! route that serves the request; see [`RouteTable`] for the exact rules. Lookup costs at most
 //! one hash probe per path segment, independent of the number of routes.
 //!
+//! Raw matching is only safe for paths no backend can read as another path, so every request
+//! path goes through [`normalise_or_refuse`] before lookup: a path with `\`, an encoded
+//! `/` `\` `.` `%` or control character, a `.`/`..` segment or `//` is refused, never
+//! rewritten (the rule is spelled out in that function's module).
+//!
 //! ```
 //! use smcp_router::RouteTable;
 //!
@@ -24,10 +29,12 @@
 //! ```
 
 mod error;
+mod normal;
 mod prefix;
 mod route;
 mod table;
 
 pub use error::RouteTableError;
+pub use normal::{PathRefusal, normalise_or_refuse};
 pub use route::Route;
 pub use table::{Iter, RouteTable};

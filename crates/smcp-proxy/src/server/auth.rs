@@ -6,7 +6,9 @@
 //! backend's public URL, see [`PublicBase`]) with the backend's extra claim rules and scopes;
 //! refusals are answered by [`Refusal::response`]. What a validated token gives the rest of the
 //! path is a [`Caller`]: the session owner (issuer and subject), and for HTTP backends the
-//! identity headers smcp sets (`X-Subject`, `X-Email`, names and on/off per backend). The token
+//! identity headers smcp sets (`X-Subject`, `X-Email`, names and on/off per backend). A `sub`
+//! or `email` that cannot be a header value (control or non-ASCII characters) is refused with
+//! 403 rather than forwarded without an identity the backend may rely on. The token
 //! itself goes no further: the HTTP forwarder removes `Authorization`, and nothing is ever
 //! added to stdio JSON-RPC messages.
 //!
@@ -109,16 +111,18 @@ impl ServerAuth {
         self.public_base.as_ref().map_or("", PublicBase::prefix)
     }
 
-    /// Checks the request's bearer token for the resource at `path` with `rules`; counts the
-    /// outcome under `backend`.
+    /// Checks the request's bearer token for the resource at `path` with `rules` and, when
+    /// `identity` names headers, turns the principal into them; counts the outcome under
+    /// `backend`.
     async fn check<B>(
         &self,
         request: &Request<B>,
         scheme: &str,
         path: &str,
         rules: &ClaimRules,
+        identity: Option<&IdentityNames>,
         backend: &str,
-    ) -> Result<Principal, Response<Body>> {
+    ) -> Result<(Principal, HeaderMap), Response<Body>> {
         let Some(base) = self.base_for(request, scheme) else {
             count(backend, Err(&Refusal::NoHost));
             return Err(Refusal::NoHost.response(None));
@@ -129,7 +133,11 @@ impl ServerAuth {
                 .validator
                 .validate(token, Some(&resource), rules)
                 .await
-                .map_err(Refusal::Token),
+                .map_err(Refusal::Token)
+                .and_then(|principal| {
+                    let headers = identity_headers(identity, &principal)?;
+                    Ok((principal, headers))
+                }),
             Err(refusal) => Err(refusal),
         };
         count(backend, result.as_ref().map(|_| ()));
@@ -164,15 +172,17 @@ pub(crate) async fn authorize<B>(
     let Some(policy) = policy else {
         return Ok(Caller::anonymous());
     };
-    let principal = policy
+    let (principal, set_headers) = policy
         .server
-        .check(request, scheme, path, &policy.rules, backend)
+        .check(
+            request,
+            scheme,
+            path,
+            &policy.rules,
+            policy.identity.as_ref(),
+            backend,
+        )
         .await?;
-    let mut set_headers = HeaderMap::new();
-    if let Some(names) = &policy.identity {
-        set_identity(&mut set_headers, &names.subject, Some(&principal.subject));
-        set_identity(&mut set_headers, &names.email, principal.email.as_deref());
-    }
     Ok(Caller {
         owner: SessionOwner::from_principal(&principal.issuer, &principal.subject),
         set_headers,
@@ -193,6 +203,7 @@ pub(crate) async fn authorize_listing<B>(
                 scheme,
                 SERVER_RESOURCE_PATH,
                 &ClaimRules::new(),
+                None,
                 "",
             )
             .await
@@ -228,18 +239,44 @@ fn form_urlencoded_has(query: &str, name: &str) -> bool {
     url::form_urlencoded::parse(query.as_bytes()).any(|(key, _)| key == name)
 }
 
-/// Sets an identity header from a claim; a value that is not a valid header value (control
-/// characters, non-ASCII) is left out rather than mangled.
-fn set_identity(headers: &mut HeaderMap, name: &HeaderName, value: Option<&str>) {
-    let Some(value) = value else { return };
-    match HeaderValue::from_str(value) {
-        Ok(value) => {
-            headers.insert(name.clone(), value);
-        }
-        Err(_) => {
-            tracing::debug!(header = %name, "identity claim is not a valid header value; header not set");
-        }
+/// The identity headers for `principal` (none when `names` is `None`). A claim that is not a
+/// valid header value (control characters, non-ASCII) is refused, never mangled or left out:
+/// a backend that trusts the header must not see a request without it (and, for `email`,
+/// then fall back to something else).
+fn identity_headers(
+    names: Option<&IdentityNames>,
+    principal: &Principal,
+) -> Result<HeaderMap, Refusal> {
+    let mut headers = HeaderMap::new();
+    let Some(names) = names else {
+        return Ok(headers);
+    };
+    let claims = [
+        ("sub", &names.subject, Some(principal.subject.as_str())),
+        ("email", &names.email, principal.email.as_deref()),
+    ];
+    for (claim, name, value) in claims {
+        let Some(value) = value else { continue };
+        let value = header_safe(value).ok_or_else(|| {
+            tracing::warn!(claim, header = %name, "identity claim is not a valid header value");
+            Refusal::IdentityNotHeaderSafe
+        })?;
+        headers.insert(name.clone(), value);
     }
+    Ok(headers)
+}
+
+/// `value` as a header value that every upstream reads back as the same string: printable
+/// ASCII and inner spaces only. `http` would also take non-ASCII bytes (read as Latin-1 by
+/// many servers, so `é` becomes `Ã©`) and outer spaces (trimmed by every parser, so ` alice`
+/// becomes `alice`, another principal).
+fn header_safe(value: &str) -> Option<HeaderValue> {
+    let printable = value.bytes().all(|b| b == b' ' || b.is_ascii_graphic());
+    let trimmed = !value.starts_with(' ') && !value.ends_with(' ');
+    if !(printable && trimmed) {
+        return None;
+    }
+    HeaderValue::from_str(value).ok()
 }
 
 fn count(backend: &str, result: Result<(), &Refusal>) {
@@ -288,6 +325,16 @@ mod tests {
             headers.append(header::AUTHORIZATION, HeaderValue::from_str(value).unwrap());
         }
         headers
+    }
+
+    #[test]
+    fn identity_values_must_read_back_the_same() {
+        for good in ["alice", "alice@example.com", "a b", "auth0|123"] {
+            assert!(super::header_safe(good).is_some(), "{good:?}");
+        }
+        for bad in [" alice", "alice ", "\u{e9}mile", "a\nb", "a\tb", "a\u{7f}"] {
+            assert!(super::header_safe(bad).is_none(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //!
 //! Stages, in order (drawn in `docs/architecture.md`):
 //! 1. observe: request id, in-flight gauge, one access-log line and the request metrics;
+//!    then the request's shape (`admission`): a path in normal form and at most one copy of
+//!    each header smcp decides on, else 400;
 //! 2. protected-resource metadata (`/.well-known/*`, only with `auth.mode: oidc`) and the
 //!    operations endpoints (`/health`, `/ready`, `/metrics`, `/api/models`), answered locally;
 //!    with oidc, `/api/models` needs a bearer token first;
@@ -30,7 +32,7 @@ use smcp_transport::http::ClientAddr;
 use super::app::App;
 use super::backend::{BackendEntry, CallContext, TransportKind};
 use super::observe::{NO_BACKEND, RequestObservation};
-use super::{auth, cors, ops, reply, wellknown};
+use super::{admission, auth, cors, ops, reply, wellknown};
 
 /// What the listener knows about the connection a request came in on.
 #[derive(Debug, Clone)]
@@ -87,6 +89,12 @@ async fn route_and_call(
     connection: &Connection,
     request: Request<Incoming>,
 ) -> (Option<Arc<BackendEntry>>, Response<Body>) {
+    // Before anything reads the path or a header: one rule for every path, one value for
+    // every header that decides something.
+    if let Err(refused) = admission::check(&request) {
+        reject(refused.reason());
+        return (None, refused.response());
+    }
     // The origin a CORS-aware answer may name: present and allowed by the origin policy.
     let cors_origin = cors::allowed_origin(app.origin_policy(), request.headers());
     if wellknown::serves(app, request.uri().path()) {
@@ -114,17 +122,6 @@ async fn route_and_call(
         || request.uri().path().to_owned(),
         |pq| pq.as_str().to_owned(),
     );
-    if has_dot_segment(request.uri().path()) {
-        // Routing matches raw paths; a backend that normalises `..` would serve a different
-        // backend's path than the one routing and auth chose. Refuse instead of guessing.
-        reject("dot_segment");
-        let response = reply::jsonrpc_error(
-            StatusCode::BAD_REQUEST,
-            reply::INVALID_REQUEST,
-            "paths with '.' or '..' segments are not accepted",
-        );
-        return (None, response);
-    }
     let Some(route) = app.routes().lookup(&path_and_query) else {
         reject("no_route");
         return (None, reply::no_route());
@@ -260,29 +257,6 @@ async fn admit_and_call(
         .await
 }
 
-/// Whether `path` has a `.` or `..` segment, also percent-encoded (`%2e`, `.%2E`, ...).
-fn has_dot_segment(path: &str) -> bool {
-    path.split('/').any(is_dot_segment)
-}
-
-/// Whether `segment` is one or two dots, each written as `.` or `%2e` (any case).
-fn is_dot_segment(segment: &str) -> bool {
-    let mut rest = segment.as_bytes();
-    let mut dots = 0;
-    while !rest.is_empty() {
-        rest = match rest {
-            [b'.', tail @ ..] => tail,
-            [b'%', b'2', e, tail @ ..] if e.eq_ignore_ascii_case(&b'e') => tail,
-            _ => return false,
-        };
-        dots += 1;
-        if dots > 2 {
-            return false;
-        }
-    }
-    dots > 0
-}
-
 fn reject(reason: &'static str) {
     metrics::counter!("smcp_rejected_requests_total", "reason" => reason).increment(1);
 }
@@ -331,7 +305,7 @@ fn random_request_id() -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{has_dot_segment, random_request_id};
+    use super::random_request_id;
 
     #[test]
     fn random_request_ids_are_16_hex_digits() {
@@ -342,34 +316,5 @@ mod tests {
                 .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
         );
         assert_ne!(a, random_request_id());
-    }
-
-    #[test]
-    fn dot_segments() {
-        for path in [
-            "/v1/a/../b",
-            "/v1/./a",
-            "/..",
-            "/v1/%2e%2e/x",
-            "/v1/.%2E/x",
-            "/v1/%2E",
-            "/v1/.%2e/",
-            "/v1/%2E.",
-        ] {
-            assert!(has_dot_segment(path), "{path}");
-        }
-        for path in [
-            "/",
-            "/v1/memory",
-            "/v1/a.b/c",
-            "/v1/...",
-            "/v1/.well",
-            "/v1/%2e%2e%2e",
-            "/v1/%2",
-            "/v1/%2f",
-            "/v1/.x.",
-        ] {
-            assert!(!has_dot_segment(path), "{path}");
-        }
     }
 }

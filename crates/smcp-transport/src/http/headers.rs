@@ -5,6 +5,13 @@
 //! and identity header the client sent (no token passthrough; the identity headers are the
 //! proxy's to set after authentication), and replaces the forwarding headers with values it
 //! knows to be true. Everything else, the MCP headers above all, passes unchanged.
+//!
+//! Names the proxy owns are matched the way the laxest upstream reads them: nginx, CGI, WSGI
+//! and others fold `_` into `-` (or both into `_`), so a client's `X_Subject` could arrive as
+//! the `X-Subject` the proxy set, or beside it. Any client header whose name equals an owned
+//! one with `_` and `-` taken as the same character is removed. `X-Real-IP` (and its aliases)
+//! is removed too: it is the other common "client address" header, and the proxy sets only
+//! `X-Forwarded-For`.
 
 use http::header::{
     AUTHORIZATION, CONNECTION, FORWARDED, HOST, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, TE,
@@ -24,6 +31,15 @@ const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 /// `X-Forwarded-Host`: the host the client asked for.
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+/// Forwarding headers the proxy owns besides the identity ones: set by it (`X-Forwarded-*`)
+/// or never passed on (`X-Real-IP`, which it does not set, and which would contradict
+/// `X-Forwarded-For`). Client headers with these names or their aliases are removed.
+const OWNED_FORWARDING: [&str; 4] = [
+    "x-forwarded-for",
+    "x-forwarded-proto",
+    "x-forwarded-host",
+    "x-real-ip",
+];
 
 /// Removes hop-by-hop headers: `Connection` and every header it names, `Keep-Alive`,
 /// `Proxy-Connection`, `TE` (kept as `TE: trailers` when it asked for trailers, the only value
@@ -103,22 +119,30 @@ pub(super) fn prepare_request(
 ) {
     // Most requests carry nothing to remove: one look at each name is cheaper than a lookup
     // per name that might need removing.
+    let owned = |name: &HeaderName| {
+        OWNED_FORWARDING
+            .iter()
+            .any(|owned| same_folded(name.as_str(), owned))
+            || ctx
+                .strip_headers
+                .iter()
+                .any(|owned| same_folded(name.as_str(), owned.as_str()))
+    };
     let untrusted = |name: &HeaderName| {
-        is_hop_by_hop(name)
-            || name == AUTHORIZATION
-            || name == FORWARDED
-            || ctx.strip_headers.contains(name)
+        is_hop_by_hop(name) || name == AUTHORIZATION || name == FORWARDED || owned(name)
     };
     if headers.keys().any(untrusted) {
         remove_hop_by_hop_present(headers);
         // No token passthrough: the client's credentials are for the proxy, never the backend.
         headers.remove(AUTHORIZATION);
-        for name in ctx.strip_headers.iter() {
-            headers.remove(name);
-        }
         // The RFC 7239 form of the X-Forwarded-* headers set below: a client-sent one would
         // contradict them, so it is not trusted either.
         headers.remove(FORWARDED);
+        // Identity and forwarding headers, under any spelling an upstream may fold together.
+        let aliases: Vec<HeaderName> = headers.keys().filter(|n| owned(n)).cloned().collect();
+        for name in aliases {
+            headers.remove(name);
+        }
     }
 
     // Servers guarding against DNS rebinding (the MCP Python SDK among them) accept only
@@ -148,5 +172,29 @@ pub(super) fn prepare_request(
     }
     for (name, value) in &ctx.set_headers {
         headers.append(name.clone(), value.clone());
+    }
+}
+
+/// Whether header names `a` and `b` are the same once ASCII case is ignored and `_` is taken
+/// for `-` (how CGI-style upstreams read them).
+fn same_folded(a: &str, b: &str) -> bool {
+    let fold = |byte: u8| match byte {
+        b'_' => b'-',
+        other => other.to_ascii_lowercase(),
+    };
+    a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| fold(x) == fold(y))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_folded;
+
+    #[test]
+    fn names_fold_underscores_and_case() {
+        assert!(same_folded("x_subject", "x-subject"));
+        assert!(same_folded("X_Real_Ip", "x-real-ip"));
+        assert!(same_folded("x-email", "x_email"));
+        assert!(!same_folded("x-subjects", "x-subject"));
+        assert!(!same_folded("x.subject", "x-subject"));
     }
 }

@@ -36,6 +36,9 @@ pub(crate) enum Refusal {
     NotBearer,
     /// No usable `Host` to build the resource URL from (and no `server.public_url`).
     NoHost,
+    /// The token is valid, but its `sub` or `email` cannot be sent as the backend's identity
+    /// header (control or non-ASCII characters).
+    IdentityNotHeaderSafe,
 }
 
 impl Refusal {
@@ -47,6 +50,7 @@ impl Refusal {
             Refusal::SeveralHeaders => "several_authorization_headers",
             Refusal::NotBearer => "not_bearer",
             Refusal::NoHost => "no_host",
+            Refusal::IdentityNotHeaderSafe => "identity_not_header_safe",
         }
     }
 
@@ -59,6 +63,9 @@ impl Refusal {
             Refusal::SeveralHeaders => "send exactly one Authorization header",
             Refusal::NotBearer => "the Authorization header must use the Bearer scheme",
             Refusal::NoHost => "the request has no usable Host header",
+            Refusal::IdentityNotHeaderSafe => {
+                "the token's sub or email claim cannot be sent as an identity header value (control or non-ASCII characters)"
+            }
         }
     }
 
@@ -75,6 +82,8 @@ impl Refusal {
             Refusal::TokenInQuery | Refusal::SeveralHeaders | Refusal::NotBearer => {
                 (StatusCode::UNAUTHORIZED, Some("invalid_token"))
             }
+            // A claim rule of sorts: the same token will never pass, so no challenge.
+            Refusal::IdentityNotHeaderSafe => (StatusCode::FORBIDDEN, None),
             Refusal::NoHost => {
                 return reply::jsonrpc_error(
                     StatusCode::BAD_REQUEST,

@@ -101,7 +101,10 @@ pub(crate) fn backend_auth(
     let key = format!("mcp.backends[{index}].auth.required_claims");
     let rules = claim_rules(&key, &backend.auth.required_claims)?
         .require_scopes(backend.auth.required_scopes.iter().cloned());
-    let identity = backend.identity_headers.enabled.then(|| IdentityNames {
+    // Only HTTP backends get identity headers (nothing enters a stdio child's JSON-RPC), so
+    // only they need a header-safe identity.
+    let is_http = matches!(backend.transport, config::Transport::Http(_));
+    let identity = (backend.identity_headers.enabled && is_http).then(|| IdentityNames {
         subject: backend.identity_headers.subject_header.clone(),
         email: backend.identity_headers.email_header.clone(),
     });
@@ -201,7 +204,10 @@ mcp:
         let local = backend_auth(Some(&server), 1, &backends[1], &id)
             .unwrap()
             .unwrap();
-        assert!(local.identity.is_some());
+        assert!(
+            local.identity.is_none(),
+            "stdio backends send no identity headers"
+        );
         assert!(
             local.sessions().is_none(),
             "stdio sessions carry their owner"
