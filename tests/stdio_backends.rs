@@ -365,7 +365,8 @@ async fn fifty_sessions_twenty_calls_each_every_reply_to_its_caller() {
     let mut yaml = server_config(&[stdio_backend("fake", "/v1/fake", &fake_peer(), &marker)]);
     yaml = yaml.replace(
         "        stdio_timeout: \"30s\"\n",
-        "        stdio_timeout: \"30s\"\n      max_sessions: 60\n",
+        // Every session comes from 127.0.0.1: the per-address limit must admit them all.
+        "        stdio_timeout: \"30s\"\n      max_sessions: 60\n      max_sessions_per_principal: 60\n",
     );
     let smcp = SmcpServer::start(&yaml).await;
     let url = smcp.url("/v1/fake");

@@ -7,6 +7,7 @@
 //! there and gets 202; everything the child sends (responses included) comes back as
 //! `event: message` on the stream. Closing the stream ends the session and stops the child.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use ::http::{HeaderMap, Request, Response, StatusCode};
@@ -28,6 +29,7 @@ pub(crate) async fn open(
     headers: &HeaderMap,
     public_prefix: &str,
     owner: &SessionOwner,
+    client: IpAddr,
 ) -> Response<Body> {
     if !accepts(headers, Media::EventStream) {
         return reply::not_acceptable("text/event-stream");
@@ -35,7 +37,7 @@ pub(crate) async fn open(
     let (tx, rx) = mpsc::channel(SINK_CAPACITY);
     let endpoint = format!("{}/message?sessionId=", public_prefix.trim_end_matches('/'));
     match sessions
-        .create(owner.clone(), Some(LegacyStream { tx, endpoint }))
+        .create(owner.clone(), client, Some(LegacyStream { tx, endpoint }))
         .await
     {
         // No stop token: the stream ends when the session releases it and the last running

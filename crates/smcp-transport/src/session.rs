@@ -31,6 +31,7 @@ pub(crate) mod fake;
 mod id;
 mod metrics;
 mod owner;
+mod quota;
 pub(crate) mod replay;
 mod request;
 mod store;
@@ -47,6 +48,7 @@ use tokio_util::sync::CancellationToken;
 
 use self::activity::Activity;
 use self::conn::McpConnection;
+use self::quota::QuotaKey;
 use self::replay::{EventId, ReplayBuffer, StreamKind};
 use self::stream::{Decision, Refused, SharedWriter, StreamWriter, lock, replay_only};
 use crate::jsonrpc::Message;
@@ -94,6 +96,8 @@ pub(crate) enum EndReason {
     Idle,
     /// The backend process exited.
     ChildExit,
+    /// Ended to make room for a new session (see `smcp_sessions_evicted_total` for why).
+    Evicted,
     /// The proxy is shutting down.
     Shutdown,
     /// The client closed the legacy SSE stream.
@@ -109,6 +113,7 @@ impl EndReason {
             EndReason::Delete => "delete",
             EndReason::Idle => "idle",
             EndReason::ChildExit => "child_exit",
+            EndReason::Evicted => "evicted",
             EndReason::Shutdown => "shutdown",
             EndReason::ClientClosed => "client_closed",
             EndReason::InitFailed => "init_failed",
@@ -135,6 +140,8 @@ pub(crate) struct Session {
     pub(crate) id: SessionId,
     /// Who may use it.
     pub(crate) owner: SessionOwner,
+    /// Whose `max_sessions_per_principal` it counts against.
+    quota: QuotaKey,
     /// Which transport it speaks.
     pub(crate) transport: Transport,
     /// The backend connection.
@@ -161,7 +168,8 @@ pub(crate) struct Session {
 impl Session {
     fn new(
         id: SessionId,
-        owner: SessionOwner,
+        // Who the session belongs to, and whose limit it counts against.
+        (owner, quota): (SessionOwner, QuotaKey),
         transport: Transport,
         conn: Arc<dyn McpConnection>,
         replay_events: usize,
@@ -171,6 +179,7 @@ impl Session {
         Session {
             id,
             owner,
+            quota,
             transport,
             conn,
             activity: Activity::new(),
@@ -193,6 +202,13 @@ impl Session {
     /// exactly one).
     pub(crate) fn mark_initialized(&self) -> bool {
         !self.initialized.swap(true, Ordering::AcqRel)
+    }
+
+    /// When the session went quiet if it may be ended to make room for another: no request
+    /// running (nor one just registered whose driver has not started yet) and no stream open.
+    fn evictable_since(&self) -> Option<tokio::time::Instant> {
+        let since = self.activity.quiet_since()?;
+        lock(&self.streams).posts.is_empty().then_some(since)
     }
 
     /// Registers the stream of a new POST request; the handler learns its shape from `decide`.

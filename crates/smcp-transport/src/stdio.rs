@@ -17,6 +17,7 @@ mod connection;
 mod env;
 mod lines;
 mod routes;
+mod spawner;
 mod stream;
 
 use std::collections::BTreeMap;

@@ -86,6 +86,10 @@ pub struct StdioTransport {
     pub max_line_bytes: u64,
     /// Most concurrent sessions (children). Default 100.
     pub max_sessions: u64,
+    /// Most concurrent sessions of one principal (one client address, IPv6 by /64, when the
+    /// backend has no authentication). Default 10, or `max_sessions` when that is smaller;
+    /// never above `max_sessions`.
+    pub max_sessions_per_principal: u64,
 }
 
 /// `mcp.backends[].auth` — per-backend authorization.

@@ -205,6 +205,10 @@ impl Expander<'_> {
         self.scalar(&mut backend.max_tokens, &format!("{key}.max_tokens"));
         self.string(&mut backend.ca_file, &format!("{key}.ca_file"));
         self.scalar(&mut backend.max_sessions, &format!("{key}.max_sessions"));
+        self.scalar(
+            &mut backend.max_sessions_per_principal,
+            &format!("{key}.max_sessions_per_principal"),
+        );
         if let Some(stdio) = &mut backend.stdio {
             self.stdio(stdio, &format!("{key}.stdio"));
         }

@@ -88,6 +88,7 @@ pub(crate) struct FileBackend {
     pub(crate) max_tokens: Option<Scalar>,
     pub(crate) ca_file: Option<String>,
     pub(crate) max_sessions: Option<Scalar>,
+    pub(crate) max_sessions_per_principal: Option<Scalar>,
     pub(crate) stdio: Option<FileStdio>,
     pub(crate) auth: Option<FileBackendAuth>,
     pub(crate) identity_headers: Option<FileIdentityHeaders>,

@@ -160,6 +160,7 @@ impl BackendEntry {
                     query,
                     public_prefix: self.path.to_string(),
                     owner: context.owner,
+                    client: context.client.ip(),
                 };
                 backend.handle(request, stdio).await
             }

@@ -175,6 +175,8 @@ fn build_backend(
                 spec: Arc::new(spec),
                 stdio_timeout: stdio.stdio_timeout,
                 max_sessions: usize::try_from(stdio.max_sessions).unwrap_or(usize::MAX),
+                max_sessions_per_principal: usize::try_from(stdio.max_sessions_per_principal)
+                    .unwrap_or(usize::MAX),
                 session_idle_timeout: config.server.session_idle_timeout,
                 sse_keepalive: config.server.sse_keepalive,
                 replay_buffer_events: REPLAY_BUFFER_EVENTS,

@@ -12,6 +12,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::EndReason;
+use super::quota::{EvictReason, RefuseReason};
 use super::stream::lock;
 use crate::jsonrpc::Message;
 
@@ -113,6 +114,26 @@ pub(crate) fn session_ended(backend: &Arc<str>, reason: EndReason) {
     metrics::gauge!("smcp_sessions_active", "backend" => Arc::clone(backend)).decrement(1.0);
     metrics::counter!(
         "smcp_sessions_ended_total",
+        "backend" => Arc::clone(backend),
+        "reason" => reason.as_str()
+    )
+    .increment(1);
+}
+
+/// Counts a session ended to make room for a new one.
+pub(crate) fn session_evicted(backend: &Arc<str>, reason: EvictReason) {
+    metrics::counter!(
+        "smcp_sessions_evicted_total",
+        "backend" => Arc::clone(backend),
+        "reason" => reason.as_str()
+    )
+    .increment(1);
+}
+
+/// Counts a new session refused.
+pub(crate) fn session_refused(backend: &Arc<str>, reason: RefuseReason) {
+    metrics::counter!(
+        "smcp_sessions_refused_total",
         "backend" => Arc::clone(backend),
         "reason" => reason.as_str()
     )

@@ -17,6 +17,12 @@ impl SessionOwner {
         SessionOwner(Arc::from("anonymous"))
     }
 
+    /// True for [`SessionOwner::anonymous`]: the backend authenticates nobody, so the session
+    /// limits count by client address instead.
+    pub fn is_anonymous(&self) -> bool {
+        &*self.0 == "anonymous"
+    }
+
     /// The owner identified by a token's issuer and subject.
     ///
     /// The issuer is length-prefixed so that no two (issuer, subject) pairs give the same key,

@@ -1,11 +1,24 @@
-//! The sessions of one backend: creation under a limit, owner-checked lookup, ending with a
+//! The sessions of one backend: creation under the limits, owner-checked lookup, ending with a
 //! reason, and shutdown.
 //!
 //! Every task the session layer spawns (per-session supervisors, request drivers, child stops)
 //! runs on one [`TaskTracker`], so [`Sessions::shutdown`] can wait until every child is gone.
-
+//!
+//! # Limits
+//! A backend holds at most `max_sessions` sessions, and one principal at most
+//! `max_sessions_per_principal` of them (counted per client address when the backend has no
+//! authentication, see `quota`). Scripted clients often never `DELETE` their sessions, so a
+//! limit that is reached does not refuse at once: it first ends the session that has been
+//! idle longest (no request running, none just registered, no stream open) among the ones
+//! the limit counts (the caller's own for the per-principal limit, every session for
+//! `max_sessions`), reason `evicted`. Only when every such session is busy is the new one
+//! refused: 429 for the caller's own limit, 503 for a full backend, both with `Retry-After`.
+//! A session with a request in flight is never evicted. The evicted session's child is
+//! stopped before the new one is spawned, so evictions never push the number of children
+//! over `max_sessions`.
 use std::collections::HashMap;
 use std::future::Future;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -14,8 +27,11 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use futures_util::future::BoxFuture;
+
 use super::conn::{ConnectError, Connector};
 use super::metrics::{self as session_metrics, ToolNames};
+use super::quota::{EvictReason, QuotaKey, RefuseReason};
 use super::stream::lock;
 use super::{EndReason, Session, SessionId, SessionOwner, Transport, supervisor};
 
@@ -28,6 +44,8 @@ pub(crate) struct Settings {
     pub(crate) stdio_timeout: Duration,
     /// At most this many sessions (and children) at once.
     pub(crate) max_sessions: usize,
+    /// At most this many sessions per principal (per client address when anonymous).
+    pub(crate) max_sessions_per_principal: usize,
     /// Sessions with no request and no open stream for this long are ended.
     pub(crate) idle_timeout: Duration,
     /// Quiet SSE streams get a keepalive comment this often (never when zero).
@@ -50,9 +68,12 @@ pub(crate) enum CreateError {
     /// The backend is shutting down.
     #[error("the server is shutting down")]
     Closing,
-    /// `max_sessions` are open already.
+    /// `max_sessions` are open already, every one busy.
     #[error("too many sessions")]
     Full,
+    /// The caller has `max_sessions_per_principal` open already, every one busy.
+    #[error("too many sessions for this principal")]
+    PrincipalLimit,
     /// The child could not be started.
     #[error(transparent)]
     Spawn(ConnectError),
@@ -74,6 +95,53 @@ struct Table {
     sessions: HashMap<SessionId, Arc<Session>>,
     /// Sessions whose child is being spawned: they count against the limit already.
     starting: usize,
+    /// Sessions (open or starting) per quota key; keys with none are removed, so this holds
+    /// at most `max_sessions` entries.
+    per_key: HashMap<QuotaKey, usize>,
+}
+
+impl Table {
+    fn count(&self, key: &QuotaKey) -> usize {
+        self.per_key.get(key).copied().unwrap_or(0)
+    }
+
+    fn take_slot(&mut self, key: &QuotaKey) {
+        *self.per_key.entry(key.clone()).or_insert(0) += 1;
+    }
+
+    fn release_slot(&mut self, key: &QuotaKey) {
+        if let Some(n) = self.per_key.get_mut(key) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.per_key.remove(key);
+            }
+        }
+    }
+
+    /// Removes `session` if it is the one registered under its id.
+    fn remove(&mut self, session: &Session) -> Option<Arc<Session>> {
+        match self.sessions.get(&session.id) {
+            Some(s) if std::ptr::eq(Arc::as_ptr(s), session) => {
+                let removed = self.sessions.remove(&session.id);
+                self.release_slot(&session.quota);
+                removed
+            }
+            _ => None,
+        }
+    }
+
+    /// Removes and returns the session idle longest among those `counted` selects, if any is
+    /// idle at all.
+    fn evict(&mut self, counted: impl Fn(&Session) -> bool) -> Option<Arc<Session>> {
+        let victim = self
+            .sessions
+            .values()
+            .filter(|s| counted(s))
+            .filter_map(|s| s.evictable_since().map(|since| (since, s)))
+            .min_by_key(|(since, _)| *since)
+            .map(|(_, s)| s.clone())?;
+        self.remove(&victim)
+    }
 }
 
 /// The session layer of one backend.
@@ -92,13 +160,16 @@ pub(crate) struct Sessions {
 /// Gives back a reserved session slot unless the session was inserted.
 struct Reservation {
     sessions: Arc<Sessions>,
+    quota: QuotaKey,
     armed: bool,
 }
 
 impl Drop for Reservation {
     fn drop(&mut self) {
         if self.armed {
-            lock(&self.sessions.table).starting -= 1;
+            let mut table = lock(&self.sessions.table);
+            table.starting -= 1;
+            table.release_slot(&self.quota);
         }
     }
 }
@@ -129,9 +200,9 @@ impl Sessions {
         self.closing.is_cancelled()
     }
 
-    /// Starts a backend and creates a session on it for `owner`. A legacy session gets its
-    /// SSE stream, `legacy`, whose first event (`endpoint`) is queued before any message of
-    /// the backend can be.
+    /// Starts a backend and creates a session on it for `owner`, calling from `client`,
+    /// under the limits (see the module docs). A legacy session gets its SSE stream, `legacy`,
+    /// whose first event (`endpoint`) is queued before any message of the backend can be.
     ///
     /// The spawn runs in its own task, so a caller that goes away mid-way (the client
     /// disconnected) cannot leave a half-started child behind: the task finishes, sees nobody
@@ -139,26 +210,38 @@ impl Sessions {
     pub(crate) async fn create(
         self: &Arc<Self>,
         owner: SessionOwner,
+        client: IpAddr,
         legacy: Option<LegacyStream>,
     ) -> Result<Arc<Session>, CreateError> {
-        {
-            let mut table = lock(&self.table);
-            if self.is_closing() {
-                return Err(CreateError::Closing);
-            }
-            if table.sessions.len() + table.starting >= self.settings.max_sessions {
-                return Err(CreateError::Full);
-            }
-            table.starting += 1;
-        }
+        let quota = QuotaKey::of(&owner, client);
+        let evicted = self.reserve(&quota).inspect_err(|(reason, _)| {
+            session_metrics::session_refused(&self.settings.backend, *reason);
+        });
+        let evicted = evicted.map_err(|(_, e)| e)?;
+        let victim_stopped = evicted.map(|(victim, reason)| {
+            session_metrics::session_evicted(&self.settings.backend, reason);
+            tracing::info!(
+                backend = %self.settings.backend,
+                session = %victim.id.short(),
+                why = reason.as_str(),
+                "ending the session idle longest to make room for a new one"
+            );
+            self.ended(&victim, EndReason::Evicted)
+        });
         let reservation = Reservation {
             sessions: self.clone(),
+            quota: quota.clone(),
             armed: true,
         };
         let (tx, rx) = oneshot::channel();
         let sessions = self.clone();
         self.spawn(async move {
-            let created = sessions.start(reservation, owner, legacy).await;
+            // The evicted session's child goes before the new one comes, so children never
+            // outnumber the limit because of an eviction.
+            if let Some(stopped) = victim_stopped {
+                stopped.await;
+            }
+            let created = sessions.start(reservation, owner, quota, legacy).await;
             if let Err(Ok(session)) = tx.send(created) {
                 sessions.end(&session, EndReason::ClientClosed);
             }
@@ -167,11 +250,47 @@ impl Sessions {
         rx.await.unwrap_or(Err(CreateError::Closing))
     }
 
+    /// Takes a slot for a new session counted under `quota`, ending an idle session first
+    /// when a limit is reached; gives back the session it ended, and why. Refusals come with
+    /// their metric reason.
+    #[allow(
+        clippy::type_complexity,
+        reason = "a private helper whose two outcomes are both spelled out in its doc"
+    )]
+    fn reserve(
+        &self,
+        quota: &QuotaKey,
+    ) -> Result<Option<(Arc<Session>, EvictReason)>, (RefuseReason, CreateError)> {
+        let mut table = lock(&self.table);
+        if self.is_closing() {
+            return Err((RefuseReason::ShuttingDown, CreateError::Closing));
+        }
+        let per_principal = self.settings.max_sessions_per_principal.max(1);
+        let mut evicted = None;
+        if table.count(quota) >= per_principal {
+            match table.evict(|s| s.quota == *quota) {
+                Some(victim) => evicted = Some((victim, EvictReason::PrincipalLimit)),
+                None => {
+                    return Err((RefuseReason::PrincipalLimit, CreateError::PrincipalLimit));
+                }
+            }
+        } else if table.sessions.len() + table.starting >= self.settings.max_sessions {
+            match table.evict(|_| true) {
+                Some(victim) => evicted = Some((victim, EvictReason::BackendFull)),
+                None => return Err((RefuseReason::BackendFull, CreateError::Full)),
+            }
+        }
+        table.starting += 1;
+        table.take_slot(quota);
+        Ok(evicted)
+    }
+
     /// The part of [`Sessions::create`] after the slot is reserved.
     async fn start(
         self: &Arc<Self>,
         mut reservation: Reservation,
         owner: SessionOwner,
+        quota: QuotaKey,
         legacy: Option<LegacyStream>,
     ) -> Result<Arc<Session>, CreateError> {
         let transport = match legacy {
@@ -186,7 +305,7 @@ impl Sessions {
             .map_err(CreateError::Spawn)?;
         let session = Arc::new(Session::new(
             id,
-            owner,
+            (owner, quota),
             transport,
             conn,
             self.settings.replay_events,
@@ -209,6 +328,7 @@ impl Sessions {
             table.starting -= 1;
             reservation.armed = false;
             if self.is_closing() {
+                table.release_slot(&session.quota);
                 drop(table);
                 let conn = session.conn.clone();
                 self.spawn(async move { conn.stop().await });
@@ -231,7 +351,12 @@ impl Sessions {
     pub(crate) fn lookup(&self, id: &str, owner: &SessionOwner) -> Lookup {
         let found = lock(&self.table).sessions.get(id).cloned();
         match found {
-            Some(session) if session.owner == *owner => Lookup::Found(session),
+            Some(session) if session.owner == *owner => {
+                // A request for the session is traffic: it is no longer the idlest, so a
+                // concurrent eviction picks another while this request gets going.
+                session.activity.touch();
+                Lookup::Found(session)
+            }
             Some(_) => {
                 tracing::warn!(
                     backend = %self.settings.backend,
@@ -247,16 +372,15 @@ impl Sessions {
     /// Ends `session` (once; later calls do nothing): its id stops working at once, its GET
     /// and legacy streams end, and its backend is stopped in the background.
     pub(crate) fn end(&self, session: &Session, reason: EndReason) {
-        let removed = {
-            let mut table = lock(&self.table);
-            match table.sessions.get(&session.id) {
-                Some(s) if std::ptr::eq(Arc::as_ptr(s), session) => {
-                    table.sessions.remove(&session.id)
-                }
-                _ => None,
-            }
-        };
+        let removed = lock(&self.table).remove(session);
         let Some(session) = removed else { return };
+        let stopped = self.ended(&session, reason);
+        self.spawn(stopped);
+    }
+
+    /// What follows removing `session` from the table: its streams end, the end is counted
+    /// and logged; returns the stop of its backend, for the caller to run.
+    fn ended(&self, session: &Session, reason: EndReason) -> BoxFuture<'static, ()> {
         session.ended.cancel();
         session.streams_stop.cancel();
         session.release_legacy_stream();
@@ -267,8 +391,7 @@ impl Sessions {
             reason = reason.as_str(),
             "session ended"
         );
-        let conn = session.conn.clone();
-        self.spawn(async move { conn.stop().await });
+        session.conn.stop()
     }
 
     /// How many sessions are open.

@@ -17,6 +17,7 @@
 
 mod connect;
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -42,8 +43,14 @@ pub struct StdioBackendOptions {
     /// request (and every request the child sends the client about it) restarts the clock.
     /// On expiry the client gets JSON-RPC error -32001 and the child `notifications/cancelled`.
     pub stdio_timeout: Duration,
-    /// At most this many sessions (so children) at once; more get 503 with `Retry-After`.
+    /// At most this many sessions (so children) at once. When they are all open, a new
+    /// session ends the one idle longest (no request running, no stream open) first; when
+    /// every session is busy, the new one gets 503 with `Retry-After`.
     pub max_sessions: usize,
+    /// At most this many sessions per principal (per client address on a backend without
+    /// authentication, IPv6 addresses grouped by /64). Over it, the principal's own session
+    /// idle longest is ended first; when all of its sessions are busy, 429 with `Retry-After`.
+    pub max_sessions_per_principal: usize,
     /// A session with no running request and no open stream for this long is ended and its
     /// child stopped.
     pub session_idle_timeout: Duration,
@@ -67,6 +74,9 @@ pub struct StdioRequestContext {
     pub public_prefix: String,
     /// The authenticated principal; a session only works for the owner that created it.
     pub owner: SessionOwner,
+    /// The client's IP address: what `max_sessions_per_principal` counts by when `owner` is
+    /// [`SessionOwner::anonymous`] (a backend without authentication).
+    pub client: IpAddr,
 }
 
 /// One stdio backend: its sessions and their children. Cheap to clone (shared state).
@@ -101,6 +111,7 @@ impl StdioBackend {
             backend: opts.backend_id.clone(),
             stdio_timeout: opts.stdio_timeout,
             max_sessions: opts.max_sessions,
+            max_sessions_per_principal: opts.max_sessions_per_principal,
             idle_timeout: opts.session_idle_timeout,
             keepalive: opts.sse_keepalive,
             replay_events: opts.replay_buffer_events,
@@ -116,14 +127,21 @@ impl StdioBackend {
         let method = req.method().clone();
         match normalize(&ctx.sub_path) {
             "/" | "/mcp" => match method {
-                Method::POST => streamable::post(sessions, req, &ctx.owner).await,
+                Method::POST => streamable::post(sessions, req, &ctx.owner, ctx.client).await,
                 Method::GET => streamable::get(sessions, req.headers(), &ctx.owner).await,
                 Method::DELETE => streamable::delete(sessions, req.headers(), &ctx.owner),
                 _ => reply::method_not_allowed(streamable::ALLOW),
             },
             "/sse" => match method {
                 Method::GET => {
-                    legacy_sse::open(sessions, req.headers(), &ctx.public_prefix, &ctx.owner).await
+                    legacy_sse::open(
+                        sessions,
+                        req.headers(),
+                        &ctx.public_prefix,
+                        &ctx.owner,
+                        ctx.client,
+                    )
+                    .await
                 }
                 _ => reply::method_not_allowed("GET"),
             },

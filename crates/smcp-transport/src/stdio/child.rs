@@ -6,6 +6,12 @@
 //! the process handle: it reaps the child (no zombies), publishes how it ended, and then clears
 //! out anything left in its process group. Stopping is EOF on stdin, then SIGTERM to the group,
 //! then SIGKILL to the group, with graces from a [`StopPolicy`].
+//!
+//! Children are forked by the `spawner` thread with `PR_SET_PDEATHSIG`, so the kernel
+//! SIGKILLs them if smcp dies without stopping them (SIGKILL, OOM). That reaches the direct
+//! child only: descendants that stay in its process group die on an orderly stop but not with
+//! a SIGKILLed smcp, and one that leaves the group (`setsid()`, a double fork) escapes both;
+//! the cgroup smcp runs in (systemd `KillMode=control-group`, a container or pod) covers those.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -25,6 +31,7 @@ use tokio::sync::watch;
 use super::ChildSpec;
 use super::env::child_env;
 use super::lines::{Line, LineReader};
+use super::spawner::spawn;
 
 /// The longest stderr line logged as is; longer lines are cut.
 const STDERR_LINE_MAX: usize = 4096;
@@ -235,7 +242,7 @@ async fn spawn_inner(
     if let Some(dir) = &spec.working_dir {
         cmd.current_dir(dir);
     }
-    let mut child = cmd.spawn().map_err(|source| match source.kind() {
+    let mut child = spawn(cmd).await.map_err(|source| match source.kind() {
         io::ErrorKind::NotFound => SpawnError::NotFound { command: command() },
         io::ErrorKind::PermissionDenied => SpawnError::PermissionDenied { command: command() },
         _ => SpawnError::Io {

@@ -1,5 +1,6 @@
 //! `POST`: one JSON-RPC message from the client.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use ::http::{HeaderValue, Request, Response, StatusCode};
@@ -19,6 +20,7 @@ pub(crate) async fn post(
     sessions: &Arc<Sessions>,
     req: Request<Body>,
     owner: &SessionOwner,
+    client: IpAddr,
 ) -> Response<Body> {
     let (parts, body) = req.into_parts();
     if !accepts(&parts.headers, Media::Json) && !accepts(&parts.headers, Media::EventStream) {
@@ -38,7 +40,7 @@ pub(crate) async fn post(
                 "Bad Request: initialize must be sent without Mcp-Session-Id (it starts a new session)",
             );
         }
-        return initialize(sessions, msg, owner).await;
+        return initialize(sessions, msg, owner, client).await;
     }
 
     let session = match session_for(sessions, &parts.headers, owner) {
@@ -97,8 +99,9 @@ async fn initialize(
     sessions: &Arc<Sessions>,
     msg: Message,
     owner: &SessionOwner,
+    client: IpAddr,
 ) -> Response<Body> {
-    let session = match sessions.create(owner.clone(), None).await {
+    let session = match sessions.create(owner.clone(), client, None).await {
         Ok(session) => session,
         Err(e) => return create_failed(sessions, &e, msg.id()),
     };
@@ -152,6 +155,14 @@ pub(crate) fn create_failed(
                 "session limit reached; refusing a new session"
             );
             reply::unavailable(id, true)
+        }
+        CreateError::PrincipalLimit => {
+            tracing::warn!(
+                backend = %sessions.settings.backend,
+                max_sessions_per_principal = sessions.settings.max_sessions_per_principal,
+                "per-principal session limit reached and every session of the caller is busy; refusing a new session"
+            );
+            reply::too_many_sessions(id)
         }
         CreateError::Spawn(why) => {
             tracing::error!(

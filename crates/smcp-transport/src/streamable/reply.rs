@@ -113,6 +113,22 @@ pub(crate) fn unavailable(id: Option<&RequestId>, full: bool) -> Response<Body> 
     response
 }
 
+/// 429 when the caller has `max_sessions_per_principal` sessions open and all of them are
+/// busy: the limit is the caller's own, so the status says so (503 is for the backend being
+/// full), with `Retry-After` since one of its requests will finish.
+pub(crate) fn too_many_sessions(id: Option<&RequestId>) -> Response<Body> {
+    let mut response = rpc_error(
+        StatusCode::TOO_MANY_REQUESTS,
+        id,
+        jsonrpc::SERVER_ERROR,
+        "Too Many Requests: this caller has too many busy sessions on this backend; end one (DELETE) or retry later",
+    );
+    response
+        .headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
+    response
+}
+
 /// 200 `text/event-stream` streaming what `rx` receives (see [`SseBody`]).
 pub(crate) fn event_stream(
     rx: mpsc::Receiver<Bytes>,

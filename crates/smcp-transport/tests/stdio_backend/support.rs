@@ -27,6 +27,7 @@ pub(crate) fn options() -> StdioBackendOptions {
         spec: Arc::new(ChildSpec::new("fake", "unused")),
         stdio_timeout: Duration::from_secs(30),
         max_sessions: 64,
+        max_sessions_per_principal: 64,
         session_idle_timeout: Duration::from_secs(600),
         sse_keepalive: Duration::from_secs(15),
         replay_buffer_events: 256,
@@ -97,6 +98,7 @@ pub(crate) fn ctx_as(path: &str, owner: SessionOwner) -> StdioRequestContext {
         query,
         public_prefix: "/v1/fake".to_owned(),
         owner,
+        client: std::net::Ipv4Addr::LOCALHOST.into(),
     }
 }
 

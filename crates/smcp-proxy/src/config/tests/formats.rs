@@ -48,6 +48,7 @@ mcp:
       transport: "stdio"
       path: "/v1/memory"
       max_sessions: 10
+      max_sessions_per_principal: 3
       stdio:
         command: "npx"
         args: ["-y", "@modelcontextprotocol/server-memory@2026.8.31"]
@@ -132,6 +133,7 @@ id = "memory"
 transport = "stdio"
 path = "/v1/memory"
 max_sessions = 10
+max_sessions_per_principal = 3
 
 [mcp.backends.stdio]
 command = "npx"
@@ -271,6 +273,7 @@ fn config_full_file_is_typed() {
     assert!(stdio.inherit_env);
     assert_eq!(stdio.max_line_bytes, 1 << 20);
     assert_eq!(stdio.max_sessions, 10);
+    assert_eq!(stdio.max_sessions_per_principal, 3);
     assert_eq!(stdio.working_dir, None);
     assert_eq!(
         config.mcp.backends[2].auth.mode,

@@ -41,7 +41,7 @@ fn config_defaults() {
 
 #[test]
 fn config_stdio_defaults() {
-    let text = "mcp:\n  timeout: 20s\n  backends:\n    - {id: s, transport: stdio, path: /s, timeout: 5s, stdio: {command: cat}}\n    - {id: t, transport: stdio, path: /t, stdio: {command: cat}}\n";
+    let text = "mcp:\n  timeout: 20s\n  backends:\n    - {id: s, transport: stdio, path: /s, timeout: 5s, stdio: {command: cat}}\n    - {id: t, transport: stdio, path: /t, max_sessions: 4, stdio: {command: cat}}\n    - {id: u, transport: stdio, path: /u, max_sessions_per_principal: 100, stdio: {command: cat}}\n";
     let config = Config::from_yaml_str(text).unwrap();
     let stdio = |i: usize| match &config.mcp.backends[i].transport {
         crate::config::Transport::Stdio(stdio) => stdio.clone(),
@@ -57,6 +57,13 @@ fn config_stdio_defaults() {
     assert!(!s.inherit_env);
     assert_eq!(s.max_line_bytes, 16 * 1024 * 1024);
     assert_eq!(s.max_sessions, 100);
+    assert_eq!(s.max_sessions_per_principal, 10);
+    assert_eq!(
+        stdio(1).max_sessions_per_principal,
+        4,
+        "the default never exceeds max_sessions"
+    );
+    assert_eq!(stdio(2).max_sessions_per_principal, 100);
     assert_eq!(
         stdio(1).stdio_timeout,
         Duration::from_secs(20),

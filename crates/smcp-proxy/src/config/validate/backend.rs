@@ -19,6 +19,9 @@ use crate::config::model::AuthMode;
 use crate::config::pem::load_certificates;
 
 const DEFAULT_MAX_SESSIONS: u64 = 100;
+/// One caller (or one address, anonymously) may hold a tenth of the default `max_sessions`:
+/// enough for a client running several agents, too few to crowd out everyone else.
+const DEFAULT_MAX_SESSIONS_PER_PRINCIPAL: u64 = 10;
 const DEFAULT_MAX_LINE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Headers smcp or HTTP itself gives a meaning to, so they cannot carry identity.
@@ -190,11 +193,19 @@ fn transport(
                     "is only valid for stdio backends (transport is \"http\")",
                 );
             }
-            if file.max_sessions.is_some() {
-                report.error(
-                    k("max_sessions"),
-                    "is only valid for stdio backends (transport is \"http\")",
-                );
+            for (field, value) in [
+                ("max_sessions", &file.max_sessions),
+                (
+                    "max_sessions_per_principal",
+                    &file.max_sessions_per_principal,
+                ),
+            ] {
+                if value.is_some() {
+                    report.error(
+                        k(field),
+                        "is only valid for stdio backends (transport is \"http\")",
+                    );
+                }
             }
             let rules = UrlRules {
                 query: false,
@@ -234,11 +245,15 @@ fn transport(
                 DEFAULT_MAX_SESSIONS,
                 1,
             );
+            let limits = SessionLimits {
+                max_sessions,
+                per_principal: per_principal(report, &k, file, max_sessions),
+            };
             let Some(stdio_file) = &file.stdio else {
                 report.error(k("stdio"), "is required for stdio backends");
                 return None;
             };
-            stdio(report, &k("stdio"), stdio_file, timeout, max_sessions).map(Transport::Stdio)
+            stdio(report, &k("stdio"), stdio_file, timeout, limits).map(Transport::Stdio)
         }
         _ => {
             report.error(
@@ -250,12 +265,44 @@ fn transport(
     }
 }
 
+/// The validated session limits of a stdio backend.
+struct SessionLimits {
+    max_sessions: u64,
+    per_principal: u64,
+}
+
+/// `max_sessions_per_principal`: at least 1 and at most `max_sessions` (the default is
+/// lowered to `max_sessions` when that is smaller).
+fn per_principal(
+    report: &mut Report,
+    k: &dyn Fn(&str) -> String,
+    file: &FileBackend,
+    max_sessions: u64,
+) -> u64 {
+    let key = k("max_sessions_per_principal");
+    let value = file.max_sessions_per_principal.as_ref();
+    let n = whole(
+        report,
+        &key,
+        value,
+        DEFAULT_MAX_SESSIONS_PER_PRINCIPAL.min(max_sessions),
+        1,
+    );
+    if value.is_some() && n > max_sessions {
+        report.error(
+            key,
+            format!("must not exceed max_sessions ({max_sessions}) (got {n})"),
+        );
+    }
+    n.min(max_sessions)
+}
+
 fn stdio(
     report: &mut Report,
     key: &str,
     file: &FileStdio,
     timeout: Duration,
-    max_sessions: u64,
+    limits: SessionLimits,
 ) -> Option<StdioTransport> {
     let k = |field: &str| format!("{key}.{field}");
     let command = required(report, &k("command"), file.command.as_ref()).map(str::to_owned);
@@ -328,7 +375,8 @@ fn stdio(
             DEFAULT_MAX_LINE_BYTES,
             1024,
         ),
-        max_sessions,
+        max_sessions: limits.max_sessions,
+        max_sessions_per_principal: limits.per_principal,
     })
 }
 

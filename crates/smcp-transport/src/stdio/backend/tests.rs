@@ -4,6 +4,7 @@
 
 mod legacy;
 mod lifecycle;
+mod limits;
 mod routing;
 mod streamable;
 
@@ -30,6 +31,7 @@ fn options() -> StdioBackendOptions {
         spec: Arc::new(ChildSpec::new("fake", "fake-mcp")),
         stdio_timeout: Duration::from_secs(30),
         max_sessions: 8,
+        max_sessions_per_principal: 8,
         session_idle_timeout: Duration::from_secs(600),
         sse_keepalive: Duration::from_secs(15),
         replay_buffer_events: 64,
@@ -55,6 +57,10 @@ fn ctx(path: &str) -> StdioRequestContext {
 }
 
 fn ctx_as(path: &str, owner: SessionOwner) -> StdioRequestContext {
+    ctx_from(path, owner, std::net::Ipv4Addr::LOCALHOST.into())
+}
+
+fn ctx_from(path: &str, owner: SessionOwner, client: std::net::IpAddr) -> StdioRequestContext {
     let (sub_path, query) = match path.split_once('?') {
         Some((p, q)) => (p.to_owned(), Some(q.to_owned())),
         None => (path.to_owned(), None),
@@ -64,6 +70,7 @@ fn ctx_as(path: &str, owner: SessionOwner) -> StdioRequestContext {
         query,
         public_prefix: "/v1/fake".to_owned(),
         owner,
+        client,
     }
 }
 

@@ -189,6 +189,10 @@ pub(super) fn cases() -> Vec<(String, String)> {
             "mcp.backends[1].max_sessions: is only valid for stdio backends (transport is \"http\")",
         ),
         case(
+            http("      max_sessions_per_principal: 5\n"),
+            "mcp.backends[1].max_sessions_per_principal: is only valid for stdio backends (transport is \"http\")",
+        ),
+        case(
             http("      ca_file: {MISSING}\n"),
             "mcp.backends[1].ca_file: cannot read \"{MISSING}\": No such file or directory",
         ),
@@ -216,6 +220,17 @@ pub(super) fn cases() -> Vec<(String, String)> {
         case(
             stdio("      max_sessions: 0\n", ""),
             "mcp.backends[1].max_sessions: must be at least 1 (got 0)",
+        ),
+        case(
+            stdio("      max_sessions_per_principal: 0\n", ""),
+            "mcp.backends[1].max_sessions_per_principal: must be at least 1 (got 0)",
+        ),
+        case(
+            stdio(
+                "      max_sessions: 4\n      max_sessions_per_principal: 5\n",
+                "",
+            ),
+            "mcp.backends[1].max_sessions_per_principal: must not exceed max_sessions (4) (got 5)",
         ),
         case(
             backends(

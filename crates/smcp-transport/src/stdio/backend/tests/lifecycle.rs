@@ -157,6 +157,8 @@ async fn shutdown_fails_requests_in_flight_and_stops_every_child() {
 async fn many_sessions_many_calls_every_reply_reaches_its_caller() {
     let (backend, _fake) = backend_with(super::StdioBackendOptions {
         max_sessions: 64,
+        // One caller holds all fifty.
+        max_sessions_per_principal: 64,
         ..options()
     });
     let mut tasks = Vec::new();

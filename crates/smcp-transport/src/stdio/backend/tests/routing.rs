@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::{
     ACCEPT_BOTH, backend, backend_with, call, ctx, ctx_as, delete, get, initialize,
-    initialize_body, json_body, options, post,
+    initialize_body, json_body, options, post, settle,
 };
 use crate::body;
 use crate::session::SessionOwner;
@@ -258,8 +258,21 @@ async fn session_limit_gives_503_with_retry_after() {
         max_sessions: 2,
         ..options()
     });
-    initialize(&backend).await;
-    initialize(&backend).await;
+    // Both sessions busy (an idle one would be ended to make room, see `limits`).
+    let mut running = Vec::new();
+    for _ in 0..2 {
+        let session = initialize(&backend).await;
+        let backend = backend.clone();
+        running.push(tokio::spawn(async move {
+            backend
+                .handle(
+                    post(&call(1, "slow", json!({})), Some(&session)),
+                    ctx("/mcp"),
+                )
+                .await
+        }));
+    }
+    settle().await;
     let response = backend
         .handle(post(&initialize_body(9), None), ctx("/mcp"))
         .await;
