@@ -87,6 +87,9 @@ async fn route_and_call(
     connection: &Connection,
     request: Request<Incoming>,
 ) -> (Option<Arc<BackendEntry>>, Response<Body>) {
+    if let Some(response) = app.host_policy().refusal(&request, connection.scheme) {
+        return (None, response);
+    }
     // The origin a CORS-aware answer may name: present and allowed by the origin policy.
     let cors_origin = cors::allowed_origin(app.origin_policy(), request.headers());
     if wellknown::serves(app, request.uri().path()) {
@@ -224,6 +227,7 @@ async fn admit_and_call(
         host,
         owner: caller.owner,
         set_headers: caller.set_headers,
+        max_request_body: limit,
     };
     let (parts, incoming) = request.into_parts();
     let request_body = match entry.kind() {
@@ -283,7 +287,8 @@ fn is_dot_segment(segment: &str) -> bool {
     dots > 0
 }
 
-fn reject(reason: &'static str) {
+/// Counts a request refused before reaching a backend, by `reason`.
+pub(super) fn reject(reason: &'static str) {
     metrics::counter!("smcp_rejected_requests_total", "reason" => reason).increment(1);
 }
 
