@@ -53,8 +53,14 @@ async fn metrics(client: &reqwest::Client, smcp: &SmcpServer) -> String {
 
 fn series(text: &str, name: &str) -> Vec<String> {
     text.lines()
-        .filter(|line| line.starts_with(&format!("{name}{{")) || line.starts_with(&format!("{name} ")))
-        .map(|line| line.rsplit_once(' ').map_or(line, |(series, _)| series).to_owned())
+        .filter(|line| {
+            line.starts_with(&format!("{name}{{")) || line.starts_with(&format!("{name} "))
+        })
+        .map(|line| {
+            line.rsplit_once(' ')
+                .map_or(line, |(series, _)| series)
+                .to_owned()
+        })
         .collect()
 }
 
@@ -73,7 +79,10 @@ async fn invented_methods_and_paths_mint_no_metric_series() {
     for i in 0..500u32 {
         let method = format!("X{}{}", "M".repeat(usize::try_from(i % 50).unwrap_or(0)), i);
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-        let path = format!("/random/{i}/{}", "p".repeat(usize::try_from(i).unwrap_or(0)));
+        let path = format!(
+            "/random/{i}/{}",
+            "p".repeat(usize::try_from(i).unwrap_or(0))
+        );
         let _ = client.request(method, smcp.url(&path)).send().await;
     }
     let text = metrics(&client, &smcp).await;
@@ -88,8 +97,11 @@ async fn invented_methods_and_paths_mint_no_metric_series() {
             .and_then(|rest| rest.split('"').next())
             .unwrap_or("");
         assert!(
-            ["GET", "POST", "DELETE", "OPTIONS", "HEAD", "PUT", "PATCH", "CONNECT", "TRACE", "other"]
-                .contains(&method),
+            [
+                "GET", "POST", "DELETE", "OPTIONS", "HEAD", "PUT", "PATCH", "CONNECT", "TRACE",
+                "other"
+            ]
+            .contains(&method),
             "{series}"
         );
     }
@@ -104,7 +116,11 @@ async fn stalled_h2c_prefaces_are_closed_and_max_connections_is_honoured() {
     let mut stalled = Vec::new();
     for i in 0..50 {
         let mut tcp = TcpStream::connect(smcp.addr()).await.expect("connect");
-        let sent = if i % 2 == 0 { &H2_PREFACE[..10] } else { H2_PREFACE };
+        let sent = if i % 2 == 0 {
+            &H2_PREFACE[..10]
+        } else {
+            H2_PREFACE
+        };
         tcp.write_all(sent).await.expect("write");
         stalled.push(tcp);
     }
@@ -125,15 +141,27 @@ async fn stalled_h2c_prefaces_are_closed_and_max_connections_is_honoured() {
                 }
             }
         });
-        closed.await.expect("a stalled HTTP/2 preface was held open");
+        closed
+            .await
+            .expect("a stalled HTTP/2 preface was held open");
     }
     // /health answers again, and the metrics say what happened.
     let client = reqwest::Client::new();
-    let health = client.get(smcp.url("/health")).send().await.expect("health");
+    let health = client
+        .get(smcp.url("/health"))
+        .send()
+        .await
+        .expect("health");
     assert_eq!(health.status(), 200);
     let text = metrics(&client, &smcp).await;
-    assert!(value(&text, "smcp_connections_refused_total") >= 1.0, "{text}");
-    assert!(value(&text, "smcp_connections_timed_out_total") >= 50.0, "{text}");
+    assert!(
+        value(&text, "smcp_connections_refused_total") >= 1.0,
+        "{text}"
+    );
+    assert!(
+        value(&text, "smcp_connections_timed_out_total") >= 50.0,
+        "{text}"
+    );
     assert!(value(&text, "smcp_connections_open") >= 1.0, "{text}");
     smcp.stop().await;
 }
