@@ -45,8 +45,8 @@ pub use cli::CliOverrides;
 pub use env::{ENV_CONFIG, ENV_LOG_FORMAT, ENV_LOG_LEVEL, ENV_PREFIX, env_overrides, env_var_for};
 pub use error::{ConfigError, Diagnostic};
 pub use model::{
-    AuthConfig, AuthMode, Config, LogConfig, LogFormat, McpConfig, MetricsConfig, ServerConfig,
-    TlsConfig,
+    AllowedHost, AuthConfig, AuthMode, Config, LogConfig, LogFormat, McpConfig, MetricsConfig,
+    ServerConfig, TlsConfig,
 };
 pub use oidc::{ClaimRule, ClaimRules, ClaimValue, IssuerConfig, OidcConfig};
 pub use parse::Format;

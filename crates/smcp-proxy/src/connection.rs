@@ -2,17 +2,30 @@
 //!
 //! Both listeners speak the same HTTP: HTTP/1.1 or HTTP/2 (h2c on plain TCP, ALPN under TLS),
 //! request headers bounded by a read timeout, nothing bounding a response stream, every
-//! connection watched by a `GracefulShutdown` so that shutdown can wait for it. Only what a
+//! connection watched by a [`GracefulShutdown`] so that shutdown can wait for it. Only what a
 //! request is answered with differs, so that is the one thing [`serve`] takes from its caller.
 //!
 //! On plain TCP the first bytes are peeked at: a connection that does not open with the
 //! HTTP/2 preface is served by hyper's HTTP/1.1 connection directly, without hyper-util's
 //! version detection around every read (about 0.2 us of CPU per request at 60k requests/s);
 //! anything that might be the preface goes to hyper-util's auto connection as before.
+//!
+//! `read_timeout` bounds every wait for a request. hyper applies it to HTTP/1.1 headers (the
+//! first request's and every keep-alive one's), but HTTP/2 has no such timer: the auto
+//! connection (every h2c candidate and every TLS connection) is therefore watched by
+//! [`activity::Activity`]. A connection that has had no open request for `read_timeout` (half a
+//! preface, a preface and nothing, a connection left open between requests) is closed: dropped
+//! when it never sent a request, else asked to close gracefully (GOAWAY) and dropped if it has
+//! not closed `read_timeout` later. HTTP/2 keep-alive pings (every `read_timeout`, answered
+//! within `read_timeout`) end connections whose peer is gone while a stream is open.
+
+mod activity;
+mod graceful;
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::time::Duration;
 
 use http::{Request, Response};
@@ -21,11 +34,13 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::Watcher;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
 
-use smcp_transport::body::Body;
+use smcp_transport::body::{self, Body, BoxError};
+
+use self::activity::{Activity, TrackedBody};
+pub(crate) use self::graceful::{GracefulShutdown, Watcher};
 
 /// How long a TLS handshake may take: a silent client must not hold a task.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -55,11 +70,14 @@ macro_rules! http1_settings {
 }
 
 /// The connection builder both listeners use: HTTP/1.1 and HTTP/2, headers within
-/// `read_timeout`.
+/// `read_timeout`, HTTP/2 keep-alive pings every `read_timeout`.
 pub(crate) fn http_builder(read_timeout: Duration) -> HttpBuilder {
     let mut auto = auto::Builder::new(TokioExecutor::new());
     http1_settings!(auto.http1(), read_timeout);
-    auto.http2().timer(TokioTimer::new());
+    auto.http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(read_timeout)
+        .keep_alive_timeout(read_timeout);
     let mut http1 = http1::Builder::new();
     http1_settings!(http1, read_timeout);
     HttpBuilder {
@@ -67,6 +85,20 @@ pub(crate) fn http_builder(read_timeout: Duration) -> HttpBuilder {
         http1,
         read_timeout,
     }
+}
+
+/// How a served connection ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ending {
+    /// The client closed it, or it closed after a graceful shutdown.
+    Closed,
+    /// smcp closed it: no request within the read timeout (silent, a stalled preface or
+    /// request headers, idle between requests).
+    TimedOut,
+    /// The TLS handshake failed or timed out.
+    Handshake,
+    /// It ended with a protocol or I/O error.
+    Failed,
 }
 
 /// What the first bytes of a plain TCP connection say.
@@ -99,33 +131,55 @@ pub(crate) async fn serve<H, F>(
     stream: TcpStream,
     remote: SocketAddr,
     handler: H,
-) where
+) -> Ending
+where
     H: Fn(Request<Incoming>) -> F + Send + Sync + 'static,
     F: Future<Output = Response<Body>> + Send + 'static,
 {
     // MCP traffic is many small messages: never wait on Nagle.
     let _ = stream.set_nodelay(true);
-    let service = service_fn(move |request| {
-        let answer = handler(request);
-        async move { Ok::<_, Infallible>(answer.await) }
-    });
+    let read_timeout = builder.read_timeout;
     let result = match tls {
-        None => match opening(&stream, builder.read_timeout).await {
+        None => match opening(&stream, read_timeout).await {
             Opening::Http1 => {
+                let service = service_fn(move |request| {
+                    let answer = handler(request);
+                    async move { Ok::<_, Infallible>(answer.await) }
+                });
                 let conn = builder
                     .http1
                     .serve_connection(TokioIo::new(stream), service);
-                watcher.watch(conn).await.map_err(Into::into)
+                // hyper's header timer bounds every wait for a request here.
+                let conn = std::pin::pin!(conn);
+                drive(
+                    conn,
+                    |c| c.graceful_shutdown(),
+                    &watcher,
+                    None,
+                    read_timeout,
+                )
+                .await
             }
             Opening::MaybeHttp2 => {
+                let activity = Activity::new();
+                let service = tracked_service(handler, &activity);
                 let conn = builder
                     .auto
-                    .serve_connection_with_upgrades(TokioIo::new(stream), service);
-                watcher.watch(conn.into_owned()).await
+                    .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                    .into_owned();
+                let conn = std::pin::pin!(conn);
+                drive(
+                    conn,
+                    auto::UpgradeableConnection::graceful_shutdown,
+                    &watcher,
+                    Some(&activity),
+                    read_timeout,
+                )
+                .await
             }
             Opening::Silent => {
                 tracing::debug!(%remote, "connection closed or silent before its first request");
-                return;
+                return Ending::TimedOut;
             }
         },
         Some(acceptor) => {
@@ -134,21 +188,127 @@ pub(crate) async fn serve<H, F>(
                 Ok(Ok(stream)) => stream,
                 Ok(Err(error)) => {
                     tracing::debug!(%remote, %error, "TLS handshake failed");
-                    return;
+                    return Ending::Handshake;
                 }
                 Err(_) => {
                     tracing::debug!(%remote, "TLS handshake timed out");
-                    return;
+                    return Ending::Handshake;
                 }
             };
+            let activity = Activity::new();
+            let service = tracked_service(handler, &activity);
             let conn = builder
                 .auto
-                .serve_connection_with_upgrades(TokioIo::new(stream), service);
-            watcher.watch(conn.into_owned()).await
+                .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                .into_owned();
+            let conn = std::pin::pin!(conn);
+            drive(
+                conn,
+                auto::UpgradeableConnection::graceful_shutdown,
+                &watcher,
+                Some(&activity),
+                read_timeout,
+            )
+            .await
         }
     };
-    if let Err(error) = result {
-        tracing::debug!(%remote, %error, "connection ended with an error");
+    match result {
+        Ok(ending) => ending,
+        Err(error) => {
+            tracing::debug!(%remote, %error, "connection ended with an error");
+            let timed_out = error
+                .downcast_ref::<hyper::Error>()
+                .is_some_and(hyper::Error::is_timeout);
+            if timed_out {
+                Ending::TimedOut
+            } else {
+                Ending::Failed
+            }
+        }
+    }
+}
+
+/// The service of a watched connection: `handler`, each request counted in `activity` until
+/// its response body is dropped.
+fn tracked_service<H, F>(
+    handler: H,
+    activity: &std::sync::Arc<Activity>,
+) -> impl hyper::service::Service<
+    Request<Incoming>,
+    Response = Response<Body>,
+    Error = Infallible,
+    Future = impl Future<Output = Result<Response<Body>, Infallible>> + Send + 'static,
+> + Clone
++ Send
++ 'static
+where
+    H: Fn(Request<Incoming>) -> F + Send + Sync + 'static,
+    F: Future<Output = Response<Body>> + Send + 'static,
+{
+    let activity = std::sync::Arc::clone(activity);
+    let handler = std::sync::Arc::new(handler);
+    service_fn(move |request| {
+        // Counted from here: a request future dropped before its answer counts out too.
+        let guard = activity.enter();
+        let answer = handler(request);
+        async move {
+            let response = answer.await;
+            Ok::<_, Infallible>(response.map(|inner| body::boxed(TrackedBody::new(inner, guard))))
+        }
+    })
+}
+
+/// Drives `conn` to its end: asked to close gracefully (`shutdown`) when the listener shuts
+/// down, and, when `activity` watches it, closed once it has had no open request for
+/// `read_timeout` (see the module notes).
+async fn drive<C, E>(
+    mut conn: Pin<&mut C>,
+    shutdown: impl Fn(Pin<&mut C>),
+    watcher: &Watcher,
+    activity: Option<&Activity>,
+    read_timeout: Duration,
+) -> Result<Ending, BoxError>
+where
+    C: Future<Output = Result<(), E>>,
+    E: Into<BoxError>,
+{
+    let mut closing = false;
+    // When the connection was asked to close for idleness, the time it has left.
+    let mut idle_grace: Option<tokio::time::Instant> = None;
+    loop {
+        let idle = async {
+            match activity {
+                Some(activity) if !closing => activity.idle_expired(read_timeout).await,
+                _ => std::future::pending().await,
+            }
+        };
+        let grace = async {
+            match idle_grace {
+                Some(deadline) => tokio::time::sleep_until(deadline).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            result = conn.as_mut() => {
+                return result
+                    .map(|()| if idle_grace.is_some() { Ending::TimedOut } else { Ending::Closed })
+                    .map_err(Into::into);
+            }
+            () = watcher.signalled(), if !closing => {
+                closing = true;
+                shutdown(conn.as_mut());
+            }
+            () = idle => {
+                closing = true;
+                if !activity.is_some_and(Activity::served_any) {
+                    // Nothing was ever asked on it (a stalled preface, say): nothing to finish.
+                    return Ok(Ending::TimedOut);
+                }
+                shutdown(conn.as_mut());
+                idle_grace = Some(tokio::time::Instant::now() + read_timeout);
+            }
+            () = grace => return Ok(Ending::TimedOut),
+        }
     }
 }
 
@@ -159,24 +319,34 @@ mod tests {
     use http::{Request, Response, Version};
     use http_body_util::BodyExt;
     use hyper_util::rt::{TokioExecutor, TokioIo};
-    use hyper_util::server::graceful::GracefulShutdown;
-    use tokio::io::AsyncReadExt;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::{TcpListener, TcpStream};
+    use tokio::sync::oneshot;
 
+    use super::{Ending, GracefulShutdown};
     use smcp_transport::body;
 
-    /// Serves one accepted connection with a handler answering the request's HTTP version.
-    async fn serve_one(read_timeout: Duration) -> (std::net::SocketAddr, GracefulShutdown) {
+    /// How long any test waits for something that must happen: a hang fails, never a timing.
+    const GUARD: Duration = Duration::from_secs(20);
+    const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+    /// Serves one accepted connection with a handler answering the request's HTTP version
+    /// (`/stream`: a body that never ends); the receiver says how the connection ended.
+    async fn serve_one(
+        read_timeout: Duration,
+    ) -> (
+        std::net::SocketAddr,
+        GracefulShutdown,
+        oneshot::Receiver<Ending>,
+    ) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let graceful = GracefulShutdown::new();
         let watcher = graceful.watcher();
+        let (ended_tx, ended) = oneshot::channel();
         tokio::spawn(async move {
             let (stream, remote) = listener.accept().await.unwrap();
-            let handler = |request: Request<hyper::body::Incoming>| async move {
-                Response::new(body::full(format!("{:?}", request.version())))
-            };
-            super::serve(
+            let ending = super::serve(
                 super::http_builder(read_timeout),
                 watcher,
                 None,
@@ -185,13 +355,156 @@ mod tests {
                 handler,
             )
             .await;
+            let _ = ended_tx.send(ending);
         });
-        (addr, graceful)
+        (addr, graceful, ended)
+    }
+
+    async fn handler(request: Request<hyper::body::Incoming>) -> Response<body::Body> {
+        if request.uri().path() == "/stream" {
+            let never = futures_util::stream::pending::<
+                Result<http_body::Frame<bytes::Bytes>, body::BoxError>,
+            >();
+            return Response::new(body::boxed(http_body_util::StreamBody::new(never)));
+        }
+        Response::new(body::full(format!("{:?}", request.version())))
+    }
+
+    /// Reads until the server closes; panics if it has not within [`GUARD`].
+    async fn closed_by_server(tcp: &mut TcpStream) {
+        let mut buf = vec![0u8; 4096];
+        let closed = tokio::time::timeout(GUARD, async {
+            loop {
+                match tcp.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+            }
+        });
+        closed.await.expect("the server kept the connection open");
+    }
+
+    async fn h2_client(
+        addr: std::net::SocketAddr,
+    ) -> (
+        hyper::client::conn::http2::SendRequest<body::Body>,
+        tokio::task::JoinHandle<()>,
+    ) {
+        let tcp = TcpStream::connect(addr).await.unwrap();
+        let (sender, conn) =
+            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
+                .await
+                .unwrap();
+        let conn = tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        (sender, conn)
+    }
+
+    fn h2_get(path: &str) -> Request<body::Body> {
+        Request::builder()
+            .uri(format!("http://127.0.0.1{path}"))
+            .version(Version::HTTP_2)
+            .body(body::empty())
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn half_an_h2c_preface_is_closed_after_the_read_timeout() {
+        for sent in [&H2_PREFACE[..16], H2_PREFACE] {
+            let (addr, _graceful, ended) = serve_one(Duration::from_millis(300)).await;
+            let mut tcp = TcpStream::connect(addr).await.unwrap();
+            tcp.write_all(sent).await.unwrap();
+            closed_by_server(&mut tcp).await;
+            assert_eq!(
+                ended.await.unwrap(),
+                Ending::TimedOut,
+                "{} bytes",
+                sent.len()
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn an_h2_connection_idle_after_its_requests_is_closed_but_an_open_stream_keeps_it() {
+        let timeout = Duration::from_millis(300);
+        let (addr, _graceful, ended) = serve_one(timeout).await;
+        let (mut sender, conn) = h2_client(addr).await;
+        let response = sender.send_request(h2_get("/")).await.unwrap();
+        response.into_body().collect().await.unwrap();
+        // GOAWAY, then the connection ends: the client's connection task finishes.
+        tokio::time::timeout(GUARD, conn)
+            .await
+            .expect("the idle connection was not closed")
+            .unwrap();
+        assert_eq!(ended.await.unwrap(), Ending::TimedOut);
+
+        let (addr, graceful, mut ended) = serve_one(timeout).await;
+        let (mut sender, conn) = h2_client(addr).await;
+        let response = sender.send_request(h2_get("/stream")).await.unwrap();
+        // Several timeouts with a stream open (answered pings included): still served.
+        tokio::time::sleep(timeout * 4).await;
+        assert!(!conn.is_finished());
+        assert!(ended.try_recv().is_err());
+        drop(response);
+        tokio::time::timeout(GUARD, conn)
+            .await
+            .expect("the connection was not closed once its stream ended")
+            .unwrap();
+        drop(graceful);
+    }
+
+    #[tokio::test]
+    async fn a_thousand_idle_h2c_connections_are_closed_after_the_read_timeout() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let graceful = GracefulShutdown::new();
+        let builder = super::http_builder(Duration::from_millis(500));
+        let (ended_tx, mut ended) = tokio::sync::mpsc::unbounded_channel();
+        let watcher = graceful.watcher();
+        let server = tokio::spawn(async move {
+            let _watcher = watcher;
+            for _ in 0..1000 {
+                let (stream, remote) = listener.accept().await.unwrap();
+                let (builder, watcher, ended_tx) =
+                    (builder.clone(), graceful.watcher(), ended_tx.clone());
+                tokio::spawn(async move {
+                    let ending =
+                        super::serve(builder, watcher, None, stream, remote, handler).await;
+                    let _ = ended_tx.send(ending);
+                });
+            }
+            graceful
+        });
+        let mut clients = Vec::with_capacity(1000);
+        for i in 0..1000 {
+            let mut tcp = TcpStream::connect(addr).await.unwrap();
+            // Alternately half a preface and a whole one with nothing after it.
+            let sent = if i % 2 == 0 {
+                &H2_PREFACE[..12]
+            } else {
+                H2_PREFACE
+            };
+            tcp.write_all(sent).await.unwrap();
+            clients.push(tcp);
+        }
+        let graceful = server.await.unwrap();
+        for tcp in &mut clients {
+            closed_by_server(tcp).await;
+        }
+        for _ in 0..1000 {
+            let ending = tokio::time::timeout(GUARD, ended.recv()).await.unwrap();
+            assert_eq!(ending, Some(Ending::TimedOut));
+        }
+        // Every connection is gone: shutdown has nothing to wait for.
+        tokio::time::timeout(GUARD, graceful.shutdown())
+            .await
+            .expect("connections still counted as open");
     }
 
     #[tokio::test]
     async fn plain_tcp_serves_http1_and_h2c_prior_knowledge() {
-        let (addr, _graceful) = serve_one(Duration::from_secs(10)).await;
+        let (addr, _graceful, _) = serve_one(Duration::from_secs(10)).await;
         let tcp = TcpStream::connect(addr).await.unwrap();
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
             .await
@@ -208,7 +521,7 @@ mod tests {
             assert_eq!(text, "HTTP/1.1");
         }
 
-        let (addr, _graceful) = serve_one(Duration::from_secs(10)).await;
+        let (addr, _graceful, _) = serve_one(Duration::from_secs(10)).await;
         let tcp = TcpStream::connect(addr).await.unwrap();
         let (mut sender, conn) =
             hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
@@ -228,7 +541,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_connection_silent_past_the_read_timeout_is_closed() {
-        let (addr, _graceful) = serve_one(Duration::from_millis(200)).await;
+        let (addr, _graceful, _) = serve_one(Duration::from_millis(200)).await;
         let mut tcp = TcpStream::connect(addr).await.unwrap();
         let mut buf = [0u8; 16];
         // The server closes without a word: EOF, well before the guard below.

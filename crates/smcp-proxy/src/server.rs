@@ -14,6 +14,7 @@ mod backend;
 mod build;
 mod cors;
 mod dispatch;
+mod host;
 mod listener;
 mod observe;
 mod ops;

@@ -66,7 +66,19 @@ fn describe() {
     use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
     describe_counter!(
         "smcp_requests_total",
-        "HTTP requests answered, by backend, HTTP method and status class"
+        "HTTP requests answered, by backend, HTTP method (the standard nine or other) and status class"
+    );
+    describe_gauge!(
+        "smcp_connections_open",
+        "Client connections open (at most server.max_connections)"
+    );
+    describe_counter!(
+        "smcp_connections_refused_total",
+        "Client connections closed right after accept because server.max_connections were open"
+    );
+    describe_counter!(
+        "smcp_connections_timed_out_total",
+        "Client connections closed for sending no request within server.read_timeout (silent, a stalled HTTP/2 preface or headers, idle between requests)"
     );
     describe_histogram!(
         "smcp_request_duration_seconds",

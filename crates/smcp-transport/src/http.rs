@@ -185,17 +185,24 @@ impl HttpBackend {
     /// by its first endpoint event is reported to it, and the end of the stream after that.
     ///
     /// Errors (refused connection, DNS or TLS failure, no headers within the timeout, broken
-    /// HTTP, a failing request body) are logged, counted in
-    /// `smcp_upstream_errors_total{backend,kind}` and returned; 4xx and 5xx responses are not
-    /// errors. A backend stream that breaks later is logged and counted with kind `body`.
+    /// HTTP) are logged, counted in `smcp_upstream_errors_total{backend,kind}` and returned; a
+    /// failing request body (the client's: over its size limit, or the client gone) is returned
+    /// as [`ForwardError::Body`] without counting it against the backend; 4xx and 5xx
+    /// responses are not errors. A backend stream that breaks later is logged and counted with kind `body`.
     pub async fn forward(
         &self,
         req: Request<Body>,
         ctx: ForwardContext,
     ) -> Result<Response<Body>, ForwardError> {
         let result = self.forward_inner(req, &ctx).await;
-        if let Err(e) = &result {
-            record_error(&self.inner.id, e.kind(), e);
+        match &result {
+            // The client's own body failed (over the size limit, or the client went away):
+            // not the backend's fault, so not an upstream error.
+            Err(e @ ForwardError::Body { .. }) => {
+                tracing::debug!(backend = %self.inner.id, error = %e, "request body failed while forwarding");
+            }
+            Err(e) => record_error(&self.inner.id, e.kind(), e),
+            Ok(_) => {}
         }
         result
     }

@@ -88,7 +88,7 @@ fn describe_metrics() {
     use metrics::{Unit, describe_counter, describe_histogram};
     describe_counter!(
         "smcp_client_requests_total",
-        "Requests answered by smcp-client's HTTP mode, by HTTP status"
+        "Requests answered by smcp-client's HTTP mode, by HTTP status (registered codes; `other` for the rest)"
     );
     describe_histogram!(
         "smcp_client_request_duration_seconds",
@@ -128,7 +128,7 @@ impl ProxyApp {
             None => self.forward(request, remote, scheme).await,
         };
         let status = response.status();
-        metrics::counter!("smcp_client_requests_total", "status" => status.as_str().to_owned())
+        metrics::counter!("smcp_client_requests_total", "status" => status_label(status))
             .increment(1);
         metrics::histogram!("smcp_client_request_duration_seconds")
             .record(started.elapsed().as_secs_f64());
@@ -204,5 +204,29 @@ impl ProxyApp {
                 reply::jsonrpc_error(error.status(), id.as_ref(), &error.message(server))
             }
         }
+    }
+}
+
+/// The `status` label of `status`: a registered status code, or `other`. The status is the
+/// upstream server's to choose (any of 100 to 999), so unregistered codes share one series.
+fn status_label(status: StatusCode) -> String {
+    if status.canonical_reason().is_none() {
+        return "other".to_owned();
+    }
+    status.as_str().to_owned()
+}
+
+#[cfg(test)]
+mod status_label_tests {
+    use super::{StatusCode, status_label};
+
+    #[test]
+    fn unregistered_statuses_share_one_label() {
+        assert_eq!(status_label(StatusCode::OK), "200");
+        assert_eq!(status_label(StatusCode::BAD_GATEWAY), "502");
+        let odd = StatusCode::from_u16(599).unwrap_or(StatusCode::OK);
+        assert_eq!(status_label(odd), "other");
+        let odd = StatusCode::from_u16(999).unwrap_or(StatusCode::OK);
+        assert_eq!(status_label(odd), "other");
     }
 }

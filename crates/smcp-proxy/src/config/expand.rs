@@ -83,6 +83,8 @@ pub(crate) fn expand_file(file: &mut FileConfig, env: &dyn Env, report: &mut Rep
     x.string(&mut server.public_url, "server.public_url");
     x.strings(&mut server.allowed_origins, "server.allowed_origins");
     x.scalar(&mut server.max_request_body, "server.max_request_body");
+    x.scalar(&mut server.max_connections, "server.max_connections");
+    x.strings(&mut server.allowed_hosts, "server.allowed_hosts");
     x.scalar(
         &mut server.session_idle_timeout,
         "server.session_idle_timeout",

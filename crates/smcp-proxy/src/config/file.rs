@@ -51,6 +51,8 @@ pub(crate) struct FileServer {
     pub(crate) public_url: Option<String>,
     pub(crate) allowed_origins: Option<Vec<String>>,
     pub(crate) max_request_body: Option<Scalar>,
+    pub(crate) max_connections: Option<Scalar>,
+    pub(crate) allowed_hosts: Option<Vec<String>>,
     pub(crate) session_idle_timeout: Option<Scalar>,
     pub(crate) sse_keepalive: Option<Scalar>,
     pub(crate) workers: Option<Scalar>,

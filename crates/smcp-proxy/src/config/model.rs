@@ -59,12 +59,35 @@ pub struct ServerConfig {
     pub allowed_origins: Vec<url::Origin>,
     /// Largest request body accepted, in bytes (413 beyond). Default 4 MiB.
     pub max_request_body: u64,
+    /// The most client connections open at once; more are closed as soon as they are
+    /// accepted. Default 10000, lowered at startup to three quarters of the open-file limit.
+    pub max_connections: usize,
+    /// Host names (and `Host` headers) requests may name besides loopback hosts, IP
+    /// addresses and the public URLs' hosts. Set, the check always applies; empty (the
+    /// default), it applies only with `auth.mode: none`. Other hosts get 421.
+    pub allowed_hosts: Vec<AllowedHost>,
     /// A stdio session with no activity for this long is ended. Default 30 min.
     pub session_idle_timeout: Duration,
     /// Interval of SSE keepalive comments on idle streams. Default 15 s.
     pub sse_keepalive: Duration,
     /// Accept loops (each a thread with its own event loop). Default 0: one per CPU core.
     pub workers: usize,
+}
+
+/// One entry of `server.allowed_hosts`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AllowedHost {
+    /// `*`: any host; turns the check off deliberately.
+    Any,
+    /// A host name, IP address or `*.`-wildcard, with an optional port.
+    Host {
+        /// Lower case, IPv6 without brackets; for a wildcard, the part after `*.`.
+        name: String,
+        /// Written `*.name`: any subdomain of `name` (one or more labels), not `name` itself.
+        subdomains: bool,
+        /// When given, only this port; else any.
+        port: Option<u16>,
+    },
 }
 
 impl ServerConfig {

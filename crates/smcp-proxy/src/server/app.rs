@@ -15,6 +15,7 @@ use smcp_router::RouteTable;
 
 use super::auth::ServerAuth;
 use super::backend::{BackendEntry, Transport};
+use super::host::HostPolicy;
 use super::observe::{InFlight, RouteMetrics};
 use super::origin::OriginPolicy;
 use super::readiness::ReadinessProbes;
@@ -22,10 +23,14 @@ use super::readiness::ReadinessProbes;
 /// Listener-level settings of a running server.
 #[derive(Debug, Clone)]
 pub(crate) struct ListenerSettings {
-    /// Bound on reading a request's headers (HTTP/1.1).
+    /// Bound on every wait for a request: HTTP/1.1 headers, an HTTP/2 preface, a connection
+    /// with no open request.
     pub(crate) read_timeout: Duration,
     /// How long in-flight requests may run on after a shutdown signal.
     pub(crate) shutdown_timeout: Duration,
+    /// The most connections open at once (`server.max_connections`, lowered to what the
+    /// open-file limit leaves).
+    pub(crate) max_connections: usize,
 }
 
 /// Everything the request path of one smcp-server shares.
@@ -34,6 +39,8 @@ pub(crate) struct App {
     /// The same entries in configuration order, for listings.
     pub(crate) backends: Vec<Arc<BackendEntry>>,
     pub(crate) origin_policy: OriginPolicy,
+    /// Which host names requests may be addressed to.
+    pub(crate) host_policy: HostPolicy,
     /// The auth state when `auth.mode` is `oidc`.
     pub(crate) auth: Option<Arc<ServerAuth>>,
     pub(crate) max_request_body: u64,
@@ -61,6 +68,10 @@ impl App {
 
     pub(crate) fn origin_policy(&self) -> &OriginPolicy {
         &self.origin_policy
+    }
+
+    pub(crate) fn host_policy(&self) -> &HostPolicy {
+        &self.host_policy
     }
 
     pub(crate) fn auth(&self) -> Option<&ServerAuth> {

@@ -12,11 +12,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use http::{HeaderMap, HeaderName, Method, Request, Response, StatusCode};
 use smcp_transport::body::Body;
-use smcp_transport::http::{ClientAddr, EndpointObserver, ForwardContext, HttpBackend};
+use smcp_transport::http::{
+    ClientAddr, EndpointObserver, ForwardContext, ForwardError, HttpBackend,
+};
 use smcp_transport::stdio::backend::{SessionOwner, StdioBackend, StdioRequestContext};
 
 use super::auth::BackendAuth;
 use super::auth::session_binding::{self, Admission, LegacyStream};
+use super::dispatch::reject;
 use super::observe::RouteMetrics;
 use super::reply;
 
@@ -73,6 +76,8 @@ pub(crate) struct CallContext {
     pub(crate) owner: SessionOwner,
     /// Identity headers smcp sets from a validated token.
     pub(crate) set_headers: HeaderMap,
+    /// `server.max_request_body`, named in the 413 a streamed body over it gets.
+    pub(crate) max_request_body: u64,
 }
 
 impl BackendEntry {
@@ -143,15 +148,7 @@ impl BackendEntry {
                         }
                         response
                     }
-                    Err(error) => {
-                        let status = error.status();
-                        let message = if status == StatusCode::GATEWAY_TIMEOUT {
-                            "the MCP backend did not answer in time"
-                        } else {
-                            "the MCP backend is unreachable"
-                        };
-                        reply::jsonrpc_error(status, reply::SERVER_ERROR, message)
-                    }
+                    Err(error) => forward_error(&error, context.max_request_body),
                 }
             }
             Transport::Stdio(backend) => {
@@ -165,5 +162,36 @@ impl BackendEntry {
                 backend.handle(request, stdio).await
             }
         }
+    }
+}
+
+/// The answer to a failed forward. A failure of the client's own body is the client's: a body
+/// cut off at `max_request_body` (a chunked one declares no length) is a 413 saying so and
+/// counted as a rejection, never reported as an unreachable backend.
+fn forward_error(error: &ForwardError, max_request_body: u64) -> Response<Body> {
+    let status = error.status();
+    match status {
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            reject("body_too_large");
+            reply::payload_too_large(max_request_body)
+        }
+        StatusCode::BAD_REQUEST => {
+            reject("body_unreadable");
+            reply::jsonrpc_error(
+                status,
+                reply::INVALID_REQUEST,
+                "the request body could not be read",
+            )
+        }
+        StatusCode::GATEWAY_TIMEOUT => reply::jsonrpc_error(
+            status,
+            reply::SERVER_ERROR,
+            "the MCP backend did not answer in time",
+        ),
+        _ => reply::jsonrpc_error(
+            status,
+            reply::SERVER_ERROR,
+            "the MCP backend is unreachable",
+        ),
     }
 }

@@ -19,6 +19,7 @@ use tokio_rustls::TlsAcceptor;
 use super::app::{App, ListenerSettings};
 use super::auth::{self, ServerAuth, SetupError};
 use super::backend::{BackendEntry, Transport};
+use super::host::HostPolicy;
 use super::observe::{InFlight, NO_BACKEND, RouteMetrics};
 use super::origin::OriginPolicy;
 use super::readiness::{Probe, ReadinessProbes};
@@ -105,10 +106,17 @@ pub(super) fn build(config: &Config) -> Result<(App, Option<TlsAcceptor>), Build
         .iter()
         .map(url::Origin::ascii_serialization)
         .collect();
+    let host_policy = HostPolicy::new(&config.server, config.auth.mode);
+    if !host_policy.is_enforced() {
+        tracing::info!(
+            "Host names are not checked (auth.mode oidc without server.allowed_hosts, or allowed_hosts [\"*\"])"
+        );
+    }
     let app = App {
         routes,
         backends,
         origin_policy: OriginPolicy::new(&allowed_origins),
+        host_policy,
         auth: server_auth,
         max_request_body: config.server.max_request_body,
         metrics_path,
@@ -118,12 +126,42 @@ pub(super) fn build(config: &Config) -> Result<(App, Option<TlsAcceptor>), Build
         listener: ListenerSettings {
             read_timeout: config.server.read_timeout,
             shutdown_timeout: config.server.shutdown_timeout,
+            max_connections: connection_limit(config.server.max_connections, open_file_limit()),
         },
         started_at: SystemTime::now(),
         draining: AtomicBool::new(false),
         _probes: probes,
     };
     Ok((app, tls))
+}
+
+/// The soft open-file limit of this process, if it can be read.
+fn open_file_limit() -> Option<u64> {
+    nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .ok()
+        .map(|(soft, _hard)| soft)
+}
+
+/// `server.max_connections`, lowered to three quarters of the open-file limit when that is
+/// smaller: the rest stays for upstream connections, stdio children's pipes, the listener and
+/// log files, so that a flood of connections can not leave `/health` without a descriptor.
+fn connection_limit(configured: usize, open_files: Option<u64>) -> usize {
+    let Some(open_files) = open_files else {
+        return configured;
+    };
+    let room = usize::try_from(open_files / 4 * 3)
+        .unwrap_or(usize::MAX)
+        .max(1);
+    if configured <= room {
+        return configured;
+    }
+    tracing::warn!(
+        max_connections = configured,
+        open_file_limit = open_files,
+        using = room,
+        "server.max_connections is above what the open-file limit leaves; lowered (raise `ulimit -n` to allow more)"
+    );
+    room
 }
 
 fn build_backend(
@@ -214,4 +252,19 @@ fn build_backend(
         auth,
         ready,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::connection_limit;
+
+    #[test]
+    fn the_connection_limit_leaves_a_quarter_of_the_open_files() {
+        assert_eq!(connection_limit(10_000, Some(1_048_576)), 10_000);
+        assert_eq!(connection_limit(10_000, Some(1024)), 768);
+        assert_eq!(connection_limit(10_000, Some(200)), 150);
+        assert_eq!(connection_limit(100, Some(200)), 100);
+        assert_eq!(connection_limit(10_000, None), 10_000);
+        assert_eq!(connection_limit(10_000, Some(1)), 1);
+    }
 }

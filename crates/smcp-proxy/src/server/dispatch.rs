@@ -95,6 +95,10 @@ async fn route_and_call(
         reject(refused.reason());
         return (None, refused.response());
     }
+    // Then the host the client named must be one this server answers for (DNS rebinding).
+    if let Some(response) = app.host_policy().refusal(&request, connection.scheme) {
+        return (None, response);
+    }
     // The origin a CORS-aware answer may name: present and allowed by the origin policy.
     let cors_origin = cors::allowed_origin(app.origin_policy(), request.headers());
     if wellknown::serves(app, request.uri().path()) {
@@ -221,6 +225,7 @@ async fn admit_and_call(
         host,
         owner: caller.owner,
         set_headers: caller.set_headers,
+        max_request_body: limit,
     };
     let (parts, incoming) = request.into_parts();
     let request_body = match entry.kind() {
@@ -257,7 +262,8 @@ async fn admit_and_call(
         .await
 }
 
-fn reject(reason: &'static str) {
+/// Counts a request refused before reaching a backend, by `reason`.
+pub(super) fn reject(reason: &'static str) {
     metrics::counter!("smcp_rejected_requests_total", "reason" => reason).increment(1);
 }
 

@@ -9,7 +9,11 @@
 //! (`docs/benchmarks.md`). Everything the loops share (`App`) is immutable or synchronised.
 //!
 //! Each connection is served by `connection::serve` (TLS handshake when configured, then
-//! HTTP/1.1 or HTTP/2: h2c on plain TCP, ALPN under TLS). When the shutdown future resolves the
+//! HTTP/1.1 or HTTP/2: h2c on plain TCP, ALPN under TLS), which closes connections that ask
+//! nothing for `read_timeout`. At most `server.max_connections` are open at once: a connection
+//! accepted beyond that is closed at once and counted (`smcp_connections_refused_total`), so
+//! that a flood of idle connections cannot use up the process's file descriptors, which the
+//! upstream connections, the stdio children's pipes and `/health` itself need. When the shutdown future resolves the
 //! accept loop stops, the app enters draining, open connections are asked to finish their
 //! in-flight requests, and after `shutdown_timeout` at the latest every backend is stopped (no
 //! stdio child outlives the server). Only then do the event loops end: a stdio child's pipes are
@@ -20,7 +24,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use hyper_util::server::graceful::GracefulShutdown;
+use metrics::{Counter, Gauge};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Handle;
 use tokio_rustls::TlsAcceptor;
@@ -28,7 +32,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::app::App;
 use super::dispatch::{self, Connection};
-use crate::connection;
+use crate::connection::{self, Ending, GracefulShutdown};
+
+/// At most one refusal warning per this long: a flood must not become a log flood.
+const REFUSAL_WARNING_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Serves `app` on `listener` with `workers` event loops until `shutdown` resolves, then
 /// drains and stops.
@@ -43,6 +50,7 @@ pub(crate) async fn serve(
     let builder = connection::http_builder(app.listener.read_timeout);
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
+    let mut limit = ConnectionLimit::new(app.listener.max_connections);
 
     loop {
         tokio::select! {
@@ -51,6 +59,11 @@ pub(crate) async fn serve(
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, remote)) => {
+                    if !limit.admits() {
+                        limit.refuse(stream, remote);
+                        continue;
+                    }
+                    let open = limit.open_one();
                     let connection = Connection::new(remote, tls.is_some());
                     let served = ServedConnection {
                         app: Arc::clone(&app),
@@ -58,8 +71,9 @@ pub(crate) async fn serve(
                         watcher: graceful.watcher(),
                         tls: tls.clone(),
                         connection,
+                        timed_out: limit.metrics.timed_out.clone(),
                     };
-                    loops.serve(stream, served);
+                    loops.serve(stream, served, open);
                 }
                 Err(error) => {
                     // Usually EMFILE/ENFILE: back off a little instead of spinning.
@@ -133,10 +147,14 @@ impl EventLoops {
             .min_by_key(|l| l.open.load(Ordering::Relaxed))
     }
 
-    /// Serves `stream` on the loop with the fewest open connections.
-    fn serve(&self, stream: TcpStream, served: ServedConnection) {
+    /// Serves `stream` on the loop with the fewest open connections; `open` counts it as open
+    /// until it closes.
+    fn serve(&self, stream: TcpStream, served: ServedConnection, open: OpenConnection) {
         let Some(chosen) = self.least_loaded() else {
-            tokio::spawn(served.run(stream));
+            tokio::spawn(async move {
+                let _open = open;
+                served.run(stream).await;
+            });
             return;
         };
         // A tokio socket belongs to the reactor that registered it: move the plain socket
@@ -148,9 +166,9 @@ impl EventLoops {
                 return;
             }
         };
-        let open = OpenConnection::new(Arc::clone(&chosen.open));
+        let on_loop = LoopConnection::new(Arc::clone(&chosen.open));
         chosen.handle.spawn(async move {
-            let _open = open;
+            let _open = (open, on_loop);
             match TcpStream::from_std(stream) {
                 Ok(stream) => served.run(stream).await,
                 Err(error) => tracing::debug!(%error, "cannot register a connection"),
@@ -187,18 +205,109 @@ fn start_loop(
 }
 
 /// Counts a connection as open on its loop until dropped.
-struct OpenConnection(Arc<AtomicUsize>);
+struct LoopConnection(Arc<AtomicUsize>);
 
-impl OpenConnection {
+impl LoopConnection {
     fn new(open: Arc<AtomicUsize>) -> Self {
         open.fetch_add(1, Ordering::Relaxed);
         Self(open)
     }
 }
 
-impl Drop for OpenConnection {
+impl Drop for LoopConnection {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// The connection metrics, resolved once.
+struct ConnectionMetrics {
+    open: Gauge,
+    refused: Counter,
+    timed_out: Counter,
+}
+
+impl ConnectionMetrics {
+    fn new() -> Self {
+        Self {
+            open: metrics::gauge!("smcp_connections_open"),
+            refused: metrics::counter!("smcp_connections_refused_total"),
+            timed_out: metrics::counter!("smcp_connections_timed_out_total"),
+        }
+    }
+}
+
+/// `server.max_connections`: how many connections are open, and what to do beyond the limit.
+struct ConnectionLimit {
+    max: usize,
+    open: Arc<AtomicUsize>,
+    metrics: ConnectionMetrics,
+    /// When the last refusal was logged, and how many were refused since without a line.
+    last_warning: Option<tokio::time::Instant>,
+    unlogged: u64,
+}
+
+impl ConnectionLimit {
+    fn new(max: usize) -> Self {
+        Self {
+            max,
+            open: Arc::new(AtomicUsize::new(0)),
+            metrics: ConnectionMetrics::new(),
+            last_warning: None,
+            unlogged: 0,
+        }
+    }
+
+    /// Whether one more connection may open.
+    fn admits(&self) -> bool {
+        self.open.load(Ordering::Acquire) < self.max
+    }
+
+    /// Counts one more connection open until the returned guard is dropped.
+    fn open_one(&self) -> OpenConnection {
+        self.open.fetch_add(1, Ordering::AcqRel);
+        self.metrics.open.increment(1.0);
+        OpenConnection {
+            open: Arc::clone(&self.open),
+            gauge: self.metrics.open.clone(),
+        }
+    }
+
+    /// Closes a connection accepted over the limit at once (never waits for a slot: a
+    /// blocked accept loop would leave the backlog to the attacker), counts it and logs it,
+    /// at most once per [`REFUSAL_WARNING_INTERVAL`].
+    fn refuse(&mut self, stream: TcpStream, remote: std::net::SocketAddr) {
+        drop(stream);
+        self.metrics.refused.increment(1);
+        self.unlogged += 1;
+        let now = tokio::time::Instant::now();
+        if self
+            .last_warning
+            .is_some_and(|last| now.duration_since(last) < REFUSAL_WARNING_INTERVAL)
+        {
+            return;
+        }
+        tracing::warn!(
+            %remote,
+            max_connections = self.max,
+            refused = self.unlogged,
+            "connection refused: server.max_connections are open (count since the last such line)"
+        );
+        self.last_warning = Some(now);
+        self.unlogged = 0;
+    }
+}
+
+/// Counts a connection as open (for `server.max_connections` and the gauge) until dropped.
+struct OpenConnection {
+    open: Arc<AtomicUsize>,
+    gauge: Gauge,
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.open.fetch_sub(1, Ordering::AcqRel);
+        self.gauge.decrement(1.0);
     }
 }
 
@@ -206,9 +315,11 @@ impl Drop for OpenConnection {
 struct ServedConnection {
     app: Arc<App>,
     builder: connection::HttpBuilder,
-    watcher: hyper_util::server::graceful::Watcher,
+    watcher: connection::Watcher,
     tls: Option<TlsAcceptor>,
     connection: Connection,
+    /// Counts the connections closed for asking nothing within `read_timeout`.
+    timed_out: Counter,
 }
 
 impl ServedConnection {
@@ -219,13 +330,18 @@ impl ServedConnection {
             watcher,
             tls,
             connection: peer,
+            timed_out,
         } = self;
         let remote = peer.remote;
         // Boxed: hyper keeps the future of each request in its connection state, and moving
         // this one (some kilobytes) there costs more than the allocation.
         let handler =
             move |request| Box::pin(dispatch::handle(Arc::clone(&app), peer.clone(), request));
-        connection::serve(builder, watcher, tls, stream, remote, handler).await;
+        if connection::serve(builder, watcher, tls, stream, remote, handler).await
+            == Ending::TimedOut
+        {
+            timed_out.increment(1);
+        }
     }
 }
 
@@ -242,8 +358,8 @@ mod tests {
 
         // Two connections open on the first loop: the second is now the least loaded.
         let held = [
-            OpenConnection::new(Arc::clone(&loops.loops[0].open)),
-            OpenConnection::new(Arc::clone(&loops.loops[0].open)),
+            LoopConnection::new(Arc::clone(&loops.loops[0].open)),
+            LoopConnection::new(Arc::clone(&loops.loops[0].open)),
         ];
         let chosen = loops.least_loaded().unwrap();
         assert!(Arc::ptr_eq(&chosen.open, &loops.loops[1].open));

@@ -67,7 +67,7 @@ pub(crate) fn payload_too_large(limit: u64) -> Response<Body> {
     jsonrpc_error(
         StatusCode::PAYLOAD_TOO_LARGE,
         INVALID_REQUEST,
-        &format!("request body exceeds the limit of {limit} bytes"),
+        &format!("request body exceeds server.max_request_body ({limit} bytes)"),
     )
 }
 

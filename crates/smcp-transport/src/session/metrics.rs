@@ -2,8 +2,10 @@
 //!
 //! `method` is one of the methods the MCP spec defines for clients to call, or `other`;
 //! `tool` is set only for `tools/call`, and only to a name the backend itself listed in a
-//! `tools/list` result (at most [`MAX_TOOL_NAMES`] per backend), else `other`. A client can
-//! therefore not mint new label values by sending made-up methods or tool names.
+//! `tools/list` result (at most [`MAX_TOOL_NAMES`] per backend, each at most
+//! [`MAX_TOOL_NAME_LEN`] bytes), else `other`. A client can therefore not mint new label values
+//! by sending made-up methods or tool names, and a backend can not fill the exporter with
+//! megabyte-long names.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -18,6 +20,9 @@ use crate::jsonrpc::Message;
 
 /// The most tool names remembered per backend.
 pub(crate) const MAX_TOOL_NAMES: usize = 512;
+/// The longest tool name used as a label; longer names are counted as `other`. The MCP spec
+/// asks for 1 to 128 characters.
+pub(crate) const MAX_TOOL_NAME_LEN: usize = 128;
 
 /// Requests a client may send an MCP server (2024-11-05 through 2025-11-25).
 const KNOWN_METHODS: &[&str] = &[
@@ -75,6 +80,9 @@ impl ToolNames {
         for tool in list.tools {
             if names.len() >= MAX_TOOL_NAMES {
                 break;
+            }
+            if tool.name.is_empty() || tool.name.len() > MAX_TOOL_NAME_LEN {
+                continue;
             }
             names.insert(Arc::from(tool.name));
         }
@@ -199,5 +207,28 @@ mod tests {
         let made_up =
             msg(r#"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"zzz"}}"#);
         assert_eq!(&*tools.label(&made_up), "other");
+    }
+
+    #[test]
+    fn overlong_tool_names_are_never_labels_and_the_set_is_capped() {
+        let tools = ToolNames::default();
+        let long = "t".repeat(MAX_TOOL_NAME_LEN + 1);
+        let many: Vec<String> = (0..MAX_TOOL_NAMES + 50)
+            .map(|i| format!(r#"{{"name":"tool{i}"}}"#))
+            .collect();
+        tools.learn(&msg(&format!(
+            r#"{{"jsonrpc":"2.0","id":1,"result":{{"tools":[{{"name":"{long}"}},{}]}}}}"#,
+            many.join(",")
+        )));
+        let call = |name: &str| {
+            msg(&format!(
+                r#"{{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{{"name":"{name}"}}}}"#
+            ))
+        };
+        assert_eq!(&*tools.label(&call(&long)), "other");
+        assert_eq!(&*tools.label(&call("tool0")), "tool0");
+        assert_eq!(lock(&tools.0).len(), MAX_TOOL_NAMES);
+        let last = format!("tool{}", MAX_TOOL_NAMES + 49);
+        assert_eq!(&*tools.label(&call(&last)), "other");
     }
 }

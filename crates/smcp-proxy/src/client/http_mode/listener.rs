@@ -1,7 +1,7 @@
 //! The local listener's accept loop: plain TCP or TLS, HTTP/1.1 and HTTP/2, graceful shutdown.
 //!
 //! The same shape as smcp-server's, through the same `connection::serve`: each connection gets
-//! a task, watched by `GracefulShutdown`; on shutdown the loop stops accepting and in-flight requests (streams
+//! a task, watched by `connection::GracefulShutdown`; on shutdown the loop stops accepting and in-flight requests (streams
 //! included) get `--shutdown-timeout` to finish. Request headers must arrive within
 //! `--read-timeout`; nothing bounds a response stream.
 
@@ -9,12 +9,11 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 use super::ProxyApp;
-use crate::connection;
+use crate::connection::{self, GracefulShutdown};
 
 /// Serves `app` on `listener` until `shutdown` resolves, then drains.
 pub(super) async fn serve(

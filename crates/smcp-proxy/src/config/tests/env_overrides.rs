@@ -41,6 +41,11 @@ fn config_env_sets_every_scalar_key() {
             "https://a.example, https://b.example:8443",
         ),
         ("SMCP_PROXY_SERVER_MAX_REQUEST_BODY", "1MiB"),
+        ("SMCP_PROXY_SERVER_MAX_CONNECTIONS", "500"),
+        (
+            "SMCP_PROXY_SERVER_ALLOWED_HOSTS",
+            "mcp.example.com, *.internal.example:8443",
+        ),
         ("SMCP_PROXY_SERVER_SESSION_IDLE_TIMEOUT", "5m"),
         ("SMCP_PROXY_SERVER_SSE_KEEPALIVE", "20s"),
         ("SMCP_PROXY_SERVER_WORKERS", "3"),
@@ -89,6 +94,22 @@ fn config_env_sets_every_scalar_key() {
         .collect();
     assert_eq!(origins, ["https://a.example", "https://b.example:8443"]);
     assert_eq!(s.max_request_body, 1 << 20);
+    assert_eq!(s.max_connections, 500);
+    assert_eq!(
+        s.allowed_hosts,
+        [
+            crate::config::AllowedHost::Host {
+                name: "mcp.example.com".into(),
+                subdomains: false,
+                port: None
+            },
+            crate::config::AllowedHost::Host {
+                name: "internal.example".into(),
+                subdomains: true,
+                port: Some(8443)
+            },
+        ]
+    );
     assert_eq!(s.session_idle_timeout, Duration::from_secs(300));
     assert_eq!(s.sse_keepalive, Duration::from_secs(20));
     assert_eq!(config.auth.mode, AuthMode::Oidc);

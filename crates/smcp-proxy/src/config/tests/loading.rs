@@ -19,6 +19,8 @@ fn config_defaults() {
     assert_eq!(s.public_url, None);
     assert!(s.allowed_origins.is_empty());
     assert_eq!(s.max_request_body, 4_194_304);
+    assert_eq!(s.max_connections, 10_000);
+    assert!(s.allowed_hosts.is_empty());
     assert_eq!(s.session_idle_timeout, Duration::from_secs(1800));
     assert_eq!(s.sse_keepalive, Duration::from_secs(15));
     assert_eq!(s.workers, 0);

@@ -76,6 +76,14 @@ pub(super) fn cases() -> Vec<(String, String)> {
             "server.max_request_body: invalid size \"4 parsecs\": write a number of bytes or a size like \"4MiB\" or \"512KiB\"",
         ),
         case(
+            "server:\n  max_connections: 0\n",
+            "server.max_connections: must be at least 1 (got 0)",
+        ),
+        case(
+            "server:\n  allowed_hosts: [\"ok.example\", \"http://bad.example\"]\n",
+            "server.allowed_hosts[1]: not a port number: write a host name with an optional port and an optional leading \"*.\" (\"mcp.example.com\", \"*.example.com:8443\"), or \"*\" for any host (got \"http://bad.example\")",
+        ),
+        case(
             "server:\n  max_request_body: 0\n",
             "server.max_request_body: must be at least 1 (got 0)",
         ),
