@@ -3,7 +3,8 @@
 //! Stages, in order (drawn in `docs/architecture.md`):
 //! 1. observe: request id, in-flight gauge, one access-log line and the request metrics;
 //!    then the request's shape (`admission`): a path in normal form and at most one copy of
-//!    each header smcp decides on, else 400;
+//!    each header smcp decides on, else 400; then the `Host` (`host`): one this server
+//!    answers for, else 421 (DNS rebinding);
 //! 2. protected-resource metadata (`/.well-known/*`, only with `auth.mode: oidc`) and the
 //!    operations endpoints (`/health`, `/ready`, `/metrics`, `/api/models`), answered locally;
 //!    with oidc, `/api/models` needs a bearer token first;
