@@ -32,8 +32,9 @@
 //!   an smcp-server config.
 //! - [`process`]: `ChildGuard`, a child in its own process group with captured output,
 //!   SIGKILLed with its group on drop; `wait_for_line` for readiness, `logs` for diagnostics.
-//! - [`servers`]: `spawn_everything_http(HttpMode)` and the general `spawn_node_server`, both
-//!   returning `(ChildGuard, port)` once the server listens on 127.0.0.1.
+//! - [`servers`]: `spawn_everything_http(HttpMode)`, the general `spawn_node_server`, and
+//!   `spawn_py_sse_server` (the Python SDK's legacy SSE server), all returning
+//!   `(ChildGuard, port)` once the server listens on 127.0.0.1.
 //! - [`clients`]: `run_py_client` / `run_ts_client` (JSON result, panic on failure) and
 //!   `try_run_*` (a `ClientRun` with exit code, JSON, stdout, stderr) for expected failures.
 //! - [`net`]: `free_port`, `wait_for_port`.
@@ -79,5 +80,7 @@ pub use peers::{
     peers_dir, python, sequential_thinking_stdio, time_stdio, venv_bin,
 };
 pub use process::{ChildGuard, LogLine, Stream, WaitError};
-pub use servers::{HttpMode, NODE_READY_TIMEOUT, spawn_everything_http, spawn_node_server};
+pub use servers::{
+    HttpMode, NODE_READY_TIMEOUT, spawn_everything_http, spawn_node_server, spawn_py_sse_server,
+};
 pub use smcp::SmcpServer;

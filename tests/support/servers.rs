@@ -142,3 +142,46 @@ pub async fn spawn_everything_http(mode: HttpMode) -> (ChildGuard, u16) {
     let name = format!("server-everything-{}", mode.arg());
     spawn_node_server(&name, &script, [mode.arg()], &[]).await
 }
+
+/// `tests/peers/harness/py_sse_server.py`: a legacy HTTP+SSE server on the Python SDK.
+pub fn py_sse_server_script() -> PathBuf {
+    peers_dir().join("harness").join("py_sse_server.py")
+}
+
+/// Starts the Python SDK's legacy HTTP+SSE server (`harness/py_sse_server.py`: `GET /sse`,
+/// `POST /messages/?session_id=<uuid hex>`, one tool `whoami`) on a free loopback port and
+/// waits until it listens.
+///
+/// The SDK reads `session_id` with `uuid.UUID(hex=...)`, so it accepts other spellings of an
+/// id (upper case, hyphens, braces, `urn:uuid:`): the peer for smcp's legacy session binding.
+///
+/// # Panics
+/// If the peers are not installed, or the server does not listen within
+/// [`NODE_READY_TIMEOUT`] (the panic message carries its output).
+pub async fn spawn_py_sse_server() -> (ChildGuard, u16) {
+    ensure_peers_installed();
+    let name = "py-sse-server";
+    let mut cmd = Command::new(crate::peers::python());
+    cmd.arg(py_sse_server_script()).current_dir(peers_dir());
+    let guard = ChildGuard::spawn(name, cmd).unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+    let is_ready =
+        |line: &LogLine| line.stream == Stream::Stderr && line.text.starts_with(LISTENING_PREFIX);
+    let line = match guard.wait_for_line(NODE_READY_TIMEOUT, is_ready).await {
+        Ok(line) => line,
+        Err(WaitError::Timeout) => panic!(
+            "{name} did not listen within {NODE_READY_TIMEOUT:?}; its output:\n{}",
+            guard.logs()
+        ),
+        Err(WaitError::Exited) => panic!(
+            "{name} exited before listening; its output:\n{}",
+            guard.logs()
+        ),
+    };
+    let port = line
+        .text
+        .rsplit(' ')
+        .next()
+        .and_then(|p| p.parse::<u16>().ok())
+        .unwrap_or_else(|| panic!("{name}: unparsable ready line {:?}", line.text));
+    (guard, port)
+}

@@ -107,6 +107,6 @@ fn describe() {
     );
     describe_counter!(
         "smcp_session_binding_refusals_total",
-        "Requests answered 404 because their MCP session belongs to another principal, by backend"
+        "Requests answered 404 because their MCP session belongs to another principal (reason foreign), or their legacy SSE session was not announced to the caller exactly (unknown) or is named ambiguously (ambiguous), by backend and reason"
     );
 }

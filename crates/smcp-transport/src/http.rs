@@ -39,7 +39,7 @@ use self::bodies::{RequestBody, ResponseBody};
 use self::client::Clients;
 pub use self::client_addr::ClientAddr;
 use self::endpoint::{EndpointBody, EndpointRewrite, is_event_stream};
-pub use self::endpoint::{EndpointObserver, legacy_session_ids};
+pub use self::endpoint::{EndpointObserver, LegacySession, legacy_session};
 pub use self::error::{ForwardError, HttpBackendError};
 use crate::body::{self, Body};
 

@@ -113,7 +113,7 @@ impl BackendEntry {
                 if let Some(bindings) = bindings
                     && (bindings.admit(session.as_deref(), &context.owner) == Admission::Foreign
                         || bindings.admit_legacy(query.as_deref(), &context.owner)
-                            == Admission::Foreign)
+                            != Admission::Pass)
                 {
                     return session_binding::unknown_session();
                 }

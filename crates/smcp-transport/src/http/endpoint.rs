@@ -25,7 +25,7 @@ use http_body::{Body as HttpBody, Frame};
 use pin_project_lite::pin_project;
 
 use self::observer::ObserverSlot;
-pub use self::observer::{EndpointObserver, legacy_session_ids};
+pub use self::observer::{EndpointObserver, LegacySession, legacy_session};
 use self::scanner::EndpointScanner;
 use crate::body::BoxError;
 

@@ -10,13 +10,18 @@
 //!   unknown session gets, and logged as a security event with a short fingerprint of the id;
 //! - forgotten on a 2xx answer to the session's DELETE, and on the backend's 404 for it.
 //!
-//! Legacy HTTP+SSE sessions (2024-11-05) are bound the same way, in the same table (see
-//! `legacy`): the session id named by the `endpoint` event of a GET's SSE stream is bound to
-//! the caller who opened the stream, every `sessionId`/`session_id` in a request's query is
-//! checked like an `Mcp-Session-Id`, and the binding is forgotten when the stream ends.
+//! Legacy HTTP+SSE sessions (2024-11-05) are bound in the same table (see `legacy`), more
+//! strictly: the session id named by the `endpoint` event of a GET's SSE stream is bound to
+//! the caller who opened the stream until the stream ends, and a request whose query names a
+//! legacy session (`sessionId`/`session_id`) passes only when it names exactly one, byte for
+//! byte the value smcp saw announced to this caller. Backends canonicalise ids (the Python SDK
+//! parses them as UUIDs, accepting case, hyphens, braces and `urn:uuid:`), so any other
+//! spelling, an id smcp never announced, and a query naming the session twice or ambiguously
+//! (see `smcp_transport::http::legacy_session`) get 404. A legacy stream cannot outlive the
+//! smcp process that carries it, so nothing legitimate is lost by refusing unknown ids.
 //!
-//! Ids smcp never saw (sessions created before a restart, or through another smcp replica) pass
-//! through to the backend, which decides. The table is bounded: each principal keeps at most
+//! Streamable HTTP ids smcp never saw (sessions created before a restart, or through another
+//! smcp replica) pass through to the backend, which decides. The table is bounded: each principal keeps at most
 //! `per_owner` bindings and the whole table `capacity`, the least recently used going first,
 //! so one caller cannot flood out another's bindings without many identities.
 //!
@@ -31,6 +36,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use http::{HeaderMap, Method, Response, StatusCode};
 use smcp_transport::body::Body;
+use smcp_transport::http::LegacySession;
 use smcp_transport::stdio::backend::SessionOwner;
 
 use crate::server::reply;
@@ -45,10 +51,27 @@ const MAX_ID_BYTES: usize = 256;
 /// Whether a request may go on to the backend.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Admission {
-    /// No session id, an id of this principal, or an id smcp does not know.
+    /// No session id, an id of this principal, or a Streamable HTTP id smcp does not know.
     Pass,
     /// A session bound to another principal.
     Foreign,
+    /// A legacy session id that smcp never announced to this caller (including other
+    /// spellings of an announced one).
+    Unknown,
+    /// A query naming its legacy session more than once or ambiguously.
+    Ambiguous,
+}
+
+impl Admission {
+    /// The `reason` label of a refusal.
+    fn reason(self) -> &'static str {
+        match self {
+            Admission::Pass => "pass",
+            Admission::Foreign => "foreign",
+            Admission::Unknown => "unknown",
+            Admission::Ambiguous => "ambiguous",
+        }
+    }
 }
 
 /// The session bindings of one HTTP backend.
@@ -73,6 +96,8 @@ struct Table {
 struct Binding {
     owner: SessionOwner,
     tick: u64,
+    /// Announced by a legacy `endpoint` event (only those may be named in a query).
+    legacy: bool,
 }
 
 impl SessionBindings {
@@ -99,29 +124,62 @@ impl SessionBindings {
         };
         if binding.owner != *owner {
             drop(table);
-            metrics::counter!("smcp_session_binding_refusals_total", "backend" => self.backend.to_string())
-                .increment(1);
-            tracing::warn!(
-                backend = %self.backend,
-                session = %fingerprint(id),
-                "security: an MCP session id was presented by a principal that does not own it; answered as unknown"
-            );
-            return Admission::Foreign;
+            return self.refuse(Admission::Foreign, Some(id));
         }
         table.touch(id);
         Admission::Pass
     }
 
-    /// [`admit`](Self::admit) for every legacy session id the request's query names
-    /// (`sessionId`, `session_id`): one foreign id refuses the request.
+    /// Checks the legacy session a request's query names (`sessionId`, `session_id`): it must
+    /// be exactly one value, byte for byte one that an `endpoint` event announced to `owner`
+    /// (see the module docs). A query naming no legacy session passes.
     pub(crate) fn admit_legacy(&self, query: Option<&str>, owner: &SessionOwner) -> Admission {
-        let ids = query.map(smcp_transport::http::legacy_session_ids);
-        for id in ids.iter().flatten() {
-            if self.admit(Some(id), owner) == Admission::Foreign {
-                return Admission::Foreign;
-            }
+        let named = query.map_or(LegacySession::None, smcp_transport::http::legacy_session);
+        let id = match named {
+            LegacySession::None => return Admission::Pass,
+            LegacySession::Ambiguous => return self.refuse(Admission::Ambiguous, None),
+            LegacySession::One(id) => id,
+        };
+        let mut table = self.lock();
+        let verdict = match table.sessions.get(id) {
+            Some(binding) if binding.owner != *owner => Admission::Foreign,
+            Some(binding) if binding.legacy => Admission::Pass,
+            _ => Admission::Unknown,
+        };
+        if verdict == Admission::Pass {
+            table.touch(id);
+            return Admission::Pass;
         }
-        Admission::Pass
+        drop(table);
+        self.refuse(verdict, Some(id))
+    }
+
+    /// Counts and logs a refusal (`verdict` is not `Pass`) and returns it.
+    fn refuse(&self, verdict: Admission, id: Option<&str>) -> Admission {
+        metrics::counter!(
+            "smcp_session_binding_refusals_total",
+            "backend" => self.backend.to_string(),
+            "reason" => verdict.reason()
+        )
+        .increment(1);
+        let session = id.map(fingerprint).unwrap_or_default();
+        match verdict {
+            Admission::Foreign => tracing::warn!(
+                backend = %self.backend,
+                session = %session,
+                "security: an MCP session id was presented by a principal that does not own it; answered as unknown"
+            ),
+            Admission::Unknown => tracing::warn!(
+                backend = %self.backend,
+                session = %session,
+                "security: a legacy SSE session id that smcp never announced to this caller (or another spelling of one); answered as unknown"
+            ),
+            _ => tracing::warn!(
+                backend = %self.backend,
+                "security: a request names its legacy SSE session more than once or ambiguously; answered as unknown"
+            ),
+        }
+        verdict
     }
 
     /// Forgets session `id` if it is bound to `owner` (another principal's binding stays).
@@ -158,12 +216,19 @@ impl SessionBindings {
     }
 
     fn bind(&self, id: &str, owner: &SessionOwner) {
+        self.bind_as(id, owner, false);
+    }
+
+    /// Binds session `id` to `owner`; `legacy` when an `endpoint` event announced it.
+    fn bind_as(&self, id: &str, owner: &SessionOwner, legacy: bool) {
         if id.is_empty() || id.len() > MAX_ID_BYTES {
             return;
         }
         let mut table = self.lock();
-        if let Some(existing) = table.sessions.get(id) {
-            if existing.owner != *owner {
+        if let Some(existing) = table.sessions.get_mut(id) {
+            if existing.owner == *owner {
+                existing.legacy |= legacy;
+            } else {
                 // The backend reissued a live id: keep the first owner, never hand it over.
                 tracing::warn!(
                     backend = %self.backend,
@@ -193,7 +258,7 @@ impl SessionBindings {
             };
             table.remove(&oldest);
         }
-        table.insert(Arc::from(id), owner.clone());
+        table.insert(Arc::from(id), owner.clone(), legacy);
     }
 
     /// Number of bindings held (for tests).
@@ -217,14 +282,21 @@ impl Table {
         self.tick
     }
 
-    fn insert(&mut self, id: Arc<str>, owner: SessionOwner) {
+    fn insert(&mut self, id: Arc<str>, owner: SessionOwner, legacy: bool) {
         let tick = self.next_tick();
         self.by_age.insert(tick, Arc::clone(&id));
         self.by_owner
             .entry(owner.clone())
             .or_default()
             .insert(tick, Arc::clone(&id));
-        self.sessions.insert(id, Binding { owner, tick });
+        self.sessions.insert(
+            id,
+            Binding {
+                owner,
+                tick,
+                legacy,
+            },
+        );
     }
 
     fn touch(&mut self, id: &str) {

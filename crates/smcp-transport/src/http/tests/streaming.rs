@@ -244,12 +244,12 @@ async fn endpoint_observer_hears_the_session_and_the_end_of_the_stream() {
     let endpoint = b"event: endpoint\ndata: /message?sessionId=a%20b\n\n";
     events.send(Bytes::from_static(endpoint)).await.unwrap();
     assert_eq!(read_len(&mut body, endpoint.len()).await, &endpoint[..]);
-    assert_eq!(*heard.0.lock().unwrap(), ["opened a b"]);
+    assert_eq!(*heard.0.lock().unwrap(), ["opened a%20b"]);
     events.send(Bytes::from_static(EVENT_1)).await.unwrap();
     assert_eq!(read_len(&mut body, EVENT_1.len()).await, EVENT_1);
     assert_eq!(heard.0.lock().unwrap().len(), 1, "still open");
     // The client goes away: the body is dropped while the backend still streams.
     drop(body);
-    assert_eq!(*heard.0.lock().unwrap(), ["opened a b", "ended"]);
+    assert_eq!(*heard.0.lock().unwrap(), ["opened a%20b", "ended"]);
     drop(events);
 }

@@ -48,7 +48,7 @@ impl std::fmt::Debug for LegacyStream {
 
 impl EndpointObserver for LegacyStream {
     fn session_opened(&self, id: &str) {
-        self.bindings.bind(id, &self.owner);
+        self.bindings.bind_as(id, &self.owner, true);
         *self.session() = Some(id.to_owned());
     }
 
@@ -82,21 +82,22 @@ mod tests {
         let bindings = Arc::new(SessionBindings::new("b".into(), 100, 10));
         let stream = LegacyStream::new(Arc::clone(&bindings), alice());
         assert_eq!(
-            bindings.admit_legacy(Some("sessionId=s1"), &bob()),
-            Admission::Pass,
-            "unknown before the endpoint event"
+            bindings.admit_legacy(Some("sessionId=s1"), &alice()),
+            Admission::Unknown,
+            "nothing passes before the endpoint event"
         );
         stream.session_opened("s1");
-        for query in [
-            "sessionId=s1",
-            "session_id=s1",
-            "sessionId=own&session_id=s1",
-            "session_id=own&sessionId=s1",
-            "x=1&sessionId=s%31",
+        for (query, verdict) in [
+            ("sessionId=s1", Admission::Foreign),
+            ("session_id=s1", Admission::Foreign),
+            ("sessionId=own&session_id=s1", Admission::Ambiguous),
+            ("session_id=own&sessionId=s1", Admission::Ambiguous),
+            ("x=1&sessionId=s%31", Admission::Unknown),
+            ("sessionId=other", Admission::Unknown),
         ] {
             assert_eq!(
                 bindings.admit_legacy(Some(query), &bob()),
-                Admission::Foreign,
+                verdict,
                 "{query}"
             );
         }
@@ -104,16 +105,95 @@ mod tests {
             bindings.admit_legacy(Some("sessionId=s1"), &alice()),
             Admission::Pass
         );
-        assert_eq!(bindings.admit_legacy(None, &bob()), Admission::Pass);
         assert_eq!(
-            bindings.admit_legacy(Some("sessionId=other"), &bob()),
+            bindings.admit_legacy(Some("x=1&session_id=s1"), &alice()),
             Admission::Pass
         );
+        assert_eq!(bindings.admit_legacy(None, &bob()), Admission::Pass);
         stream.stream_ended();
         assert_eq!(
-            bindings.admit_legacy(Some("sessionId=s1"), &bob()),
-            Admission::Pass,
+            bindings.admit_legacy(Some("sessionId=s1"), &alice()),
+            Admission::Unknown,
             "forgotten when the stream ends"
+        );
+    }
+
+    #[test]
+    fn a_streamable_session_id_is_no_legacy_session() {
+        let bindings = Arc::new(SessionBindings::new("b".into(), 100, 10));
+        bindings.bind("s1", &alice());
+        assert_eq!(
+            bindings.admit_legacy(Some("sessionId=s1"), &alice()),
+            Admission::Unknown
+        );
+        LegacyStream::new(Arc::clone(&bindings), alice()).session_opened("s1");
+        assert_eq!(
+            bindings.admit_legacy(Some("sessionId=s1"), &alice()),
+            Admission::Pass
+        );
+    }
+
+    /// The session id the Python SDK announces: a UUID's 32 hex digits.
+    const PY_ID: &str = "0f1e2d3c4b5a69788796a5b4c3d2e1f0";
+
+    #[test]
+    fn only_the_exact_announced_value_passes() {
+        let bindings = Arc::new(SessionBindings::new("b".into(), 100, 10));
+        let stream = LegacyStream::new(Arc::clone(&bindings), alice());
+        stream.session_opened(PY_ID);
+        assert_eq!(
+            bindings.admit_legacy(Some(&format!("session_id={PY_ID}")), &alice()),
+            Admission::Pass
+        );
+        // Every spelling Python's `UUID(hex=...)` (or a percent-decoder) turns into Alice's id,
+        // and every id smcp never saw announced: refused for Bob, and for Alice too.
+        let hyphenated = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0";
+        let spellings = [
+            PY_ID.to_uppercase(),
+            hyphenated.to_owned(),
+            hyphenated.to_uppercase(),
+            format!("{{{PY_ID}}}"),
+            format!("{{{hyphenated}}}"),
+            format!("urn:uuid:{hyphenated}"),
+            format!("urn:uuid:{PY_ID}"),
+            format!("%30{}", &PY_ID[1..]),
+            "ffffffffffffffffffffffffffffffff".to_owned(),
+        ];
+        for owner in [bob(), alice()] {
+            for spelling in &spellings {
+                for key in ["session_id", "sessionId"] {
+                    let query = format!("{key}={spelling}");
+                    assert_ne!(
+                        bindings.admit_legacy(Some(&query), &owner),
+                        Admission::Pass,
+                        "{query}"
+                    );
+                }
+            }
+        }
+        // Naming the session twice, under both names, or with a spelling of the parameter
+        // that some server would read as the session: refused, even for the owner.
+        for query in [
+            format!("session_id={PY_ID}&session_id={PY_ID}"),
+            format!("session_id={PY_ID}&sessionId={PY_ID}"),
+            format!("sessionId={PY_ID}&session_id=other"),
+            format!("session%5Fid={PY_ID}"),
+            format!("Session_Id={PY_ID}"),
+            format!("sessionId[]={PY_ID}"),
+            format!("session_id={PY_ID};x=1"),
+            format!("x=1;session_id=other&session_id={PY_ID}"),
+        ] {
+            assert_ne!(
+                bindings.admit_legacy(Some(&query), &alice()),
+                Admission::Pass,
+                "{query}"
+            );
+        }
+        // Requests naming no legacy session are not this check's business.
+        assert_eq!(bindings.admit_legacy(None, &bob()), Admission::Pass);
+        assert_eq!(
+            bindings.admit_legacy(Some("cursor=abc&session=1"), &bob()),
+            Admission::Pass
         );
     }
 
@@ -131,10 +211,14 @@ mod tests {
             bindings.admit_legacy(Some("sessionId=s1"), &bob()),
             Admission::Foreign
         );
+        assert_eq!(
+            bindings.admit_legacy(Some("sessionId=s1"), &alice()),
+            Admission::Pass
+        );
         first.stream_ended();
         assert_eq!(
             bindings.admit_legacy(Some("sessionId=s1"), &bob()),
-            Admission::Pass
+            Admission::Unknown
         );
     }
 }
