@@ -11,12 +11,11 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use ::http::{HeaderMap, Request, Response, StatusCode};
-use tokio::sync::mpsc;
 
 use crate::body::Body;
 use crate::jsonrpc::{self, Kind};
 use crate::session::conn::ConnError;
-use crate::session::stream::SINK_CAPACITY;
+use crate::session::stream::sink;
 use crate::session::{
     EndReason, LegacyStream, Lookup, Output, SessionOwner, Sessions, Transport, drive,
 };
@@ -34,7 +33,7 @@ pub(crate) async fn open(
     if !accepts(headers, Media::EventStream) {
         return reply::not_acceptable("text/event-stream");
     }
-    let (tx, rx) = mpsc::channel(SINK_CAPACITY);
+    let (tx, rx) = sink();
     let endpoint = format!("{}/message?sessionId=", public_prefix.trim_end_matches('/'));
     match sessions
         .create(owner.clone(), client, Some(LegacyStream { tx, endpoint }))
@@ -97,16 +96,22 @@ pub(crate) async fn message(
             let Some(stream) = session.legacy_stream() else {
                 return reply::unknown_session(msg.id());
             };
+            let sent = session.conn.request(msg.clone());
+            if let Err(ConnError::Full) = sent {
+                return reply::backend_busy(sessions, msg.id());
+            }
             sessions.spawn(drive(
                 sessions.clone(),
                 session.clone(),
                 msg,
+                sent,
                 Output::Legacy(stream),
             ));
             reply::accepted()
         }
         Kind::Notification | Kind::Response => match session.conn.send(msg) {
             Ok(()) => reply::accepted(),
+            Err(ConnError::Full) => reply::backend_busy(sessions, None),
             Err(ConnError::Closed) => {
                 sessions.end(&session, EndReason::ChildExit);
                 reply::unknown_session(None)

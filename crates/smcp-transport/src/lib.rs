@@ -7,6 +7,7 @@
 //! It knows nothing about authentication or routing; callers pass an opaque session owner.
 
 pub mod body;
+mod budget;
 pub mod http;
 pub mod jsonrpc;
 mod legacy_sse;

@@ -18,9 +18,16 @@
 //!   still reading; failing that, to the oldest running request whose POST stream a client is
 //!   reading, or which has not answered yet (it then answers as `text/event-stream`, the
 //!   message first); failing that, it waits, in order, until a GET stream opens or a request
-//!   starts. The wait queue holds at most `replay_buffer_events` messages (at least 16);
-//!   beyond that the oldest is dropped, logged and counted in
+//!   starts. The wait queue holds at most `replay_buffer_events` messages (at least 16) and
+//!   [`PENDING_MAX_BYTES`]; beyond that the oldest is dropped, logged and counted in
 //!   `smcp_unsolicited_dropped_total{backend}`.
+//!
+//! # Memory bounds toward slow clients
+//! Every SSE response body reads from a sink of at most `SINK_BYTES` (see `stream`); a
+//! writer waits for room at most `stall_timeout`, then that response ends (counted in
+//! `smcp_stdio_stalled_streams_total{backend}`) and the stream is detached, its events going to
+//! the replay buffer only ([`REPLAY_MAX_BYTES`]). While a writer waits, the messages behind it
+//! wait in the connection's bounded request streams, and then the child's stdout is not read.
 //!
 //! In a legacy (2024-11-05) session there is one SSE stream and everything goes on it.
 
@@ -42,18 +49,20 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use bytes::Bytes;
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::{Notify, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use self::activity::Activity;
 use self::conn::McpConnection;
 use self::quota::QuotaKey;
 use self::replay::{EventId, ReplayBuffer, StreamKind};
-use self::stream::{Decision, Refused, SharedWriter, StreamWriter, lock, replay_only};
+use self::stream::{
+    Decision, Limits, Refused, Shape, SharedWriter, Sink, SinkRx, StreamWriter, lock, replay_only,
+};
 use crate::jsonrpc::Message;
 
 pub(crate) use self::id::{SessionId, short as short_id};
+pub(crate) use self::metrics::stdin_full;
 pub use self::owner::SessionOwner;
 pub(crate) use self::request::{Output, drive};
 pub(crate) use self::store::{CreateError, LegacyStream, Lookup, Sessions, Settings};
@@ -62,7 +71,10 @@ pub(crate) use self::store::{CreateError, LegacyStream, Lookup, Sessions, Settin
 const MAX_GET_STREAMS: usize = 4;
 
 /// The most bytes of SSE events a session keeps for replay (besides the event-count limit).
-const REPLAY_MAX_BYTES: usize = 16 * 1024 * 1024;
+pub const REPLAY_MAX_BYTES: usize = 16 * 1024 * 1024;
+
+/// The most bytes of unsolicited messages waiting for a stream (the newest always stays).
+pub const PENDING_MAX_BYTES: usize = 4 * 1024 * 1024;
 
 /// The wait queue for unsolicited messages never holds fewer than this many messages,
 /// whatever the replay setting.
@@ -156,13 +168,15 @@ pub(crate) struct Session {
     pub(crate) streams_changed: Notify,
     /// The legacy SSE stream's sender (legacy sessions only), taken when the session ends so
     /// the stream closes once the last running request has written its answer.
-    legacy: Mutex<Option<mpsc::Sender<Bytes>>>,
+    legacy: Mutex<Option<Sink>>,
     initialized: AtomicBool,
     replay: Arc<Mutex<ReplayBuffer>>,
     streams: Mutex<Streams>,
-    /// Unsolicited messages no stream could take yet, oldest first.
-    pending: Mutex<VecDeque<Message>>,
+    /// Unsolicited messages no stream could take yet, oldest first, and their bytes.
+    pending: Mutex<(VecDeque<Message>, usize)>,
     pending_capacity: usize,
+    /// What every stream writer of this session is given.
+    limits: Limits,
 }
 
 impl Session {
@@ -172,10 +186,11 @@ impl Session {
         (owner, quota): (SessionOwner, QuotaKey),
         transport: Transport,
         conn: Arc<dyn McpConnection>,
-        replay_events: usize,
+        settings: &Settings,
         streams_stop: CancellationToken,
-        legacy: Option<mpsc::Sender<Bytes>>,
+        legacy: Option<Sink>,
     ) -> Self {
+        let replay_events = settings.replay_events;
         Session {
             id,
             owner,
@@ -193,8 +208,12 @@ impl Session {
                 REPLAY_MAX_BYTES,
             ))),
             streams: Mutex::new(Streams::default()),
-            pending: Mutex::new(VecDeque::new()),
+            pending: Mutex::new((VecDeque::new(), 0)),
             pending_capacity: replay_events.max(MIN_PENDING),
+            limits: Limits {
+                stall: settings.stall_timeout,
+                backend: settings.backend.clone(),
+            },
         }
     }
 
@@ -211,12 +230,18 @@ impl Session {
         lock(&self.streams).posts.is_empty().then_some(since)
     }
 
-    /// Registers the stream of a new POST request; the handler learns its shape from `decide`.
-    pub(crate) fn open_post(&self, decide: oneshot::Sender<Decision>) -> (u64, SharedWriter) {
+    /// Registers the stream of a new POST request whose client accepts `shape`; the handler
+    /// learns the answer's shape from `decide`.
+    pub(crate) fn open_post(
+        &self,
+        decide: oneshot::Sender<Decision>,
+        shape: Shape,
+    ) -> (u64, SharedWriter) {
         let mut streams = lock(&self.streams);
         streams.last_no += 1;
         let no = streams.last_no;
-        let writer = StreamWriter::post(no, decide, self.replay.clone());
+        let writer =
+            StreamWriter::post(no, decide, shape, self.replay.clone(), self.limits.clone());
         streams.posts.insert(no, writer.clone());
         drop(streams);
         self.streams_changed.notify_one();
@@ -224,7 +249,7 @@ impl Session {
     }
 
     /// The legacy SSE stream's sender, while the session lasts.
-    pub(crate) fn legacy_stream(&self) -> Option<mpsc::Sender<Bytes>> {
+    pub(crate) fn legacy_stream(&self) -> Option<Sink> {
         lock(&self.legacy).clone()
     }
 
@@ -239,12 +264,12 @@ impl Session {
     }
 
     /// Opens a new GET stream and returns what its response body reads.
-    pub(crate) fn open_get(&self) -> mpsc::Receiver<Bytes> {
-        let (tx, rx) = mpsc::channel(stream::SINK_CAPACITY);
+    pub(crate) fn open_get(&self) -> SinkRx {
+        let (tx, rx) = stream::sink();
         let mut streams = lock(&self.streams);
         streams.last_no += 1;
         let no = streams.last_no;
-        let writer = StreamWriter::get(no, 0, tx, self.replay.clone());
+        let writer = StreamWriter::get(no, 0, tx, self.replay.clone(), self.limits.clone());
         Self::push_get(&mut streams, no, writer);
         drop(streams);
         self.streams_changed.notify_one();
@@ -261,7 +286,7 @@ impl Session {
     ///   its number: buffered events after `last`, then live.
     /// - An id naming nothing we still know (or not one we issue): nothing is replayed and a
     ///   fresh GET stream opens.
-    pub(crate) async fn resume(&self, last: &str) -> (mpsc::Receiver<Bytes>, StreamKind) {
+    pub(crate) async fn resume(&self, last: &str) -> (SinkRx, StreamKind) {
         let Some(last) = EventId::parse(last) else {
             return (self.open_get(), StreamKind::Get);
         };
@@ -298,7 +323,12 @@ impl Session {
             Some(StreamKind::Post) => (rx, StreamKind::Post),
             Some(StreamKind::Get) => {
                 let last_seq = lock(&self.replay).last_seq(last.stream);
-                let writer = StreamWriter::detached_get(last.stream, last_seq, self.replay.clone());
+                let writer = StreamWriter::detached_get(
+                    last.stream,
+                    last_seq,
+                    self.replay.clone(),
+                    self.limits.clone(),
+                );
                 let rx = writer.lock().await.attach(last.seq);
                 Self::push_get(&mut lock(&self.streams), last.stream, writer);
                 self.streams_changed.notify_one();
@@ -320,31 +350,58 @@ impl Session {
     }
 
     /// Queues an unsolicited message for delivery ([`Session::flush`] delivers it). When the
-    /// queue is full the oldest message is dropped, counted and logged.
+    /// queue is full (in messages or in bytes) the oldest messages are dropped, counted and
+    /// logged; the new one always stays.
     pub(crate) fn queue(&self, msg: Message, backend: &Arc<str>) {
+        let size = msg.bytes().len();
         let mut pending = lock(&self.pending);
-        if pending.len() >= self.pending_capacity {
-            pending.pop_front();
-            drop(pending);
+        let mut dropped = 0u64;
+        while !pending.0.is_empty()
+            && (pending.0.len() >= self.pending_capacity
+                || pending.1.saturating_add(size) > PENDING_MAX_BYTES)
+        {
+            if let Some(old) = pending.0.pop_front() {
+                pending.1 -= old.bytes().len();
+                dropped += 1;
+            }
+        }
+        pending.1 += size;
+        pending.0.push_back(msg);
+        drop(pending);
+        for _ in 0..dropped {
             metrics::unsolicited_dropped(backend);
+        }
+        if dropped > 0 {
             tracing::warn!(
                 backend = %backend,
                 session = %self.id.short(),
-                "no stream took an unsolicited message in time: dropped the oldest waiting one"
+                dropped,
+                "no stream took unsolicited messages in time: dropped the oldest waiting ones"
             );
-            pending = lock(&self.pending);
         }
-        pending.push_back(msg);
+    }
+
+    fn pop_pending(&self) -> Option<Message> {
+        let mut pending = lock(&self.pending);
+        let msg = pending.0.pop_front()?;
+        pending.1 -= msg.bytes().len();
+        Some(msg)
+    }
+
+    fn unpop_pending(&self, msg: Message) {
+        let mut pending = lock(&self.pending);
+        pending.1 += msg.bytes().len();
+        pending.0.push_front(msg);
     }
 
     /// Delivers queued unsolicited messages, in order, until one finds no stream.
     pub(crate) async fn flush(&self) {
         loop {
-            let Some(msg) = lock(&self.pending).pop_front() else {
+            let Some(msg) = self.pop_pending() else {
                 return;
             };
             if let Err(msg) = self.deliver(msg).await {
-                lock(&self.pending).push_front(msg);
+                self.unpop_pending(msg);
                 return;
             }
         }
@@ -356,11 +413,11 @@ impl Session {
     pub(crate) async fn flush_into(&self, writer: &SharedWriter) {
         let mut writer = writer.lock().await;
         loop {
-            let Some(msg) = lock(&self.pending).pop_front() else {
+            let Some(msg) = self.pop_pending() else {
                 return;
             };
             if let Err(Refused(msg)) = writer.offer(msg).await {
-                lock(&self.pending).push_front(msg);
+                self.unpop_pending(msg);
                 return;
             }
         }
@@ -374,7 +431,12 @@ impl Session {
                 return Err(msg);
             };
             let event = stream::message_event(msg.bytes().clone(), None);
-            return legacy.send(event).await.map_err(|_| msg);
+            let limits = &self.limits;
+            return if stream::send_to(&legacy, event, limits.stall, &limits.backend).await {
+                Ok(())
+            } else {
+                Err(msg)
+            };
         }
         let candidates: Vec<SharedWriter> = {
             let streams = lock(&self.streams);

@@ -18,6 +18,7 @@ mod env;
 mod lines;
 mod routes;
 mod spawner;
+mod stderr;
 mod stream;
 
 use std::collections::BTreeMap;
@@ -27,12 +28,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use child::{ExitInfo, SpawnError, StopPolicy};
+pub use connection::ROUTED_BYTES;
 pub use connection::{RequestError, SendError, StdioConnection};
 pub use env::{RESERVED_PREFIX, child_env};
-pub use stream::RequestStream;
+pub use stderr::{STDERR_BURST, STDERR_LINES_PER_SEC};
+pub use stream::{RequestStream, Unsolicited};
 
 /// The default limit on one line (one message) from a child: 16 MiB.
 pub const DEFAULT_MAX_LINE_BYTES: usize = 16 * 1024 * 1024;
+
+/// The default bound on what waits for one child's stdin: 4 MiB.
+pub const DEFAULT_STDIN_QUEUE_BYTES: usize = 4 * 1024 * 1024;
 
 /// The default time [`StdioConnection::spawn`] watches a new child for an immediate exit.
 pub const DEFAULT_STARTUP_CHECK: Duration = Duration::from_millis(100);
@@ -55,6 +61,9 @@ pub struct ChildSpec {
     pub inherit_env: bool,
     /// The longest line accepted from the child; longer lines are skipped.
     pub max_line_bytes: usize,
+    /// The most bytes of client messages waiting for the child's stdin; beyond that new ones
+    /// are refused (the child is not reading). One message always fits an empty queue.
+    pub stdin_queue_bytes: usize,
     /// How long spawning watches the child for an immediate exit, reported as
     /// [`SpawnError::ExitedAtOnce`]. Zero disables the check (an early exit then shows up as
     /// the connection closing).
@@ -72,6 +81,7 @@ impl ChildSpec {
             working_dir: None,
             inherit_env: false,
             max_line_bytes: DEFAULT_MAX_LINE_BYTES,
+            stdin_queue_bytes: DEFAULT_STDIN_QUEUE_BYTES,
             startup_check: DEFAULT_STARTUP_CHECK,
         }
     }
@@ -88,6 +98,7 @@ impl fmt::Debug for ChildSpec {
             .field("working_dir", &self.working_dir)
             .field("inherit_env", &self.inherit_env)
             .field("max_line_bytes", &self.max_line_bytes)
+            .field("stdin_queue_bytes", &self.stdin_queue_bytes)
             .field("startup_check", &self.startup_check)
             .finish()
     }

@@ -13,7 +13,7 @@ use std::time::SystemTime;
 use smcp_router::{RouteTable, RouteTableError};
 use smcp_transport::http::{HttpBackend, HttpBackendError, HttpBackendOptions};
 use smcp_transport::stdio::ChildSpec;
-use smcp_transport::stdio::backend::{StdioBackend, StdioBackendOptions};
+use smcp_transport::stdio::backend::{DEFAULT_STALL_TIMEOUT, StdioBackend, StdioBackendOptions};
 use tokio_rustls::TlsAcceptor;
 
 use super::app::{App, ListenerSettings};
@@ -218,6 +218,7 @@ fn build_backend(
                 session_idle_timeout: config.server.session_idle_timeout,
                 sse_keepalive: config.server.sse_keepalive,
                 replay_buffer_events: REPLAY_BUFFER_EVENTS,
+                stall_timeout: DEFAULT_STALL_TIMEOUT,
             };
             // The child's PATH is the configured one, else smcp's own (see the minimal env).
             let path = stdio

@@ -8,9 +8,9 @@ use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
-use tokio::sync::mpsc;
 
 use crate::jsonrpc::{Message, RequestId};
+use crate::stdio::Unsolicited;
 
 /// The messages a backend sends for one request: related requests and notifications first,
 /// then the response. A connection whose backend dies ends every such stream with a
@@ -23,6 +23,10 @@ pub(crate) enum ConnError {
     /// The backend is gone (its process exited or the connection was stopped).
     #[error("backend process exited")]
     Closed,
+    /// The backend is alive but not reading its input, and the queue toward it is full: the
+    /// client should retry later.
+    #[error("the backend is not reading its input; retry later")]
+    Full,
     /// The backend is alive but refused the message (for example a duplicate request id).
     #[error("{0}")]
     Rejected(String),
@@ -53,7 +57,7 @@ pub(crate) trait McpConnection: Send + Sync + 'static {
 
     /// The backend's messages not tied to any request (unsolicited notifications and
     /// requests). Returns the receiver once; later calls get `None`.
-    fn take_unsolicited(&self) -> Option<mpsc::Receiver<Message>>;
+    fn take_unsolicited(&self) -> Option<Unsolicited>;
 
     /// Whether the backend is gone (or stopping): it accepts nothing more.
     fn is_closed(&self) -> bool;

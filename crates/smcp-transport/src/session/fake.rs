@@ -18,6 +18,8 @@ use futures_util::StreamExt as _;
 use futures_util::future::BoxFuture;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
+
+use crate::stdio::Unsolicited;
 use tokio_util::sync::CancellationToken;
 
 use super::conn::{ConnError, ConnectError, Connector, McpConnection, MessageStream};
@@ -76,7 +78,7 @@ struct State {
     pending: HashMap<RequestId, mpsc::UnboundedSender<Message>>,
     /// Our sampling requests to the client: their id -> the request waiting for the answer.
     sampling: HashMap<RequestId, RequestId>,
-    unsolicited: Option<mpsc::Sender<Message>>,
+    unsolicited: Option<crate::budget::Sender<Message>>,
     received: Vec<Message>,
     closed: bool,
 }
@@ -84,7 +86,7 @@ struct State {
 /// One fake backend.
 pub(crate) struct FakeConn {
     state: Mutex<State>,
-    unsolicited_rx: Mutex<Option<mpsc::Receiver<Message>>>,
+    unsolicited_rx: Mutex<Option<Unsolicited>>,
     gone: CancellationToken,
     /// Set once `stop` was called.
     pub(crate) stopped: AtomicBool,
@@ -98,7 +100,7 @@ fn msg(value: Value) -> Message {
 
 impl FakeConn {
     fn new() -> Arc<Self> {
-        let (tx, rx) = mpsc::channel(64);
+        let (tx, rx) = Unsolicited::channel(1 << 20);
         Arc::new(FakeConn {
             state: Mutex::new(State {
                 unsolicited: Some(tx),
@@ -324,7 +326,7 @@ impl McpConnection for FakeConn {
         ));
     }
 
-    fn take_unsolicited(&self) -> Option<mpsc::Receiver<Message>> {
+    fn take_unsolicited(&self) -> Option<Unsolicited> {
         self.unsolicited_rx.lock().unwrap().take()
     }
 

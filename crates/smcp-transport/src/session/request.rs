@@ -12,13 +12,12 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use futures_util::StreamExt as _;
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use super::conn::{ConnError, MessageStream};
 use super::metrics::{self as session_metrics, method_label};
-use super::stream::SharedWriter;
+use super::stream::{SharedWriter, Sink};
 use super::{EndReason, Session, Sessions};
 use crate::jsonrpc::{self, Message};
 
@@ -35,29 +34,39 @@ pub(crate) enum Output {
         no: u64,
     },
     /// The session's only SSE stream (legacy HTTP+SSE).
-    Legacy(mpsc::Sender<Bytes>),
+    Legacy(Sink),
 }
 
 impl Output {
-    async fn emit(&self, msg: Message, last: bool) {
+    /// Writes one message; false when the client refused the answer (a JSON-only client
+    /// whose answer needs a stream), so the request should be given up.
+    async fn emit(&self, msg: Message, last: bool, session: &Session) -> bool {
         match self {
-            Output::Post { writer, .. } => writer.lock().await.write_own(msg, last).await,
+            Output::Post { writer, .. } => {
+                let mut writer = writer.lock().await;
+                writer.write_own(msg, last).await;
+                !writer.is_refused()
+            }
             Output::Legacy(tx) => {
-                // A closed legacy stream ends the session; nothing else to do here.
-                let _ = tx
-                    .send(super::stream::message_event(msg.into_bytes(), None))
+                // A closed (or stalled, hence broken) legacy stream ends the session; nothing
+                // else to do here.
+                let event = super::stream::message_event(msg.into_bytes(), None);
+                super::stream::send_to(tx, event, session.limits.stall, &session.limits.backend)
                     .await;
+                true
             }
         }
     }
 }
 
-/// Forwards request `msg` to the session's backend and sends everything that answers it to
-/// `out`, ending with exactly one response for its id.
+/// Sends everything that answers request `msg` to `out`, ending with exactly one response for
+/// its id. `sent` is what handing `msg` to the session's backend gave: the handler does that
+/// itself, so that a backend whose input queue is full can be answered with 503 at once.
 pub(crate) async fn drive(
     sessions: Arc<Sessions>,
     session: Arc<Session>,
     msg: Message,
+    sent: Result<MessageStream, ConnError>,
     out: Output,
 ) {
     let _active = session.activity.request();
@@ -74,11 +83,12 @@ pub(crate) async fn drive(
         session.flush_into(writer).await;
     }
 
-    let response = match session.conn.request(msg) {
+    let response = match sent {
         Err(e) => {
             let code = match e {
-                super::conn::ConnError::Closed => jsonrpc::INTERNAL_ERROR,
-                super::conn::ConnError::Rejected(_) => jsonrpc::INVALID_REQUEST,
+                ConnError::Closed => jsonrpc::INTERNAL_ERROR,
+                ConnError::Full => jsonrpc::SERVER_ERROR,
+                ConnError::Rejected(_) => jsonrpc::INVALID_REQUEST,
             };
             Message::error(Some(&id), code, &e.to_string())
         }
@@ -92,7 +102,15 @@ pub(crate) async fn drive(
                             if m.method() == Some("notifications/progress") || m.is_request() {
                                 deadline = super::deadline(Instant::now(), timeout);
                             }
-                            out.emit(m, false).await;
+                            if !out.emit(m, false, &session).await {
+                                drop(answers);
+                                session.conn.cancel(&id, "the client accepts no event stream");
+                                break Message::error(
+                                    Some(&id),
+                                    jsonrpc::REQUEST_CANCELLED,
+                                    "request cancelled",
+                                );
+                            }
                         }
                         // The connection promises a response; if the stream ends without one,
                         // the backend is gone all the same.
@@ -123,7 +141,7 @@ pub(crate) async fn drive(
         sessions.tools.learn(&response);
     }
     let init_failed = is_initialize && response.is_error_response();
-    out.emit(response, true).await;
+    out.emit(response, true, &session).await;
     if init_failed {
         sessions.end(&session, EndReason::InitFailed);
     }

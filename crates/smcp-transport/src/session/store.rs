@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -50,6 +50,8 @@ pub(crate) struct Settings {
     pub(crate) idle_timeout: Duration,
     /// Quiet SSE streams get a keepalive comment this often (never when zero).
     pub(crate) keepalive: Duration,
+    /// A client that takes none of its stream's events for this long loses that response.
+    pub(crate) stall_timeout: Duration,
     /// Events kept per session for `Last-Event-ID` replay.
     pub(crate) replay_events: usize,
 }
@@ -57,7 +59,7 @@ pub(crate) struct Settings {
 /// The SSE stream of a legacy session being created.
 pub(crate) struct LegacyStream {
     /// Feeds the stream's response body.
-    pub(crate) tx: mpsc::Sender<Bytes>,
+    pub(crate) tx: super::stream::Sink,
     /// The URI clients POST to, up to and including `sessionId=`; the id is appended.
     pub(crate) endpoint: String,
 }
@@ -308,7 +310,7 @@ impl Sessions {
             (owner, quota),
             transport,
             conn,
-            self.settings.replay_events,
+            &self.settings,
             self.closing.child_token(),
             legacy.as_ref().map(|l| l.tx.clone()),
         ));

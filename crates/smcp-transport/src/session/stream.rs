@@ -10,32 +10,96 @@
 //! A POST stream starts *undecided*: its first message picks the response shape. If that
 //! message is the response, the answer is plain `application/json`; anything else (a related
 //! notification or request, or an unsolicited message routed to it) switches the answer to
-//! `text/event-stream`, and the response is the last event of the stream.
+//! `text/event-stream`, and the response is the last event of the stream. What the client
+//! accepts narrows that ([`Shape`]): a client that accepts only `application/json` gets its
+//! response as JSON, or 406 when the answer would need a stream; one that accepts only
+//! `text/event-stream` always gets a stream.
+//!
+//! Every response body is fed through a [`Sink`]: at most [`SINK_BYTES`] of events wait for
+//! one slow client. A writer waits for room (so, further back, the child's stdout stops being
+//! read) for at most the session's stall limit; then the sink is broken, which ends that
+//! response, and the stream is detached: its events still go to the replay buffer, so the
+//! client can come back with `Last-Event-ID`.
 
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use super::replay::{EventId, ReplayBuffer, StreamKind};
+use crate::budget::{self, SendError};
 use crate::jsonrpc::Message;
 
-/// How many encoded events may wait for a slow client before writers wait in turn.
-pub(crate) const SINK_CAPACITY: usize = 32;
+/// How many bytes of encoded events may wait for one slow client before writers wait in turn.
+pub(crate) const SINK_BYTES: usize = 1024 * 1024;
+
+/// The feeding end of one SSE response body.
+pub(crate) type Sink = budget::Sender<Bytes>;
+/// What one SSE response body reads.
+pub(crate) type SinkRx = budget::Receiver<Bytes>;
+
+/// A new sink and its receiving end.
+pub(crate) fn sink() -> (Sink, SinkRx) {
+    budget::channel(SINK_BYTES)
+}
+
+/// A new sink already holding `events` (a replay: those bytes are held by the replay buffer
+/// anyway, so they take nothing from the sink's budget).
+fn sink_with(events: Vec<Bytes>) -> (Sink, SinkRx) {
+    let (tx, rx) = sink();
+    for event in events {
+        let _ = tx.force_send(event);
+    }
+    (tx, rx)
+}
+
+/// Sends `event` to a client's sink, waiting at most `stall` for room. Returns false when the
+/// sink is gone: its client left, or was too slow and the sink was broken (counted for
+/// `backend`).
+pub(crate) async fn send_to(sink: &Sink, event: Bytes, stall: Duration, backend: &str) -> bool {
+    match sink.send_within(event, stall).await {
+        Ok(()) => true,
+        Err(SendError::Closed(_)) => false,
+        Err(SendError::Stalled(_)) => {
+            super::metrics::stream_stalled(backend);
+            tracing::warn!(
+                backend = %backend,
+                stall_secs = stall.as_secs_f64(),
+                "a client read nothing of its SSE stream for the stall limit: ended it"
+            );
+            false
+        }
+    }
+}
+
+/// What the client of a POST accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Shape {
+    /// Both: JSON when the answer is the response alone, else a stream.
+    Either,
+    /// `application/json` only.
+    JsonOnly,
+    /// `text/event-stream` only.
+    SseOnly,
+}
 
 /// The shape of a POST answer, sent to the HTTP handler waiting for it.
 pub(crate) enum Decision {
     /// `application/json` with exactly this response.
     Json(Message),
     /// `text/event-stream` fed by this receiver.
-    Sse(mpsc::Receiver<Bytes>),
+    Sse(SinkRx),
+    /// The answer needs a stream but the client accepts only JSON: 406 (the request is
+    /// cancelled).
+    NeedsStream,
 }
 
 enum Mode {
     /// A POST stream before its first message; the HTTP handler waits on the other end.
     Undecided(oneshot::Sender<Decision>),
     /// An SSE stream, with the sink of the HTTP response currently carrying it, if any.
-    Open(Option<mpsc::Sender<Bytes>>),
+    Open(Option<Sink>),
     /// Over: the response was written (POST) or the stream was closed by the server.
     Finished,
 }
@@ -49,7 +113,18 @@ pub(crate) struct StreamWriter {
     kind: StreamKind,
     last_seq: u64,
     mode: Mode,
+    shape: Shape,
+    /// Set when a JSON-only client was refused a stream.
+    refused: bool,
     replay: Arc<Mutex<ReplayBuffer>>,
+    limits: Limits,
+}
+
+/// How long a writer waits for a slow client, and the label its give-ups are counted under.
+#[derive(Clone, Debug)]
+pub(crate) struct Limits {
+    pub(crate) stall: Duration,
+    pub(crate) backend: Arc<str>,
 }
 
 /// Why a stream did not take an unsolicited message.
@@ -61,17 +136,31 @@ impl StreamWriter {
     pub(crate) fn post(
         no: u64,
         decide: oneshot::Sender<Decision>,
+        shape: Shape,
         replay: Arc<Mutex<ReplayBuffer>>,
+        limits: Limits,
     ) -> SharedWriter {
-        Self::shared(no, StreamKind::Post, 0, Mode::Undecided(decide), replay)
+        let writer = StreamWriter {
+            shape,
+            ..Self::new(
+                no,
+                StreamKind::Post,
+                0,
+                Mode::Undecided(decide),
+                replay,
+                limits,
+            )
+        };
+        Arc::new(tokio::sync::Mutex::new(writer))
     }
 
     /// A GET stream writing to `sink`, continuing after `last_seq` (0 for a new stream).
     pub(crate) fn get(
         no: u64,
         last_seq: u64,
-        sink: mpsc::Sender<Bytes>,
+        sink: Sink,
         replay: Arc<Mutex<ReplayBuffer>>,
+        limits: Limits,
     ) -> SharedWriter {
         Self::shared(
             no,
@@ -79,6 +168,7 @@ impl StreamWriter {
             last_seq,
             Mode::Open(Some(sink)),
             replay,
+            limits,
         )
     }
 
@@ -88,8 +178,16 @@ impl StreamWriter {
         no: u64,
         last_seq: u64,
         replay: Arc<Mutex<ReplayBuffer>>,
+        limits: Limits,
     ) -> SharedWriter {
-        Self::shared(no, StreamKind::Get, last_seq, Mode::Open(None), replay)
+        Self::shared(
+            no,
+            StreamKind::Get,
+            last_seq,
+            Mode::Open(None),
+            replay,
+            limits,
+        )
     }
 
     fn shared(
@@ -98,14 +196,31 @@ impl StreamWriter {
         last_seq: u64,
         mode: Mode,
         replay: Arc<Mutex<ReplayBuffer>>,
+        limits: Limits,
     ) -> SharedWriter {
-        Arc::new(tokio::sync::Mutex::new(StreamWriter {
+        Arc::new(tokio::sync::Mutex::new(Self::new(
+            no, kind, last_seq, mode, replay, limits,
+        )))
+    }
+
+    fn new(
+        no: u64,
+        kind: StreamKind,
+        last_seq: u64,
+        mode: Mode,
+        replay: Arc<Mutex<ReplayBuffer>>,
+        limits: Limits,
+    ) -> Self {
+        StreamWriter {
             no,
             kind,
             last_seq,
             mode,
+            shape: Shape::Either,
+            refused: false,
             replay,
-        }))
+            limits,
+        }
     }
 
     /// True while a client is (as far as we know) reading this stream, or it is an undecided
@@ -123,8 +238,12 @@ impl StreamWriter {
     /// replay. Writing to a finished stream does nothing.
     pub(crate) async fn write_own(&mut self, msg: Message, last: bool) {
         if let Mode::Undecided(_) = self.mode {
-            if last {
+            if last && self.shape != Shape::SseOnly {
                 self.decide_json(msg);
+                return;
+            }
+            if self.shape == Shape::JsonOnly {
+                self.refuse_stream();
                 return;
             }
             self.decide_sse();
@@ -133,7 +252,7 @@ impl StreamWriter {
             let event = next_event(self.no, &mut self.last_seq, &msg);
             lock(&self.replay).push(event.0, self.kind, event.1.clone());
             if let Some(tx) = sink
-                && tx.send(event.1).await.is_err()
+                && !send_to(tx, event.1, self.limits.stall, &self.limits.backend).await
             {
                 *sink = None;
             }
@@ -147,7 +266,7 @@ impl StreamWriter {
     /// (an undecided POST stream switches to SSE for it); otherwise the message comes back so
     /// the caller can try elsewhere. A taken message is in the replay buffer too.
     pub(crate) async fn offer(&mut self, msg: Message) -> Result<(), Refused> {
-        if !self.is_live() {
+        if !self.is_live() || (self.shape == Shape::JsonOnly && self.is_undecided()) {
             return Err(Refused(msg));
         }
         if let Mode::Undecided(_) = self.mode {
@@ -162,16 +281,13 @@ impl StreamWriter {
         let (id, bytes) = next_event(self.no, &mut seq, &msg);
         // Sending and recording happen under this writer's lock, so a resume cannot slip in
         // between and miss the event.
-        match tx.send(bytes.clone()).await {
-            Ok(()) => {
-                self.last_seq = seq;
-                lock(&self.replay).push(id, self.kind, bytes);
-                Ok(())
-            }
-            Err(_) => {
-                self.mode = Mode::Open(None);
-                Err(Refused(msg))
-            }
+        if send_to(tx, bytes.clone(), self.limits.stall, &self.limits.backend).await {
+            self.last_seq = seq;
+            lock(&self.replay).push(id, self.kind, bytes);
+            Ok(())
+        } else {
+            self.mode = Mode::Open(None);
+            Err(Refused(msg))
         }
     }
 
@@ -179,7 +295,7 @@ impl StreamWriter {
     /// events after it are queued first, then live events follow. Any previous sink is
     /// dropped, which ends the response that carried it. For a finished stream the receiver
     /// yields the replay and then ends. `None` for an undecided stream (it has no ids yet).
-    pub(crate) fn attach(&mut self, after: u64) -> Option<mpsc::Receiver<Bytes>> {
+    pub(crate) fn attach(&mut self, after: u64) -> Option<SinkRx> {
         if let Mode::Undecided(_) = self.mode {
             return None;
         }
@@ -187,11 +303,7 @@ impl StreamWriter {
             stream: self.no,
             seq: after,
         });
-        let (tx, rx) = mpsc::channel(events.len() + SINK_CAPACITY);
-        for event in events {
-            // The channel was sized for the whole replay, so this cannot be full.
-            let _ = tx.try_send(event);
-        }
+        let (tx, rx) = sink_with(events);
         if let Mode::Open(sink) = &mut self.mode {
             *sink = Some(tx);
         }
@@ -208,11 +320,29 @@ impl StreamWriter {
 
     fn decide_sse(&mut self) {
         if let Mode::Undecided(decide) = std::mem::replace(&mut self.mode, Mode::Open(None)) {
-            let (tx, rx) = mpsc::channel(SINK_CAPACITY);
+            let (tx, rx) = sink();
             if decide.send(Decision::Sse(rx)).is_ok() {
                 self.mode = Mode::Open(Some(tx));
             }
         }
+    }
+
+    /// A JSON-only client whose answer turned out to need a stream: it gets 406, and the
+    /// stream is over (the driver cancels the request when it sees [`Self::is_refused`]).
+    fn refuse_stream(&mut self) {
+        if let Mode::Undecided(decide) = std::mem::replace(&mut self.mode, Mode::Finished) {
+            let _ = decide.send(Decision::NeedsStream);
+        }
+        self.refused = true;
+    }
+
+    fn is_undecided(&self) -> bool {
+        matches!(self.mode, Mode::Undecided(_))
+    }
+
+    /// True once the answer was refused for needing a stream the client does not accept.
+    pub(crate) fn is_refused(&self) -> bool {
+        self.refused
     }
 }
 
@@ -222,13 +352,9 @@ impl StreamWriter {
 pub(crate) fn replay_only(
     replay: &Mutex<ReplayBuffer>,
     after: EventId,
-) -> (mpsc::Receiver<Bytes>, Option<StreamKind>) {
+) -> (SinkRx, Option<StreamKind>) {
     let (events, kind) = lock(replay).after(after);
-    let (tx, rx) = mpsc::channel(events.len().max(1));
-    for event in events {
-        // Sized for all of them.
-        let _ = tx.try_send(event);
-    }
+    let (_tx, rx) = sink_with(events);
     (rx, kind)
 }
 

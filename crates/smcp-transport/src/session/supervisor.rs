@@ -7,17 +7,17 @@
 
 use std::sync::Arc;
 
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::{EndReason, Session, Sessions, deadline};
 use crate::jsonrpc::Message;
+use crate::stdio::Unsolicited;
 
 /// Supervises `session` until it ends.
 pub(crate) async fn run(
     sessions: Arc<Sessions>,
     session: Arc<Session>,
-    mut unsolicited: Option<mpsc::Receiver<Message>>,
+    mut unsolicited: Option<Unsolicited>,
 ) {
     let backend = sessions.settings.backend.clone();
     let idle = sessions.settings.idle_timeout;
@@ -88,7 +88,7 @@ fn child_exited(sessions: &Sessions, session: &Session, exit: &str) {
 }
 
 /// Receives from `rx`, or waits forever once it is gone.
-async fn recv(rx: &mut Option<mpsc::Receiver<Message>>) -> Option<Message> {
+async fn recv(rx: &mut Option<Unsolicited>) -> Option<Message> {
     match rx {
         Some(rx) => rx.recv().await,
         None => std::future::pending().await,

@@ -59,7 +59,15 @@ pub struct StdioBackendOptions {
     /// How many SSE events each session keeps for `Last-Event-ID` replay (e.g. 256). Also the
     /// size of the queue of unsolicited messages waiting for a stream (at least 16).
     pub replay_buffer_events: usize,
+    /// How long a writer waits for a client that reads nothing of its SSE stream (while the
+    /// child's stdout is not read) before that response is ended; the stream's events then go
+    /// to the replay buffer only. [`DEFAULT_STALL_TIMEOUT`] unless a test needs less.
+    pub stall_timeout: Duration,
 }
+
+/// The default [`StdioBackendOptions::stall_timeout`]: 30 s. A reader that takes nothing of
+/// 1 MiB of events for that long is stuck, not slow.
+pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What the proxy knows about one request routed to a stdio backend.
 #[derive(Debug, Clone)]
@@ -114,6 +122,7 @@ impl StdioBackend {
             max_sessions_per_principal: opts.max_sessions_per_principal,
             idle_timeout: opts.session_idle_timeout,
             keepalive: opts.sse_keepalive,
+            stall_timeout: opts.stall_timeout,
             replay_events: opts.replay_buffer_events,
         };
         StdioBackend {

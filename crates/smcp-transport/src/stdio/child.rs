@@ -370,7 +370,8 @@ impl StderrTail {
     }
 }
 
-/// Logs every stderr line (cut to [`STDERR_LINE_MAX`], lossy UTF-8) and keeps the last few.
+/// Logs stderr lines (cut to [`STDERR_LINE_MAX`], control characters escaped, within the
+/// per-child line budget of [`super::stderr`]) and keeps the last few.
 async fn drain_stderr(
     stderr: tokio::process::ChildStderr,
     backend: Arc<str>,
@@ -379,6 +380,11 @@ async fn drain_stderr(
     drained: watch::Sender<bool>,
 ) {
     let mut lines = LineReader::new(stderr, STDERR_LINE_MAX);
+    use super::stderr::{LineBudget, STDERR_BURST, STDERR_LINES_PER_SEC, Verdict, escape_for_log};
+    use tokio::time::Instant;
+    let mut budget = LineBudget::new(STDERR_LINES_PER_SEC, STDERR_BURST, Instant::now());
+    let dropped =
+        metrics::counter!("smcp_stdio_stderr_dropped_lines_total", "backend" => backend.clone());
     loop {
         let (bytes, cut) = match lines.next_line().await {
             Ok(Some(Line::Complete(b))) => (b, false),
@@ -389,16 +395,27 @@ async fn drain_stderr(
                 break;
             }
         };
-        let mut line = String::from_utf8_lossy(&bytes).into_owned();
+        let mut line = escape_for_log(&bytes, STDERR_LINE_MAX);
         if cut {
             line.push_str(" [truncated]");
         }
-        tracing::info!(target: "smcp::child", backend = %backend, session = %session, line = %line);
+        match budget.take(Instant::now()) {
+            Verdict::Log { dropped_before } => {
+                if dropped_before > 0 {
+                    tracing::warn!(target: "smcp::child", backend = %backend, session = %session, dropped = dropped_before, "child stderr lines not logged: over the per-child budget");
+                }
+                tracing::info!(target: "smcp::child", backend = %backend, session = %session, line = %line);
+            }
+            Verdict::Drop => dropped.increment(1),
+        }
         let mut tail = tail.lock().unwrap_or_else(PoisonError::into_inner);
         if tail.len() == STDERR_TAIL {
             tail.pop_front();
         }
         tail.push_back(line);
+    }
+    if budget.unreported() > 0 {
+        tracing::warn!(target: "smcp::child", backend = %backend, session = %session, dropped = budget.unreported(), "child stderr lines not logged: over the per-child budget");
     }
     drained.send_replace(true);
 }

@@ -4,8 +4,19 @@
 //! callers never wait on the pipe. The reader task reads stdout line by line (bounded), parses
 //! only the envelope and hands each message to [`super::routes`]. When the child exits (or
 //! closes stdout) every request in flight ends with a synthesized error response.
+//!
+//! Both directions are bounded in bytes. Toward the child, the lines waiting for its stdin
+//! may hold at most `stdin_queue_bytes` (one message always fits when nothing waits): past
+//! that a message is refused with [`RequestError::Full`] / [`SendError::Full`] instead of
+//! queued, since a child that does not read would otherwise let clients fill smcp's memory.
+//! From the child, what waits for the readers of its request streams shares one budget of
+//! [`ROUTED_BYTES`]; while it is spent the reader task stops reading stdout, so the pipe fills
+//! and the child blocks (backpressure), and unsolicited messages have a budget of their own
+//! beyond which they are dropped and counted. Lines that are not valid UTF-8 are skipped and
+//! counted like any other line that is not JSON-RPC: they must never reach a client labelled
+//! `application/json`.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -19,13 +30,20 @@ use super::ChildSpec;
 use super::child::{self, ChildLabels, ExitInfo, SpawnError, StopPolicy};
 use super::lines::{Line, LineReader};
 use super::routes::{DropCounters, Pending, Routes};
-use super::stream::RequestStream;
+use super::stream::{RequestStream, Unsolicited};
+use crate::budget::{self, Budget};
 use crate::jsonrpc::{
     self, INTERNAL_ERROR, Kind, Message, ParseError, REQUEST_CANCELLED, RequestId,
 };
 
-/// How many unsolicited messages wait for the session layer before new ones are dropped.
-const UNSOLICITED_CAPACITY: usize = 1024;
+/// How many bytes of unsolicited messages wait for the session layer before new ones are
+/// dropped.
+const UNSOLICITED_BYTES: usize = 4 * 1024 * 1024;
+/// How many bytes of messages for requests may wait for their readers, all requests of one
+/// child together, before the child's stdout is no longer read.
+pub const ROUTED_BYTES: usize = 8 * 1024 * 1024;
+/// What each line queued for stdin costs on top of its bytes.
+const STDIN_ITEM_OVERHEAD: usize = 64;
 /// After the child exits, how long its remaining stdout is still read before requests in
 /// flight are failed (a grandchild may hold the pipe open).
 const EXIT_DRAIN: Duration = Duration::from_secs(1);
@@ -43,6 +61,9 @@ pub enum RequestError {
     /// A request with this id is already in flight on this connection.
     #[error("request id {0} is already in flight")]
     DuplicateId(RequestId),
+    /// The queue toward the child's stdin is full: the child is not reading.
+    #[error("the backend is not reading its input: its queue is full")]
+    Full,
     /// The message is a notification or a response: use [`StdioConnection::send`].
     #[error("not a request ({0:?})")]
     NotARequest(Kind),
@@ -57,6 +78,9 @@ pub enum SendError {
     /// The message is a request: use [`StdioConnection::request`] so its answer is routed.
     #[error("requests must be sent with request()")]
     IsRequest,
+    /// The queue toward the child's stdin is full: the child is not reading.
+    #[error("the backend is not reading its input: its queue is full")]
+    Full,
 }
 
 /// What the writer task is asked to do.
@@ -80,7 +104,12 @@ pub struct StdioConnection {
 struct Handle {
     routes: Arc<Routes>,
     writer: mpsc::UnboundedSender<Outgoing>,
-    unsolicited: Mutex<Option<mpsc::Receiver<Message>>>,
+    /// Bytes queued for stdin and not yet written (see [`STDIN_ITEM_OVERHEAD`]).
+    stdin_queued: Arc<AtomicUsize>,
+    stdin_max: usize,
+    /// Shared by every request stream of this child.
+    routed: Budget,
+    unsolicited: Mutex<Option<Unsolicited>>,
     pid: u32,
     exit: watch::Receiver<Option<ExitInfo>>,
     finished: watch::Receiver<bool>,
@@ -139,7 +168,7 @@ impl StdioConnection {
         let spawned = child::spawn_child(&spec, &labels, stop.term_grace).await?;
 
         let counter = |name: &'static str, key: &'static str, value: &'static str| metrics::counter!(name, "backend" => backend.clone(), key => value);
-        let (unsolicited_tx, unsolicited_rx) = mpsc::channel(UNSOLICITED_CAPACITY);
+        let (unsolicited_tx, unsolicited_rx) = Unsolicited::channel(UNSOLICITED_BYTES);
         let routes = Arc::new(Routes::new(
             unsolicited_tx,
             backend.clone(),
@@ -155,9 +184,11 @@ impl StdioConnection {
         ));
 
         let (writer_tx, writer_rx) = mpsc::unbounded_channel();
+        let stdin_queued = Arc::new(AtomicUsize::new(0));
         tokio::spawn(write_loop(
             spawned.stdin,
             writer_rx,
+            stdin_queued.clone(),
             routes.clone(),
             counter("smcp_jsonrpc_messages_total", "direction", "to_child"),
         ));
@@ -169,6 +200,7 @@ impl StdioConnection {
                 from_child: counter("smcp_jsonrpc_messages_total", "direction", "from_child"),
                 oversize: counter("smcp_stdio_skipped_lines_total", "reason", "oversize"),
                 invalid: counter("smcp_stdio_skipped_lines_total", "reason", "invalid"),
+                invalid_utf8: counter("smcp_stdio_skipped_lines_total", "reason", "invalid_utf8"),
             }
             .run(spawned.stdout, spec.max_line_bytes, spawned.exit.clone()),
         );
@@ -177,6 +209,9 @@ impl StdioConnection {
             inner: Arc::new(Handle {
                 routes,
                 writer: writer_tx,
+                stdin_queued,
+                stdin_max: spec.stdin_queue_bytes,
+                routed: Budget::new(ROUTED_BYTES),
                 unsolicited: Mutex::new(Some(unsolicited_rx)),
                 pid: spawned.pid,
                 exit: spawned.exit,
@@ -192,8 +227,8 @@ impl StdioConnection {
 
     /// Sends a request to the child and returns the stream of what comes back for it.
     ///
-    /// Fails if `msg` is not a request, if a request with the same id is in flight, or if the
-    /// connection is closed.
+    /// Fails if `msg` is not a request, if a request with the same id is in flight, if the
+    /// queue toward the child's stdin is full, or if the connection is closed.
     pub fn request(&self, msg: Message) -> Result<RequestStream, RequestError> {
         let Some(id) = msg.id().filter(|_| msg.is_request()) else {
             return Err(RequestError::NotARequest(msg.kind()));
@@ -208,10 +243,12 @@ impl StdioConnection {
         }
         // Registered and queued under the same lock: the reader cannot see the answer before
         // the request is in the table.
-        if self.inner.writer.send(Outgoing::Line(line)).is_err() {
-            return Err(RequestError::Closed);
+        match self.queue_line(line) {
+            Ok(()) => {}
+            Err(QueueError::Full) => return Err(RequestError::Full),
+            Err(QueueError::Closed) => return Err(RequestError::Closed),
         }
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = budget::channel_in(&self.inner.routed);
         let token = msg.progress_token().cloned();
         if let Some(token) = &token {
             table.by_token.insert(token.clone(), id.clone());
@@ -222,7 +259,8 @@ impl StdioConnection {
     }
 
     /// Sends a notification or a response (e.g. the client's answer to a child's
-    /// `sampling/createMessage`) to the child.
+    /// `sampling/createMessage`) to the child. Fails when the queue toward the child's stdin
+    /// is full or the connection is closed.
     ///
     /// A client `notifications/cancelled` for a request in flight also ends that request's
     /// stream with a [`REQUEST_CANCELLED`] error response; the child gets the client's
@@ -236,8 +274,10 @@ impl StdioConnection {
         if table.closed {
             return Err(SendError::Closed);
         }
-        if self.inner.writer.send(Outgoing::Line(line)).is_err() {
-            return Err(SendError::Closed);
+        match self.queue_line(line) {
+            Ok(()) => {}
+            Err(QueueError::Full) => return Err(SendError::Full),
+            Err(QueueError::Closed) => return Err(SendError::Closed),
         }
         let cancelled = match msg.cancelled_request_id() {
             Some(id) if msg.method() == Some("notifications/cancelled") => {
@@ -247,7 +287,7 @@ impl StdioConnection {
         };
         drop(table);
         if let Some((id, pending)) = cancelled {
-            let _ = pending.tx.send(Message::error(
+            let _ = pending.tx.force_send(Message::error(
                 Some(id),
                 REQUEST_CANCELLED,
                 "request cancelled",
@@ -265,13 +305,16 @@ impl StdioConnection {
             return;
         };
         if !table.closed {
-            let _ = self
-                .inner
-                .writer
-                .send(Outgoing::Line(jsonrpc::cancelled_notification(id, reason)));
+            // Never refused for a full queue: it is small, and it is what lets the child drop
+            // work nobody waits for.
+            let line = jsonrpc::cancelled_notification(id, reason);
+            self.inner
+                .stdin_queued
+                .fetch_add(line.len() + STDIN_ITEM_OVERHEAD, Ordering::SeqCst);
+            let _ = self.inner.writer.send(Outgoing::Line(line));
         }
         drop(table);
-        let _ = pending.tx.send(Message::error(
+        let _ = pending.tx.force_send(Message::error(
             Some(id),
             REQUEST_CANCELLED,
             "request cancelled",
@@ -280,13 +323,37 @@ impl StdioConnection {
 
     /// Takes the receiver of messages from the child that belong to no request (see the
     /// routing rules in the module docs). Returns `Some` once; it ends when the connection
-    /// closes. Until it is taken, up to 1024 messages are kept; beyond that they are dropped.
-    pub fn take_unsolicited(&self) -> Option<mpsc::Receiver<Message>> {
+    /// closes. Until it is taken (and whenever its reader lags), up to 4 MiB of messages are
+    /// kept; beyond that they are dropped and counted.
+    pub fn take_unsolicited(&self) -> Option<Unsolicited> {
         self.inner
             .unsolicited
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take()
+    }
+
+    /// Queues one line for stdin unless that would take the queue over `stdin_queue_bytes`
+    /// (a line always fits into an empty queue). Call with the routing table locked, so the
+    /// check and the queueing are one step.
+    fn queue_line(&self, line: Bytes) -> Result<(), QueueError> {
+        let inner = &self.inner;
+        let cost = line.len() + STDIN_ITEM_OVERHEAD;
+        let queued = inner.stdin_queued.load(Ordering::SeqCst);
+        if queued > 0 && queued.saturating_add(cost) > inner.stdin_max {
+            return Err(QueueError::Full);
+        }
+        inner.stdin_queued.fetch_add(cost, Ordering::SeqCst);
+        if inner.writer.send(Outgoing::Line(line)).is_err() {
+            inner.stdin_queued.fetch_sub(cost, Ordering::SeqCst);
+            return Err(QueueError::Closed);
+        }
+        Ok(())
+    }
+
+    /// How many bytes wait for the child's stdin now (overhead included).
+    pub fn stdin_queued(&self) -> usize {
+        self.inner.stdin_queued.load(Ordering::SeqCst)
     }
 
     /// How many requests are waiting for their response.
@@ -339,6 +406,12 @@ impl StdioConnection {
     }
 }
 
+/// Why a line was not queued for stdin.
+enum QueueError {
+    Full,
+    Closed,
+}
+
 const UNKNOWN_EXIT: ExitInfo = ExitInfo {
     code: None,
     signal: None,
@@ -348,6 +421,7 @@ const UNKNOWN_EXIT: ExitInfo = ExitInfo {
 async fn write_loop(
     stdin: ChildStdin,
     mut rx: mpsc::UnboundedReceiver<Outgoing>,
+    queued: Arc<AtomicUsize>,
     routes: Arc<Routes>,
     to_child: Counter,
 ) {
@@ -359,6 +433,9 @@ async fn write_loop(
                     Outgoing::Line(bytes) => {
                         out.write_all(&bytes).await?;
                         out.write_all(b"\n").await?;
+                        // Counted out once it is in the writer's buffer (at most 64 KiB more)
+                        // or the pipe.
+                        queued.fetch_sub(bytes.len() + STDIN_ITEM_OVERHEAD, Ordering::SeqCst);
                         to_child.increment(1);
                     }
                     Outgoing::Close => {
@@ -391,6 +468,7 @@ struct Reader {
     from_child: Counter,
     oversize: Counter,
     invalid: Counter,
+    invalid_utf8: Counter,
 }
 
 impl Reader {
@@ -407,9 +485,9 @@ impl Reader {
         tokio::pin!(drain);
         let mut exited = false;
         loop {
-            tokio::select! {
+            let complete = tokio::select! {
                 line = lines.next_line() => match line {
-                    Ok(Some(Line::Complete(bytes))) => self.on_line(bytes),
+                    Ok(Some(Line::Complete(bytes))) => Some(bytes),
                     Ok(Some(Line::Oversize(prefix))) => {
                         self.oversize.increment(1);
                         tracing::warn!(
@@ -419,6 +497,7 @@ impl Reader {
                             start = %preview(&prefix),
                             "line from child longer than max_line_bytes: skipped"
                         );
+                        None
                     }
                     Ok(None) => break,
                     Err(error) => {
@@ -429,21 +508,40 @@ impl Reader {
                 _ = exit.wait_for(Option::is_some), if !exited => {
                     exited = true;
                     drain.as_mut().reset(tokio::time::Instant::now() + EXIT_DRAIN);
+                    None
                 }
                 () = &mut drain, if exited => break,
+            };
+            // Outside the select: routing may wait for room on a request's stream, and while
+            // it does, stdout is not read.
+            if let Some(bytes) = complete {
+                self.on_line(bytes).await;
             }
         }
         self.routes.close_all(INTERNAL_ERROR, EXITED);
     }
 
-    fn on_line(&self, bytes: Bytes) {
+    async fn on_line(&self, bytes: Bytes) {
         if bytes.iter().all(u8::is_ascii_whitespace) {
+            return;
+        }
+        // The envelope parser skips over string contents without decoding them, so UTF-8 is
+        // checked here, once, for the whole line.
+        if let Err(error) = std::str::from_utf8(&bytes) {
+            self.invalid_utf8.increment(1);
+            tracing::warn!(
+                backend = %self.backend,
+                session = %self.session,
+                %error,
+                line = %preview(&bytes),
+                "line from child is not valid UTF-8: skipped"
+            );
             return;
         }
         match jsonrpc::parse(bytes.clone()) {
             Ok(msg) => {
                 self.from_child.increment(1);
-                self.routes.route(msg);
+                self.deliver(msg).await;
             }
             Err(ParseError::Batch) => match jsonrpc::parse_batch(bytes.clone()) {
                 Ok(items) => {
@@ -451,7 +549,7 @@ impl Reader {
                         match item {
                             Ok(msg) => {
                                 self.from_child.increment(1);
-                                self.routes.route(msg);
+                                self.deliver(msg).await;
                             }
                             Err(error) => self.skip_invalid(&bytes, &error),
                         }
@@ -460,6 +558,19 @@ impl Reader {
                 Err(error) => self.skip_invalid(&bytes, &error),
             },
             Err(error) => self.skip_invalid(&bytes, &error),
+        }
+    }
+
+    /// Routes one message; one for a request waits for room on its stream (backpressure).
+    async fn deliver(&self, msg: Message) {
+        let Some(delivery) = self.routes.route(msg) else {
+            return;
+        };
+        if let Err(msg) = delivery.tx.send(delivery.msg).await
+            && delivery.fallback
+        {
+            // Nobody reads that request's stream any more: the message is unsolicited.
+            self.routes.unsolicited(msg);
         }
     }
 
@@ -475,12 +586,7 @@ impl Reader {
     }
 }
 
-/// The start of a line, lossily decoded, for logs.
+/// The start of a line, lossily decoded and with control characters escaped, for logs.
 fn preview(bytes: &[u8]) -> String {
-    let cut = bytes.len().min(LOG_PREVIEW);
-    let mut s = String::from_utf8_lossy(&bytes[..cut]).into_owned();
-    if cut < bytes.len() {
-        s.push('…');
-    }
-    s
+    super::stderr::escape_for_log(bytes, LOG_PREVIEW)
 }

@@ -10,21 +10,32 @@
 //!   one (and its stream is still read), otherwise to the unsolicited channel.
 //!
 //! The table sits under a `std::sync::Mutex` that is only ever held for map operations and
-//! non-blocking channel sends, never across an `.await`.
+//! non-blocking channel sends, never across an `.await`. A message for a request is not sent
+//! under the lock: [`Routes::route`] hands it back as a [`Delivery`] and the reader awaits
+//! room on the request's stream (bounded in bytes), which is how a slow client ends up
+//! pausing the reading of the child's stdout.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use metrics::Counter;
-use tokio::sync::mpsc;
-use tokio::sync::mpsc::error::TrySendError;
 
+use crate::budget::{self, TrySendError};
 use crate::jsonrpc::{Kind, Message, ProgressToken, RequestId};
 
 /// One request in flight.
 pub(crate) struct Pending {
-    pub(crate) tx: mpsc::UnboundedSender<Message>,
+    pub(crate) tx: budget::Sender<Message>,
     pub(crate) token: Option<ProgressToken>,
+}
+
+/// A message on its way to a request's stream, to be sent outside the table's lock.
+pub(crate) struct Delivery {
+    pub(crate) tx: budget::Sender<Message>,
+    pub(crate) msg: Message,
+    /// When the stream is gone, the message is unsolicited instead (it was only routed to
+    /// the request for being the one in flight).
+    pub(crate) fallback: bool,
 }
 
 /// The routing state of one connection.
@@ -32,7 +43,7 @@ pub(crate) struct Table {
     pub(crate) pending: HashMap<RequestId, Pending>,
     pub(crate) by_token: HashMap<ProgressToken, RequestId>,
     /// `None` once the connection is closed (dropping it ends the receiver's stream).
-    pub(crate) unsolicited: Option<mpsc::Sender<Message>>,
+    pub(crate) unsolicited: Option<budget::Sender<Message>>,
     /// No new requests or messages are accepted.
     pub(crate) closed: bool,
 }
@@ -66,7 +77,7 @@ pub(crate) struct Routes {
 
 impl Routes {
     pub(crate) fn new(
-        unsolicited: mpsc::Sender<Message>,
+        unsolicited: budget::Sender<Message>,
         backend: std::sync::Arc<str>,
         session: std::sync::Arc<str>,
         drops: DropCounters,
@@ -90,17 +101,21 @@ impl Routes {
         self.table.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Delivers one message from the child.
-    pub(crate) fn route(&self, msg: Message) {
-        let mut table = self.lock();
-        let msg = match msg.kind() {
+    /// Routes one message from the child. A message for a request comes back as a
+    /// [`Delivery`] for the caller to send (and, if that fails and the delivery says so, to
+    /// pass to [`Routes::unsolicited`]).
+    pub(crate) fn route(&self, msg: Message) -> Option<Delivery> {
+        let table = self.lock();
+        match msg.kind() {
             Kind::Response => {
+                let mut table = table;
                 match msg.id().and_then(|id| table.remove(id)) {
-                    Some(pending) => {
-                        drop(table);
-                        // The stream may have been dropped: the answer is then discarded.
-                        let _ = pending.tx.send(msg);
-                    }
+                    // The stream may have been dropped: the answer is then discarded.
+                    Some(pending) => Some(Delivery {
+                        tx: pending.tx,
+                        msg,
+                        fallback: false,
+                    }),
                     None => {
                         drop(table);
                         self.drops.unknown_id.increment(1);
@@ -110,38 +125,56 @@ impl Routes {
                             id = ?msg.id(),
                             "response from child for no request in flight: dropped"
                         );
+                        None
                     }
                 }
-                return;
             }
             _ if msg.method() == Some("notifications/progress") => {
                 let target = msg
                     .progress_token()
                     .and_then(|token| table.by_token.get(token))
-                    .and_then(|id| table.pending.get(id));
+                    .and_then(|id| table.pending.get(id))
+                    .map(|pending| pending.tx.clone());
+                drop(table);
                 match target {
-                    Some(pending) => {
-                        // Progress for a request whose reader is gone has nowhere to go.
-                        let _ = pending.tx.send(msg);
-                        return;
+                    // Progress for a request whose reader is gone has nowhere to go.
+                    Some(tx) => Some(Delivery {
+                        tx,
+                        msg,
+                        fallback: false,
+                    }),
+                    None => {
+                        self.unsolicited(msg);
+                        None
                     }
-                    None => msg,
                 }
             }
             _ => {
-                if table.pending.len() == 1
-                    && let Some(pending) = table.pending.values().next()
-                {
-                    match pending.tx.send(msg) {
-                        Ok(()) => return,
-                        // Nobody reads that request's stream any more: it is unsolicited.
-                        Err(mpsc::error::SendError(msg)) => msg,
-                    }
+                let only = if table.pending.len() == 1 {
+                    table.pending.values().next().map(|p| p.tx.clone())
                 } else {
-                    msg
+                    None
+                };
+                drop(table);
+                match only {
+                    Some(tx) => Some(Delivery {
+                        tx,
+                        msg,
+                        fallback: true,
+                    }),
+                    None => {
+                        self.unsolicited(msg);
+                        None
+                    }
                 }
             }
-        };
+        }
+    }
+
+    /// Queues a message that belongs to no request; dropped (counted, logged) when the
+    /// unsolicited channel is full.
+    pub(crate) fn unsolicited(&self, msg: Message) {
+        let table = self.lock();
         let Some(unsolicited) = &table.unsolicited else {
             return;
         };
@@ -179,7 +212,8 @@ impl Routes {
         let pending = std::mem::take(&mut table.pending);
         drop(table);
         for (id, p) in pending {
-            let _ = p.tx.send(Message::error(Some(&id), code, message));
+            // Small and final: it must arrive even when the stream's budget is spent.
+            let _ = p.tx.force_send(Message::error(Some(&id), code, message));
         }
     }
 }

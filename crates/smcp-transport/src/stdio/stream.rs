@@ -4,8 +4,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use futures_util::Stream;
-use tokio::sync::mpsc;
 
+use crate::budget;
 use crate::jsonrpc::{Message, RequestId};
 
 /// What the child sends about one request: zero or more related messages (progress, log
@@ -16,14 +16,24 @@ use crate::jsonrpc::{Message, RequestId};
 /// [`crate::jsonrpc::INTERNAL_ERROR`] and message `backend process exited`; if the request is
 /// cancelled, one with [`crate::jsonrpc::REQUEST_CANCELLED`]. Dropping the stream does not
 /// cancel the request: the child's answer is then read and discarded.
-#[derive(Debug)]
+///
+/// What waits here is bounded in bytes, together with every other request stream of the same
+/// child: while a reader lags that far behind, smcp stops reading the child's stdout.
 pub struct RequestStream {
     id: RequestId,
-    rx: mpsc::UnboundedReceiver<Message>,
+    rx: budget::Receiver<Message>,
+}
+
+impl std::fmt::Debug for RequestStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestStream")
+            .field("id", &self.id)
+            .finish()
+    }
 }
 
 impl RequestStream {
-    pub(crate) fn new(id: RequestId, rx: mpsc::UnboundedReceiver<Message>) -> Self {
+    pub(crate) fn new(id: RequestId, rx: budget::Receiver<Message>) -> Self {
         RequestStream { id, rx }
     }
 
@@ -43,5 +53,30 @@ impl Stream for RequestStream {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Message>> {
         self.rx.poll_recv(cx)
+    }
+}
+
+/// The messages of a child that belong to no request (see the routing rules of
+/// [`super::StdioConnection`]), bounded in bytes: what does not fit is dropped and counted.
+pub struct Unsolicited {
+    rx: budget::Receiver<Message>,
+}
+
+impl std::fmt::Debug for Unsolicited {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Unsolicited").finish_non_exhaustive()
+    }
+}
+
+impl Unsolicited {
+    /// A channel of `max_bytes` and its receiving end.
+    pub(crate) fn channel(max_bytes: usize) -> (budget::Sender<Message>, Self) {
+        let (tx, rx) = budget::channel(max_bytes);
+        (tx, Unsolicited { rx })
+    }
+
+    /// The next message; `None` once the connection is closed.
+    pub async fn recv(&mut self) -> Option<Message> {
+        self.rx.recv().await
     }
 }

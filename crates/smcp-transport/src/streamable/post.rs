@@ -1,4 +1,11 @@
 //! `POST`: one JSON-RPC message from the client.
+//!
+//! MCP asks clients to accept both `application/json` and `text/event-stream`. A client
+//! that accepts only one of them is still served, in that type only: JSON-only clients get
+//! their response as `application/json` when it is the whole answer, and 406 (with the
+//! request cancelled at the backend) when the backend sends anything first that would need a
+//! stream; stream-only clients always get `text/event-stream`. A message the backend's input
+//! queue has no room for gets 503 with `Retry-After`.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -12,7 +19,7 @@ use super::{SESSION_ID, reply, session_for};
 use crate::body::Body;
 use crate::jsonrpc::{self, Kind, Message, ParseError};
 use crate::session::conn::ConnError;
-use crate::session::stream::Decision;
+use crate::session::stream::{Decision, Shape};
 use crate::session::{CreateError, EndReason, Output, Session, SessionOwner, Sessions, drive};
 
 /// Handles a `POST` to the Streamable HTTP endpoint.
@@ -23,9 +30,15 @@ pub(crate) async fn post(
     client: IpAddr,
 ) -> Response<Body> {
     let (parts, body) = req.into_parts();
-    if !accepts(&parts.headers, Media::Json) && !accepts(&parts.headers, Media::EventStream) {
-        return reply::not_acceptable("application/json and text/event-stream");
-    }
+    let shape = match (
+        accepts(&parts.headers, Media::Json),
+        accepts(&parts.headers, Media::EventStream),
+    ) {
+        (true, true) => Shape::Either,
+        (true, false) => Shape::JsonOnly,
+        (false, true) => Shape::SseOnly,
+        (false, false) => return reply::not_acceptable("application/json and text/event-stream"),
+    };
     let msg = match read_message(body).await {
         Ok(msg) => msg,
         Err(response) => return response,
@@ -40,7 +53,7 @@ pub(crate) async fn post(
                 "Bad Request: initialize must be sent without Mcp-Session-Id (it starts a new session)",
             );
         }
-        return initialize(sessions, msg, owner, client).await;
+        return initialize(sessions, msg, owner, client, shape).await;
     }
 
     let session = match session_for(sessions, &parts.headers, owner) {
@@ -49,11 +62,15 @@ pub(crate) async fn post(
     };
     match msg.kind() {
         Kind::Request => {
-            let decision = start(sessions, &session, msg.clone()).await;
+            let decision = match start(sessions, &session, msg.clone(), shape).await {
+                Ok(decision) => decision,
+                Err(busy) => return busy,
+            };
             answer(sessions, &session, decision, &msg)
         }
         Kind::Notification | Kind::Response => match session.conn.send(msg) {
             Ok(()) => reply::accepted(),
+            Err(ConnError::Full) => reply::backend_busy(sessions, None),
             Err(ConnError::Closed) => {
                 sessions.end(&session, EndReason::ChildExit);
                 reply::unknown_session(None)
@@ -81,6 +98,16 @@ pub(crate) async fn read_message(body: Body) -> Result<Message, Response<Body>> 
             ));
         }
     };
+    // The envelope parser does not decode the strings it skips, and the backend must get
+    // text: check the whole body once.
+    if std::str::from_utf8(&bytes).is_err() {
+        return Err(reply::rpc_error(
+            StatusCode::BAD_REQUEST,
+            None,
+            jsonrpc::PARSE_ERROR,
+            "Parse error: the request body is not valid UTF-8",
+        ));
+    }
     jsonrpc::parse(bytes).map_err(|e| {
         let message = match e {
             ParseError::Batch | ParseError::EmptyBatch => {
@@ -100,13 +127,21 @@ async fn initialize(
     msg: Message,
     owner: &SessionOwner,
     client: IpAddr,
+    shape: Shape,
 ) -> Response<Body> {
     let session = match sessions.create(owner.clone(), client, None).await {
         Ok(session) => session,
         Err(e) => return create_failed(sessions, &e, msg.id()),
     };
     session.mark_initialized();
-    let decision = start(sessions, &session, msg.clone()).await;
+    let decision = match start(sessions, &session, msg.clone(), shape).await {
+        Ok(decision) => decision,
+        // A new child's queue is empty, so this is not expected; the session is of no use.
+        Err(busy) => {
+            sessions.end(&session, EndReason::InitFailed);
+            return busy;
+        }
+    };
     // A child that exits before answering initialize failed to start (bad arguments, missing
     // module, ...): that is a gateway failure, not an MCP error of a working server. The
     // spawn does not wait to see whether the child survives its first moments, so the check
@@ -180,17 +215,28 @@ pub(crate) fn create_failed(
     }
 }
 
-/// Starts driving request `msg` in its own task and waits for the shape of the answer.
-async fn start(sessions: &Arc<Sessions>, session: &Arc<Session>, msg: Message) -> Option<Decision> {
+/// Hands request `msg` to the backend, drives it in its own task and waits for the shape of
+/// the answer; the 503 to answer at once when the backend's input queue is full.
+async fn start(
+    sessions: &Arc<Sessions>,
+    session: &Arc<Session>,
+    msg: Message,
+    shape: Shape,
+) -> Result<Option<Decision>, Response<Body>> {
+    let sent = session.conn.request(msg.clone());
+    if let Err(ConnError::Full) = sent {
+        return Err(reply::backend_busy(sessions, msg.id()));
+    }
     let (decide, decision) = oneshot::channel();
-    let (no, writer) = session.open_post(decide);
+    let (no, writer) = session.open_post(decide, shape);
     sessions.spawn(drive(
         sessions.clone(),
         session.clone(),
         msg,
+        sent,
         Output::Post { writer, no },
     ));
-    decision.await.ok()
+    Ok(decision.await.ok())
 }
 
 /// Turns the decided shape into the HTTP answer.
@@ -202,6 +248,13 @@ fn answer(
 ) -> Response<Body> {
     match decision {
         Some(Decision::Json(msg)) => reply::json(StatusCode::OK, msg.into_bytes()),
+        Some(Decision::NeedsStream) => reply::rpc_error(
+            StatusCode::NOT_ACCEPTABLE,
+            request.id(),
+            jsonrpc::SERVER_ERROR,
+            "Not Acceptable: the backend answers this request with a stream of messages; \
+             the client must accept text/event-stream",
+        ),
         // A POST stream ends with its response, not at shutdown: no stop token.
         Some(Decision::Sse(rx)) => reply::event_stream(
             rx,

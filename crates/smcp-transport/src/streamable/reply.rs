@@ -5,16 +5,20 @@ use std::time::Duration;
 use ::http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
 use ::http::{HeaderValue, Response, StatusCode};
 use bytes::Bytes;
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::sse_body::SseBody;
 use crate::body::{self, Body};
 use crate::jsonrpc::{self, RequestId};
+use crate::session::Sessions;
 use crate::session::activity::ActivityGuard;
+use crate::session::stream::SinkRx;
 
 /// How long a client is told to wait when the session limit is reached.
 const RETRY_AFTER_SECS: &str = "5";
+
+/// How long a client is told to wait when the backend is not reading its input.
+const BUSY_RETRY_AFTER_SECS: &str = "1";
 
 /// `status` with a JSON-RPC error body for `id` (or `null`).
 pub(crate) fn rpc_error(
@@ -129,9 +133,30 @@ pub(crate) fn too_many_sessions(id: Option<&RequestId>) -> Response<Body> {
     response
 }
 
+/// 503 with `Retry-After` for a message the backend's input queue has no room for (the
+/// child is not reading); logged and counted in `smcp_stdio_stdin_rejected_total`.
+pub(crate) fn backend_busy(sessions: &Sessions, id: Option<&RequestId>) -> Response<Body> {
+    let backend = &sessions.settings.backend;
+    crate::session::stdin_full(backend);
+    tracing::warn!(
+        backend = %backend,
+        "the backend process is not reading its input and its queue is full: refused a message"
+    );
+    let mut response = rpc_error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        id,
+        jsonrpc::SERVER_ERROR,
+        "Service Unavailable: the backend is not reading its input, retry later",
+    );
+    response
+        .headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from_static(BUSY_RETRY_AFTER_SECS));
+    response
+}
+
 /// 200 `text/event-stream` streaming what `rx` receives (see [`SseBody`]).
 pub(crate) fn event_stream(
-    rx: mpsc::Receiver<Bytes>,
+    rx: SinkRx,
     keepalive: Duration,
     stop: Option<CancellationToken>,
     activity: Option<ActivityGuard>,

@@ -13,15 +13,15 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame};
-use tokio::sync::mpsc;
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use crate::session::activity::ActivityGuard;
+use crate::session::stream::SinkRx;
 
 /// The response body of one SSE stream.
 pub(crate) struct SseBody {
-    rx: mpsc::Receiver<Bytes>,
+    rx: SinkRx,
     keepalive: Option<(Duration, Pin<Box<Sleep>>)>,
     stop: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
     _activity: Option<ActivityGuard>,
@@ -32,7 +32,7 @@ impl SseBody {
     /// of silence (never when zero), ending early when `stop` is cancelled. `activity` is held
     /// for as long as the body lives, so an open stream keeps its session from idling.
     pub(crate) fn new(
-        rx: mpsc::Receiver<Bytes>,
+        rx: SinkRx,
         keepalive: Duration,
         stop: Option<CancellationToken>,
         activity: Option<ActivityGuard>,
@@ -92,6 +92,7 @@ impl HttpBody for SseBody {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::session::stream::sink;
     use http_body_util::BodyExt as _;
 
     async fn next(body: &mut SseBody) -> Option<Bytes> {
@@ -100,7 +101,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn yields_events_then_keepalives_then_ends() {
-        let (tx, rx) = mpsc::channel(4);
+        let (tx, rx) = sink();
         let mut body = SseBody::new(rx, Duration::from_secs(15), None, None);
         tx.send(Bytes::from("data: a\n\n")).await.unwrap();
         assert_eq!(next(&mut body).await.unwrap(), Bytes::from("data: a\n\n"));
@@ -113,7 +114,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_cancelled_stop_token_ends_the_body() {
-        let (tx, rx) = mpsc::channel(4);
+        let (tx, rx) = sink();
         let stop = CancellationToken::new();
         let mut body = SseBody::new(rx, Duration::ZERO, Some(stop.clone()), None);
         stop.cancel();

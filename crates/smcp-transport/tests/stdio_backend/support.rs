@@ -31,6 +31,7 @@ pub(crate) fn options() -> StdioBackendOptions {
         session_idle_timeout: Duration::from_secs(600),
         sse_keepalive: Duration::from_secs(15),
         replay_buffer_events: 256,
+        stall_timeout: Duration::from_secs(30),
     }
 }
 

@@ -5,11 +5,10 @@ use std::sync::Arc;
 
 use futures_util::StreamExt as _;
 use futures_util::future::BoxFuture;
-use tokio::sync::mpsc;
 
 use crate::jsonrpc::{Message, RequestId};
 use crate::session::conn::{ConnError, ConnectError, Connector, McpConnection, MessageStream};
-use crate::stdio::{ChildSpec, RequestError, SendError, StdioConnection, StopPolicy};
+use crate::stdio::{ChildSpec, RequestError, SendError, StdioConnection, StopPolicy, Unsolicited};
 
 /// Spawns the backend's command, one child per session.
 pub(super) struct StdioConnector {
@@ -56,6 +55,7 @@ impl McpConnection for StdioConnection {
         match StdioConnection::request(self, msg) {
             Ok(stream) => Ok(stream.boxed()),
             Err(RequestError::Closed) => Err(ConnError::Closed),
+            Err(RequestError::Full) => Err(ConnError::Full),
             Err(e @ (RequestError::DuplicateId(_) | RequestError::NotARequest(_))) => {
                 Err(ConnError::Rejected(e.to_string()))
             }
@@ -70,6 +70,7 @@ impl McpConnection for StdioConnection {
         match StdioConnection::send(self, msg) {
             Ok(()) => Ok(()),
             Err(SendError::Closed) => Err(ConnError::Closed),
+            Err(SendError::Full) => Err(ConnError::Full),
             Err(e @ SendError::IsRequest) => Err(ConnError::Rejected(e.to_string())),
         }
     }
@@ -78,7 +79,7 @@ impl McpConnection for StdioConnection {
         StdioConnection::cancel(self, id, reason);
     }
 
-    fn take_unsolicited(&self) -> Option<mpsc::Receiver<Message>> {
+    fn take_unsolicited(&self) -> Option<Unsolicited> {
         StdioConnection::take_unsolicited(self)
     }
 

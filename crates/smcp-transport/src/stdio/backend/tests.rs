@@ -35,6 +35,7 @@ fn options() -> StdioBackendOptions {
         session_idle_timeout: Duration::from_secs(600),
         sse_keepalive: Duration::from_secs(15),
         replay_buffer_events: 64,
+        stall_timeout: Duration::from_secs(30),
     }
 }
 
