@@ -1,5 +1,6 @@
 //! A hostile HTTP backend behind smcp-server: a legacy SSE `endpoint` event naming another
-//! origin (where clients would post their bearer token). Each test starts smcp-server
+//! origin (where clients would post their bearer token), redirects (passed on, never
+//! followed) and a body stalled halfway (smcp stays responsive). Each test starts smcp-server
 //! in-process on `127.0.0.1:0` in front of a small hyper backend written here; waits are
 //! bounded guards, never timings.
 
@@ -194,5 +195,136 @@ async fn a_same_origin_endpoint_event_is_sent_path_absolute_in_the_public_space(
         "event: endpoint\ndata: /v1/fair/message?sessionId=abc\n\n"
     );
     drop(response);
+    smcp.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirect_is_passed_to_the_client_and_never_followed() {
+    // The redirect target counts every connection made to it.
+    let trap = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let trap_addr = trap.local_addr().expect("addr");
+    let (hit_tx, mut hits) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = trap.accept().await {
+            let _ = hit_tx.send(());
+            drop(tcp);
+        }
+    });
+    let (seen_tx, mut seen) = mpsc::unbounded_channel();
+    let backend = spawn_backend(move |request| {
+        let seen_tx = seen_tx.clone();
+        async move {
+            let _ = seen_tx.send(request.uri().to_string());
+            let location = if request.uri().path() == "/mcp" {
+                format!("http://{trap_addr}/stolen")
+            } else {
+                "/elsewhere".to_owned()
+            };
+            Response::builder()
+                .status(307)
+                .header("location", location)
+                .body(http_body_util::Empty::new().boxed_unsync())
+                .expect("response")
+        }
+    })
+    .await;
+    let smcp = SmcpServer::start(&config("redirect", backend)).await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    for (path, location) in [
+        ("/v1/redirect/mcp", format!("http://{trap_addr}/stolen")),
+        ("/v1/redirect/other", "/elsewhere".to_owned()),
+    ] {
+        let response = client
+            .post(smcp.url(path))
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#)
+            .send()
+            .await
+            .expect("response");
+        assert_eq!(response.status(), 307, "{path}");
+        assert_eq!(response.headers()["location"], location.as_str(), "{path}");
+    }
+    // The backend saw exactly the two requests, and nothing went to either target.
+    assert_eq!(seen.recv().await.as_deref(), Some("/mcp"));
+    assert_eq!(seen.recv().await.as_deref(), Some("/other"));
+    assert!(seen.try_recv().is_err(), "smcp followed a redirect");
+    // /health answering proves smcp is done with both; the trap is then checked.
+    let health = client
+        .get(smcp.url("/health"))
+        .send()
+        .await
+        .expect("health");
+    assert_eq!(health.status(), 200);
+    assert!(
+        hits.try_recv().is_err(),
+        "the redirect target was requested"
+    );
+    smcp.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backend_stalling_mid_body_does_not_hold_smcp() {
+    let (dropped_tx, mut dropped) = mpsc::unbounded_channel();
+    let backend = spawn_backend(move |_request| {
+        let dropped_tx = dropped_tx.clone();
+        async move {
+            let (tx, mut rx) = mpsc::channel::<Result<Frame<Bytes>, Infallible>>(1);
+            tokio::spawn(async move {
+                let part = Bytes::from_static(b"{\"jsonrpc\":\"2.0\",\"id\":1,\"res");
+                if tx.send(Ok(Frame::data(part))).await.is_ok() {
+                    // The rest never comes: stall until smcp lets go.
+                    tx.closed().await;
+                }
+                let _ = dropped_tx.send(());
+            });
+            let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
+            Response::builder()
+                .header("content-type", "application/json")
+                .body(StreamBody::new(stream).boxed_unsync())
+                .expect("response")
+        }
+    })
+    .await;
+    let smcp = SmcpServer::start(&config("stall", backend)).await;
+    let client = reqwest::Client::new();
+    let mut stalled = Vec::new();
+    for _ in 0..4 {
+        let mut response = client
+            .post(smcp.url("/v1/stall/mcp"))
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#)
+            .send()
+            .await
+            .expect("response");
+        assert_eq!(response.status(), 200);
+        // What the backend sent arrives while the rest is stalled.
+        let first = tokio::time::timeout(GUARD, response.chunk())
+            .await
+            .expect("the sent part did not arrive")
+            .expect("chunk")
+            .expect("a first chunk");
+        assert_eq!(&first[..], b"{\"jsonrpc\":\"2.0\",\"id\":1,\"res");
+        stalled.push(response);
+    }
+    // With every stalled stream open, smcp still answers.
+    for _ in 0..3 {
+        let health = tokio::time::timeout(GUARD, client.get(smcp.url("/health")).send())
+            .await
+            .expect("/health hangs")
+            .expect("health");
+        assert_eq!(health.status(), 200);
+    }
+    // A client giving up lets smcp drop the stalled upstream body.
+    drop(stalled);
+    for _ in 0..4 {
+        tokio::time::timeout(GUARD, dropped.recv())
+            .await
+            .expect("a stalled upstream stream is still held");
+    }
     smcp.stop().await;
 }
