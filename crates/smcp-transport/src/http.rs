@@ -38,7 +38,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, Uri, Version};
 use self::bodies::{RequestBody, ResponseBody};
 use self::client::Clients;
 pub use self::client_addr::ClientAddr;
-use self::endpoint::{EndpointBody, EndpointRewrite, is_event_stream};
+use self::endpoint::{EndpointBody, EndpointPolicy, EndpointRewrite, is_event_stream};
 pub use self::endpoint::{EndpointObserver, LegacySession, legacy_session};
 pub use self::error::{ForwardError, HttpBackendError};
 use crate::body::{self, Body};
@@ -95,6 +95,8 @@ pub struct HttpBackend {
 #[derive(Debug)]
 struct Inner {
     id: Arc<str>,
+    /// The backend URL as configured: the origin legacy SSE endpoints must stay on.
+    url: url::Url,
     /// The backend's scheme and authority, parsed once: every upstream URI starts with them.
     scheme: Scheme,
     authority: Authority,
@@ -152,6 +154,7 @@ impl HttpBackend {
         Ok(Self {
             inner: Arc::new(Inner {
                 id: opts.backend_id,
+                url: opts.url.clone(),
                 scheme,
                 authority,
                 host,
@@ -177,10 +180,11 @@ impl HttpBackend {
     /// client used.
     ///
     /// The response's status, headers (less hop-by-hop ones) and body pass through unchanged,
-    /// with one exception: when `ctx.public_prefix` is set and the response is an SSE stream,
-    /// the data of `event: endpoint` events, when it is a relative URI starting with `/`, is
-    /// rewritten into the public path space (the URL's base path removed if it starts with
-    /// it, the public prefix put in front). Absolute endpoint URIs are left alone. When
+    /// with one exception: in an SSE stream the data of `event: endpoint` events must resolve
+    /// to the backend's own origin (else the stream ends with an error, kind `endpoint`) and
+    /// is sent on path-absolute; when `ctx.public_prefix` is set it is put into the public
+    /// path space (the URL's base path removed if it starts with it, the public prefix put in
+    /// front). When
     /// `ctx.endpoint_observer` is set and the response is an SSE stream, the session named
     /// by its first endpoint event is reported to it, and the end of the stream after that.
     ///
@@ -245,21 +249,42 @@ impl HttpBackend {
         let (mut parts, incoming) = response.into_parts();
         headers::remove_hop_by_hop(&mut parts.headers);
         let watched = ResponseBody::new(incoming, Arc::clone(&inner.id), lease);
-        let rewrite = ctx
-            .public_prefix
-            .as_deref()
-            .map(|prefix| EndpointRewrite::new(&inner.base_path, prefix));
-        let observer = ctx.endpoint_observer.clone();
-        let body = if is_event_stream(&parts.headers) && (rewrite.is_some() || observer.is_some()) {
-            if rewrite.is_some() {
-                // The rewrite changes the length.
-                parts.headers.remove(CONTENT_LENGTH);
-            }
-            body::boxed(EndpointBody::new(watched, rewrite, observer))
+        let body = if is_event_stream(&parts.headers) {
+            // Every SSE stream is scanned: a legacy `endpoint` event is checked and put into
+            // the public path space whatever the route (see `endpoint`), and may change length.
+            parts.headers.remove(CONTENT_LENGTH);
+            let rewrite = ctx
+                .public_prefix
+                .as_deref()
+                .map(|prefix| EndpointRewrite::new(&inner.base_path, prefix));
+            let policy =
+                EndpointPolicy::new(self.stream_url(&ctx.upstream_path_and_query), rewrite);
+            body::boxed(EndpointBody::new(
+                watched,
+                Arc::clone(&inner.id),
+                policy,
+                ctx.endpoint_observer.clone(),
+            ))
         } else {
             body::boxed(watched)
         };
         Ok(Response::from_parts(parts, body))
+    }
+
+    /// The backend URL a stream for `path_and_query` (as routed) was requested from: what
+    /// relative endpoint URIs resolve against.
+    fn stream_url(&self, path_and_query: &str) -> url::Url {
+        let inner = &*self.inner;
+        let joined = path::join(
+            &inner.base_path,
+            inner.base_query.as_deref(),
+            path_and_query,
+        );
+        // A routed path starting with `//` would join as another host: keep the origin.
+        match inner.url.join(&joined) {
+            Ok(url) if url.origin() == inner.url.origin() => url,
+            _ => inner.url.clone(),
+        }
     }
 
     /// The URI for `path_and_query` (as routed) on this backend: absolute for hyper-util's

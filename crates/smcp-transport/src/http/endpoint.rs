@@ -4,9 +4,21 @@
 //! client must POST its messages to, e.g. `/message?sessionId=abc`. That URI is in the
 //! backend's path space. When the proxy strips a public prefix before forwarding, the client
 //! must be sent the public form instead (`/v1/everything/message?sessionId=abc`), or its POSTs
-//! would miss the route. Only relative URIs starting with `/` are rewritten: absolute URIs
-//! (`http://host/...`) and protocol-relative ones (`//host/...`) name a place the backend
-//! chose deliberately and are left alone.
+//! would miss the route.
+//!
+//! The endpoint is also where a hostile backend could send the client, with its bearer token
+//! for smcp, anywhere it likes. So every endpoint event of every SSE response is checked (see
+//! [`EndpointPolicy`]): its URI is resolved the way a WHATWG URL parser (browsers, Node, Deno)
+//! would, against the backend URL of the request, and must stay on the backend's own origin.
+//! Relative references and same-origin absolute URLs are accepted and always sent on in one
+//! normalised form, a path-absolute `/path?query` (dot segments resolved, the public prefix
+//! put in front when routing stripped it), so no client, whatever its URL parser, can read it
+//! as another host. Anything else, an absolute URL of another scheme, host or port, a
+//! scheme-relative `//host`, backslash and whitespace tricks (`/\host`, ` //host`), an
+//! unparsable or non-UTF-8 URI, an endpoint event whose data is too long, comes before its
+//! `event:` line or spans several `data:` lines, ends the stream with an error before the
+//! event can be dispatched (the head has long been sent: the client sees a broken stream), and
+//! is logged and counted as `smcp_upstream_errors_total{kind="endpoint"}`.
 //!
 //! The same scan reports the session the endpoint URI names to an [`EndpointObserver`], so
 //! the proxy can bind legacy sessions to their principal (see `observer`).
@@ -74,6 +86,70 @@ impl EndpointRewrite {
     }
 }
 
+/// Why an endpoint event was refused (the stream ends with this error).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub(super) enum EndpointRefused {
+    /// The URI resolves to another scheme, host or port than the backend's.
+    #[error("the backend's SSE endpoint event names another origin")]
+    ForeignOrigin,
+    /// Not UTF-8, not a URL a client could resolve, or a path starting with `//`.
+    #[error("the backend's SSE endpoint event is not a valid URI reference")]
+    Invalid,
+    /// Data before the `event: endpoint` line, or more than one data line.
+    #[error(
+        "the backend's SSE endpoint event is malformed (data before its event line, or several data lines)"
+    )]
+    Malformed,
+    /// A data line longer than the scanner holds.
+    #[error("the backend's SSE endpoint event is longer than {0} bytes")]
+    TooLong(usize),
+}
+
+/// What an endpoint URI may be and how it is sent on: resolved against the request's backend
+/// URL, kept only on the backend's origin, and emitted path-absolute in the public path space.
+#[derive(Debug, Clone)]
+pub(super) struct EndpointPolicy {
+    /// The backend URL of the request that opened the stream.
+    base: url::Url,
+    rewrite: Option<EndpointRewrite>,
+}
+
+impl EndpointPolicy {
+    /// Endpoint URIs are resolved against `base` (the URL the stream was requested from) and
+    /// put into the public path space by `rewrite` when routing stripped a prefix.
+    pub(super) fn new(base: url::Url, rewrite: Option<EndpointRewrite>) -> Self {
+        Self { base, rewrite }
+    }
+
+    /// The form of endpoint URI `value` to send to the client, or why it is refused.
+    pub(super) fn public_form(&self, value: &[u8]) -> Result<Vec<u8>, EndpointRefused> {
+        let text = std::str::from_utf8(value).map_err(|_| EndpointRefused::Invalid)?;
+        // `join` follows the WHATWG rules: leading and trailing C0 controls and spaces and
+        // inner tabs and newlines are dropped, `\` is a `/` for http(s): what the clients do.
+        let resolved = self.base.join(text).map_err(|_| EndpointRefused::Invalid)?;
+        if resolved.origin() != self.base.origin() {
+            return Err(EndpointRefused::ForeignOrigin);
+        }
+        let path = resolved.path();
+        if !path.starts_with('/') || path.starts_with("//") {
+            // `//x` would be scheme-relative once the scheme and host are gone.
+            return Err(EndpointRefused::Invalid);
+        }
+        let mut target =
+            String::with_capacity(path.len() + 1 + resolved.query().map_or(0, str::len));
+        target.push_str(path);
+        if let Some(query) = resolved.query() {
+            target.push('?');
+            target.push_str(query);
+        }
+        let public = self
+            .rewrite
+            .as_ref()
+            .and_then(|rewrite| rewrite.apply(target.as_bytes()));
+        Ok(public.unwrap_or_else(|| target.into_bytes()))
+    }
+}
+
 /// True when `headers` say the body is an SSE stream.
 pub(super) fn is_event_stream(headers: &HeaderMap) -> bool {
     headers
@@ -92,6 +168,7 @@ pin_project! {
     pub(super) struct EndpointBody<B> {
         #[pin]
         inner: B,
+        backend: Arc<str>,
         scanner: EndpointScanner,
         // Trailers that arrived while bytes were still held: sent after those bytes.
         trailers: Option<Frame<Bytes>>,
@@ -100,16 +177,19 @@ pin_project! {
 }
 
 impl<B> EndpointBody<B> {
-    /// Wraps the SSE body `inner`, applying `rewrite` to its endpoint events and reporting
-    /// them to `observer`. The observer hears of the stream's end when this body is dropped.
+    /// Wraps the SSE body `inner` of `backend`, checking and rewriting its endpoint events by
+    /// `policy` and reporting them to `observer`. The observer hears of the stream's end when
+    /// this body is dropped.
     pub(super) fn new(
         inner: B,
-        rewrite: Option<EndpointRewrite>,
+        backend: Arc<str>,
+        policy: EndpointPolicy,
         observer: Option<Arc<dyn EndpointObserver>>,
     ) -> Self {
         Self {
             inner,
-            scanner: EndpointScanner::new(rewrite, observer.map(ObserverSlot::new)),
+            backend,
+            scanner: EndpointScanner::new(policy, observer.map(ObserverSlot::new)),
             trailers: None,
             done: false,
         }
@@ -135,18 +215,27 @@ where
             if *this.done {
                 return Poll::Ready(None);
             }
+            let refused = |done: &mut bool, backend: &Arc<str>, e: EndpointRefused| {
+                *done = true;
+                super::record_error(backend, "endpoint", &e);
+                Poll::Ready(Some(Err(BoxError::from(e))))
+            };
             match ready!(this.inner.as_mut().poll_frame(cx)) {
                 Some(Ok(frame)) => match frame.into_data() {
-                    Ok(data) => {
-                        let out = this.scanner.feed(&data);
-                        if !out.is_empty() {
+                    Ok(data) => match this.scanner.feed(&data) {
+                        Ok(out) if !out.is_empty() => {
                             return Poll::Ready(Some(Ok(Frame::data(out))));
                         }
                         // Everything in this chunk is held: read on.
-                    }
+                        Ok(_) => {}
+                        Err(e) => return refused(this.done, this.backend, e),
+                    },
                     Err(trailers) => {
                         *this.done = true;
-                        let rest = this.scanner.finish();
+                        let rest = match this.scanner.finish() {
+                            Ok(rest) => rest,
+                            Err(e) => return refused(this.done, this.backend, e),
+                        };
                         if rest.is_empty() {
                             return Poll::Ready(Some(Ok(trailers)));
                         }
@@ -157,9 +246,12 @@ where
                 Some(Err(e)) => return Poll::Ready(Some(Err(e))),
                 None => {
                     *this.done = true;
-                    let rest = this.scanner.finish();
-                    if !rest.is_empty() {
-                        return Poll::Ready(Some(Ok(Frame::data(rest))));
+                    match this.scanner.finish() {
+                        Ok(rest) if !rest.is_empty() => {
+                            return Poll::Ready(Some(Ok(Frame::data(rest))));
+                        }
+                        Ok(_) => {}
+                        Err(e) => return refused(this.done, this.backend, e),
                     }
                 }
             }

@@ -300,3 +300,107 @@ fn ids_share_the_line_buffer() {
     let p = s.as_str().as_ptr() as usize;
     assert!(p >= base && p < base + m.bytes().len());
 }
+
+mod properties {
+    //! Hostile input: arbitrary bytes never panic the parser, and ids survive parsing exactly.
+
+    use bytes::Bytes;
+    use proptest::prelude::{ProptestConfig, Strategy, any, prop, prop_oneof, proptest};
+    use serde_json::{Value, json};
+
+    use super::super::{Kind, parse, parse_batch};
+
+    /// Bytes that look enough like JSON-RPC to reach the deeper parsing paths.
+    fn jsonish() -> impl Strategy<Value = Vec<u8>> {
+        let pieces = prop::sample::select(vec![
+            &b"{"[..],
+            b"}",
+            b"[",
+            b"]",
+            b",",
+            b":",
+            b"\"jsonrpc\"",
+            b"\"2.0\"",
+            b"\"id\"",
+            b"\"method\"",
+            b"\"params\"",
+            b"\"result\"",
+            b"\"error\"",
+            b"\"progressToken\"",
+            b"\"_meta\"",
+            b"\"requestId\"",
+            b"null",
+            b"1",
+            b"-0.5e3",
+            b"18446744073709551616",
+            b"\"\\ud800\"",
+            b"\"\\u0000\"",
+            b"\"x\"",
+            b" ",
+            b"\n",
+            b"\xff",
+        ]);
+        prop::collection::vec(pieces, 0..40).prop_map(|v| v.concat())
+    }
+
+    fn id_value() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            any::<i64>().prop_map(Value::from),
+            any::<String>().prop_map(Value::from),
+            (-1.0e6f64..1.0e6).prop_map(|f| json!(f)),
+            any::<u64>().prop_map(Value::from),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1024))]
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
+            let _ = parse(Bytes::from(bytes.clone()));
+            let _ = parse_batch(Bytes::from(bytes));
+        }
+
+        #[test]
+        fn jsonish_bytes_never_panic(bytes in jsonish()) {
+            if let Ok(message) = parse(Bytes::from(bytes.clone())) {
+                let _ = (message.kind(), message.id(), message.method(), message.single_line());
+                let _ = (message.progress_token(), message.cancelled_request_id());
+            }
+            let _ = parse_batch(Bytes::from(bytes));
+        }
+
+        /// A valid request's id (number, string, any other JSON number) comes back exactly:
+        /// as read, and as written into a response.
+        #[test]
+        fn a_valid_requests_id_round_trips(id in id_value(), method in "[a-z/]{1,12}") {
+            let text = json!({"jsonrpc": "2.0", "id": id, "method": method}).to_string();
+            let message = parse(Bytes::from(text.clone())).map_err(|e| {
+                proptest::test_runner::TestCaseError::fail(format!("{text}: {e}"))
+            })?;
+            proptest::prop_assert_eq!(message.kind(), Kind::Request);
+            proptest::prop_assert_eq!(message.method(), Some(method.as_str()));
+            let written = message.id().map(|id| id.to_json());
+            if id.is_string() {
+                // Escapes may be spelt differently: compare the strings.
+                let read: Option<Value> = written.as_deref().and_then(|s| serde_json::from_str(s).ok());
+                proptest::prop_assert_eq!(read.as_ref(), Some(&id), "{}", text);
+            } else {
+                // Numbers are kept as their exact JSON text.
+                proptest::prop_assert_eq!(written, Some(id.to_string()), "{}", text);
+            }
+            // The same id in a batch, and in a response, is the same id.
+            let batch = format!("[{text}]");
+            let batch = parse_batch(Bytes::from(batch)).map_err(|e| {
+                proptest::test_runner::TestCaseError::fail(e.to_string())
+            })?;
+            let in_batch = batch.first().and_then(|m| m.as_ref().ok()).and_then(|m| m.id().cloned());
+            proptest::prop_assert_eq!(in_batch.as_ref(), message.id());
+            let response = json!({"jsonrpc": "2.0", "id": id, "result": {}}).to_string();
+            let response = parse(Bytes::from(response)).map_err(|e| {
+                proptest::test_runner::TestCaseError::fail(e.to_string())
+            })?;
+            proptest::prop_assert_eq!(response.id(), message.id());
+        }
+    }
+}

@@ -11,7 +11,7 @@ use super::Event;
 
 const BOM: [u8; 3] = [0xEF, 0xBB, 0xBF];
 
-/// The default limit on one event's buffered size (partial line plus data).
+/// The default limit on one event's buffered size (partial line plus data, type and id).
 pub const DEFAULT_MAX_EVENT_BYTES: usize = 16 * 1024 * 1024;
 
 /// Why the decoder gave up.
@@ -125,6 +125,8 @@ impl Decoder {
         self.failed = true;
         self.line = Vec::new();
         self.data = BytesMut::new();
+        self.event = None;
+        self.id = None;
         self.too_large()
     }
 
@@ -156,12 +158,19 @@ impl Decoder {
             rest = &rest[next..];
         }
         if !rest.is_empty() {
-            if self.line.len() + rest.len() + self.data.len() > self.max_event_bytes {
+            if self.line.len() + rest.len() + self.held() > self.max_event_bytes {
                 return Err(self.fail());
             }
             self.line.extend_from_slice(rest);
         }
         Ok(())
+    }
+
+    /// The bytes the current event holds so far: its data, type and id.
+    fn held(&self) -> usize {
+        self.data.len()
+            + self.event.as_ref().map_or(0, String::len)
+            + self.id.as_ref().map_or(0, String::len)
     }
 
     fn handle_line(&mut self, line: &[u8], out: &mut Vec<Event>) -> Result<(), DecodeError> {
@@ -181,16 +190,30 @@ impl Decoder {
         };
         match name {
             b"data" => {
-                if self.data.len() + value.len() + 1 > self.max_event_bytes {
+                if self.held() + value.len() + 1 > self.max_event_bytes {
                     return Err(self.fail());
                 }
                 self.data.put_slice(value);
                 self.data.put_u8(b'\n');
             }
-            b"event" => self.event = Some(String::from_utf8_lossy(value).into_owned()),
+            b"event" => {
+                let event = String::from_utf8_lossy(value).into_owned();
+                // A whole line in one chunk skips the partial-line bound: the type counts too.
+                if self.held() - self.event.as_ref().map_or(0, String::len) + event.len()
+                    > self.max_event_bytes
+                {
+                    return Err(self.fail());
+                }
+                self.event = Some(event);
+            }
             // An id containing NUL is ignored.
             b"id" if !value.contains(&0) => {
                 let id = String::from_utf8_lossy(value).into_owned();
+                if self.held() - self.id.as_ref().map_or(0, String::len) + id.len()
+                    > self.max_event_bytes
+                {
+                    return Err(self.fail());
+                }
                 self.last_event_id.clone_from(&id);
                 self.id = Some(id);
             }

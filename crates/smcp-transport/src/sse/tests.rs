@@ -207,3 +207,112 @@ proptest! {
         proptest::prop_assert_eq!(decoded, expected);
     }
 }
+
+mod hostile {
+    //! Arbitrary bytes in arbitrary chunks: the decoder never panics, and never yields an event
+    //! larger than its limit (data, type and id together).
+
+    use proptest::prelude::{ProptestConfig, Strategy, any, prop, proptest};
+
+    use super::super::{DecodeError, Decoder};
+
+    fn sse_ish() -> impl Strategy<Value = Vec<u8>> {
+        let pieces = prop::sample::select(vec![
+            &b"data"[..],
+            b"event",
+            b"id",
+            b"retry",
+            b":",
+            b": ",
+            b"\n",
+            b"\r",
+            b"\r\n",
+            b"x",
+            b"0123456789",
+            b"\0",
+            b"\xEF\xBB\xBF",
+            b"\xff",
+        ]);
+        prop::collection::vec(pieces, 0..80).prop_map(|v| v.concat())
+    }
+
+    fn check(stream: &[u8], cuts: &[prop::sample::Index], limit: usize) -> Result<(), String> {
+        let mut points: Vec<usize> = cuts.iter().map(|i| i.index(stream.len() + 1)).collect();
+        points.sort_unstable();
+        let mut d = Decoder::with_max_event_bytes(limit);
+        let mut start = 0;
+        for p in points.into_iter().chain([stream.len()]) {
+            match d.feed(&stream[start..p]) {
+                Ok(events) => {
+                    for e in events {
+                        let size = e.data.len()
+                            + e.event.as_ref().map_or(0, String::len)
+                            + e.id.as_ref().map_or(0, String::len);
+                        if size > limit {
+                            return Err(format!("event of {size} bytes over {limit}: {e:?}"));
+                        }
+                    }
+                }
+                Err(DecodeError::TooLarge { limit: l }) if l == limit => {
+                    // Failed stays failed.
+                    if d.feed(b"data: x\n\n").is_ok() {
+                        return Err("fed again after failing".to_owned());
+                    }
+                    return Ok(());
+                }
+                Err(e) => return Err(e.to_string()),
+            }
+            start = p;
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn a_long_type_or_id_line_in_one_chunk_counts_toward_the_limit() {
+        for stream in [
+            &b"event: 0123456789abcdef
+data
+
+"[..],
+            b"id: 0123456789abcdef
+data
+
+",
+            b"event: 01234567
+id: 89abcdef
+data: x
+
+",
+        ] {
+            assert!(
+                check(stream, &[], 12).is_ok(),
+                "{:?}",
+                String::from_utf8_lossy(stream)
+            );
+            let mut d = Decoder::with_max_event_bytes(12);
+            assert_eq!(d.feed(stream), Err(DecodeError::TooLarge { limit: 12 }));
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1024))]
+
+        #[test]
+        fn arbitrary_bytes_never_panic_nor_exceed_the_limit(
+            bytes in prop::collection::vec(any::<u8>(), 0..300),
+            cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..16),
+            limit in 1usize..64,
+        ) {
+            check(&bytes, &cuts, limit).map_err(proptest::test_runner::TestCaseError::fail)?;
+        }
+
+        #[test]
+        fn sse_like_bytes_never_panic_nor_exceed_the_limit(
+            bytes in sse_ish(),
+            cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..16),
+            limit in 1usize..64,
+        ) {
+            check(&bytes, &cuts, limit).map_err(proptest::test_runner::TestCaseError::fail)?;
+        }
+    }
+}

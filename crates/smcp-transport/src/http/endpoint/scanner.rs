@@ -1,5 +1,5 @@
-//! A streaming SSE line scanner that rewrites the data of `endpoint` events and nothing else,
-//! and reports the first one to an observer (see `observer`) when there is one.
+//! A streaming SSE line scanner that checks and rewrites the data of `endpoint` events and
+//! nothing else, and reports the first one to an observer (see `observer`) when there is one.
 //!
 //! It is deliberately minimal and self-contained (not a full SSE decoder): it only needs to
 //! recognise the start of `event:` and `data:` lines and where lines end (CR, LF or CRLF, as
@@ -9,20 +9,23 @@
 //! it is an `event:`/`data:` line, a whole `event:` line (to read the event type, capped), and
 //! the first `data:` line of an `endpoint` event (to rewrite it, capped).
 //!
-//! An event is recognised as an endpoint event when its `event: endpoint` line comes before
-//! its data, which is how every MCP SDK writes it; a stream that puts `data:` first is passed
-//! through unchanged rather than held.
+//! An endpoint event is checked when its `event: endpoint` line comes before its one data line,
+//! which is how every MCP SDK writes it. Since a client acts on an event only at the blank line
+//! that ends it, the scanner also keeps count of each event's type and data lines, and refuses
+//! (returns an error instead of releasing the blank line) an endpoint event whose data it could
+//! not check: data before the `event:` line, several data lines, or data longer than the cap.
+//! The stream's end refuses the same way while such an event is pending.
 
 use std::borrow::Cow;
 
 use bytes::{Bytes, BytesMut};
 
-use super::EndpointRewrite;
 use super::observer::ObserverSlot;
+use super::{EndpointPolicy, EndpointRefused};
 
 /// Longest `event:` line examined; longer ones cannot be `event: endpoint` and pass through.
 const MAX_EVENT_LINE: usize = 64;
-/// Longest endpoint `data:` line held for rewriting; a longer one passes through unchanged.
+/// Longest endpoint `data:` line held for checking and rewriting; a longer one is refused.
 const MAX_DATA_LINE: usize = 16 * 1024;
 /// The UTF-8 byte order mark an SSE stream may start with.
 const BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -67,10 +70,16 @@ enum Event {
 /// The incremental rewriter: feed it chunks in order, then [`finish`](Self::finish).
 #[derive(Debug)]
 pub(in crate::http) struct EndpointScanner {
-    rewrite: Option<EndpointRewrite>,
+    policy: EndpointPolicy,
     observer: Option<ObserverSlot>,
     line: Line,
     event: Event,
+    /// The current event's type is `endpoint` (its last `event:` line said so).
+    endpoint_type: bool,
+    /// Data lines in the current event so far.
+    data_lines: u32,
+    /// The current event's data line was checked (and rewritten) as an endpoint.
+    checked: bool,
     /// Bytes of the current line from earlier chunks, not yet released.
     held: Vec<u8>,
     /// The previous line ended in CR: a following LF belongs to that line ending.
@@ -78,24 +87,25 @@ pub(in crate::http) struct EndpointScanner {
 }
 
 impl EndpointScanner {
-    /// A scanner applying `rewrite` (if any) to endpoint events and telling `observer` (if
-    /// any) about them.
-    pub(in crate::http) fn new(
-        rewrite: Option<EndpointRewrite>,
-        observer: Option<ObserverSlot>,
-    ) -> Self {
+    /// A scanner checking and rewriting endpoint events by `policy` and telling `observer`
+    /// (if any) about them.
+    pub(in crate::http) fn new(policy: EndpointPolicy, observer: Option<ObserverSlot>) -> Self {
         Self {
-            rewrite,
+            policy,
             observer,
             line: Line::Bom { n: 0 },
             event: Event::Unknown,
+            endpoint_type: false,
+            data_lines: 0,
+            checked: false,
             held: Vec::new(),
             after_cr: false,
         }
     }
 
-    /// Scans the next chunk and returns the bytes that can be released now.
-    pub(in crate::http) fn feed(&mut self, chunk: &Bytes) -> Bytes {
+    /// Scans the next chunk and returns the bytes that can be released now, or why the stream
+    /// must end (nothing of this chunk is released then).
+    pub(in crate::http) fn feed(&mut self, chunk: &Bytes) -> Result<Bytes, EndpointRefused> {
         let bytes = &chunk[..];
         let mut out = Output::new(chunk);
         // Start in this chunk of the current line's bytes not yet released.
@@ -137,8 +147,13 @@ impl EndpointScanner {
                         // The line ended before it could be told apart: it is empty, or a
                         // bare field name.
                         match (n, event, data) {
-                            (0, _, _) => self.event = Event::Unknown,
-                            (5, true, _) => self.event = Event::Other, // "event" alone
+                            (0, _, _) => self.end_event()?,
+                            (5, true, _) => {
+                                // "event" alone: the type becomes the default one.
+                                self.event = Event::Other;
+                                self.endpoint_type = false;
+                            }
+                            (4, _, true) => self.data_lines += 1, // "data" alone
                             _ => {}
                         }
                         self.release(&mut out, line_start, i + 1);
@@ -151,6 +166,9 @@ impl EndpointScanner {
                     let data = data && DATA_FIELD.get(n) == Some(&c);
                     let n = n + 1;
                     i += 1;
+                    if data && n == DATA_FIELD.len() {
+                        self.data_lines += 1;
+                    }
                     self.line = if event && n == EVENT_FIELD.len() {
                         Line::HoldEvent
                     } else if data && n == DATA_FIELD.len() && self.event == Event::Endpoint {
@@ -186,7 +204,7 @@ impl EndpointScanner {
                     match find_eol(&bytes[i..]) {
                         Some(k) if self.held.len() + (i + k - line_start) <= cap => {
                             let end = i + k;
-                            self.complete_held_line(&mut out, bytes, line_start, end);
+                            self.complete_held_line(&mut out, bytes, line_start, end)?;
                             out.range(end, end + 1);
                             self.end_line(bytes[end]);
                             i = end + 1;
@@ -195,9 +213,14 @@ impl EndpointScanner {
                         None if self.held.len() + (bytes.len() - line_start) <= cap => {
                             i = bytes.len();
                         }
+                        _ if self.line == Line::HoldData => {
+                            // An endpoint this long cannot be checked: never pass it on.
+                            return Err(EndpointRefused::TooLong(MAX_DATA_LINE));
+                        }
                         _ => {
-                            // Too long to be what we look for: give up on this line.
+                            // Too long to be `event: endpoint`: give up on this line.
                             self.event = Event::Other;
+                            self.endpoint_type = false;
                             self.release(&mut out, line_start, i);
                             line_start = i;
                             self.line = Line::Pass;
@@ -208,14 +231,39 @@ impl EndpointScanner {
         }
         // Whatever of the current line is still held waits for the next chunk.
         self.held.extend_from_slice(&bytes[line_start..]);
-        out.finish()
+        Ok(out.finish())
     }
 
     /// The end of the stream: releases anything still held, unchanged (an unterminated
-    /// event is discarded by SSE clients anyway).
-    pub(in crate::http) fn finish(&mut self) -> Bytes {
+    /// event is discarded by SSE clients anyway), unless an endpoint event is pending that
+    /// was not checked: a client that dispatches at the end of the stream must not see it.
+    pub(in crate::http) fn finish(&mut self) -> Result<Bytes, EndpointRefused> {
+        let pending_endpoint = self.line == Line::HoldData || self.unchecked_endpoint();
         self.line = Line::Pass;
-        Bytes::from(std::mem::take(&mut self.held))
+        let held = std::mem::take(&mut self.held);
+        if pending_endpoint {
+            return Err(EndpointRefused::Malformed);
+        }
+        Ok(Bytes::from(held))
+    }
+
+    /// The current event is an endpoint event with data that was not checked.
+    fn unchecked_endpoint(&self) -> bool {
+        self.endpoint_type && self.data_lines > 0 && !(self.data_lines == 1 && self.checked)
+    }
+
+    /// A blank line ends (dispatches) the current event: refused if it is an endpoint event
+    /// whose data was not checked.
+    fn end_event(&mut self) -> Result<(), EndpointRefused> {
+        let refuse = self.unchecked_endpoint();
+        self.event = Event::Unknown;
+        self.endpoint_type = false;
+        self.data_lines = 0;
+        self.checked = false;
+        if refuse {
+            return Err(EndpointRefused::Malformed);
+        }
+        Ok(())
     }
 
     /// Releases the held bytes of the current line plus `chunk[start..end]`, unchanged.
@@ -228,8 +276,15 @@ impl EndpointScanner {
     }
 
     /// A held line is complete (`chunk[start..end]` is its part in the current chunk, without
-    /// the line ending): act on it and release it, rewritten if it is the endpoint data.
-    fn complete_held_line(&mut self, out: &mut Output<'_>, chunk: &[u8], start: usize, end: usize) {
+    /// the line ending): act on it and release it, checked and rewritten if it is the endpoint
+    /// data.
+    fn complete_held_line(
+        &mut self,
+        out: &mut Output<'_>,
+        chunk: &[u8],
+        start: usize,
+        end: usize,
+    ) -> Result<(), EndpointRefused> {
         // Usually the whole line is in this chunk: look at it in place, copy nothing.
         let line: Cow<'_, [u8]> = if self.held.is_empty() {
             Cow::Borrowed(&chunk[start..end])
@@ -244,7 +299,8 @@ impl EndpointScanner {
         };
         if self.line == Line::HoldEvent {
             let value = field_value(&line[EVENT_FIELD.len()..]);
-            self.event = if value == b"endpoint" {
+            self.endpoint_type = value == b"endpoint";
+            self.event = if self.endpoint_type {
                 Event::Endpoint
             } else {
                 Event::Other
@@ -252,21 +308,14 @@ impl EndpointScanner {
             release(out, &line);
         } else {
             let value = field_value(&line[DATA_FIELD.len()..]);
+            let public = self.policy.public_form(value)?;
             if let Some(observer) = &mut self.observer {
-                observer.endpoint(value);
+                observer.endpoint(&public);
             }
-            match self
-                .rewrite
-                .as_ref()
-                .and_then(|rewrite| rewrite.apply(value))
-            {
-                Some(new) => {
-                    let field_len = line.len() - value.len();
-                    out.owned(&line[..field_len]);
-                    out.owned(&new);
-                }
-                None => release(out, &line),
-            }
+            let field_len = line.len() - value.len();
+            out.owned(&line[..field_len]);
+            out.owned(&public);
+            self.checked = true;
             self.event = Event::Other;
         }
         if let Cow::Owned(mut line) = line {
@@ -274,6 +323,7 @@ impl EndpointScanner {
             line.clear();
             self.held = line;
         }
+        Ok(())
     }
 
     /// Bookkeeping after a line ending `c` (CR or LF) was released.
