@@ -176,6 +176,17 @@ pub(crate) fn unsolicited_dropped(backend: &Arc<str>) {
         .increment(1);
 }
 
+/// A message for a child's stdin was refused: the child is not reading and its queue is full.
+pub(crate) fn stdin_full(backend: &Arc<str>) {
+    metrics::counter!("smcp_stdio_stdin_rejected_total", "backend" => backend.clone()).increment(1);
+}
+
+/// A client read nothing of an SSE stream for the stall limit, and the response was ended.
+pub(crate) fn stream_stalled(backend: &str) {
+    metrics::counter!("smcp_stdio_stalled_streams_total", "backend" => backend.to_owned())
+        .increment(1);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -231,15 +242,4 @@ mod tests {
         let last = format!("tool{}", MAX_TOOL_NAMES + 49);
         assert_eq!(&*tools.label(&call(&last)), "other");
     }
-}
-
-/// A message for a child's stdin was refused: the child is not reading and its queue is full.
-pub(crate) fn stdin_full(backend: &Arc<str>) {
-    metrics::counter!("smcp_stdio_stdin_rejected_total", "backend" => backend.clone()).increment(1);
-}
-
-/// A client read nothing of an SSE stream for the stall limit, and the response was ended.
-pub(crate) fn stream_stalled(backend: &str) {
-    metrics::counter!("smcp_stdio_stalled_streams_total", "backend" => backend.to_owned())
-        .increment(1);
 }
