@@ -124,9 +124,11 @@ impl ValidatorConfig {
     }
 }
 
-/// `https`, or `http` to a loopback host: keys fetched over plain HTTP from anywhere else could
-/// be replaced in transit, which would let anyone mint accepted tokens.
-pub(crate) fn is_secure_url(url: &Url) -> bool {
+/// `https` with a host, or `http` to a loopback host (`localhost` in any case, `127.0.0.0/8`,
+/// `[::1]`): keys fetched, or credentials sent, over plain HTTP to anywhere else could be read
+/// or replaced in transit, which would let anyone mint accepted tokens. The one copy of the
+/// rule: the validator, the token sources and the client's configuration all call it.
+pub fn is_secure_url(url: &Url) -> bool {
     match url.scheme() {
         "https" => url.host().is_some(),
         "http" => match url.host() {
@@ -141,7 +143,36 @@ pub(crate) fn is_secure_url(url: &Url) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{ConfigError, IssuerConfig, ValidatorConfig};
+    use super::{ConfigError, IssuerConfig, ValidatorConfig, is_secure_url};
+
+    #[test]
+    fn secure_urls() {
+        let secure = [
+            "https://idp.example/",
+            "http://localhost:8080/",
+            "http://LocalHost/",
+            "http://127.0.0.1/",
+            "http://127.200.3.4:9/",
+            "http://[::1]:8080/",
+        ];
+        for text in secure {
+            let url = url::Url::parse(text).expect("a URL");
+            assert!(is_secure_url(&url), "{text}");
+        }
+        let insecure = [
+            "http://idp.example/",
+            "http://localhost.example/",
+            "http://128.0.0.1/",
+            "http://[::2]/",
+            "http://[::ffff:127.0.0.1]/",
+            "ftp://localhost/",
+            "file:///etc/passwd",
+        ];
+        for text in insecure {
+            let url = url::Url::parse(text).expect("a URL");
+            assert!(!is_secure_url(&url), "{text}");
+        }
+    }
 
     fn with_issuers(issuers: &[&str]) -> ValidatorConfig {
         ValidatorConfig {

@@ -29,7 +29,7 @@ pub mod token_source;
 mod validator;
 
 pub use claims::{ClaimRule, ClaimRuleError, ClaimRules};
-pub use config::{ConfigError, IssuerConfig, ValidatorConfig};
+pub use config::{ConfigError, IssuerConfig, ValidatorConfig, is_secure_url};
 pub use error::{AuthError, ClaimProblem, ErrorClass};
 pub use principal::Principal;
 pub use validator::Validator;

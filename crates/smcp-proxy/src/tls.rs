@@ -8,9 +8,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use rustls::ServerConfig;
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::TlsAcceptor;
+
+use crate::config;
 
 /// Why a TLS listener could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -41,8 +41,13 @@ pub fn acceptor_from_pem_files(
     cert_file: &Path,
     key_file: &Path,
 ) -> Result<TlsAcceptor, TlsSetupError> {
-    let certificates = load_certificates(cert_file)?;
-    let key = PrivateKeyDer::from_pem_file(key_file).map_err(|error| TlsSetupError::Key {
+    // The same loaders configuration validation uses, so the two never disagree on a file.
+    let certificates =
+        config::load_certificates(cert_file).map_err(|error| TlsSetupError::Certificates {
+            path: cert_file.display().to_string(),
+            reason: error.to_string(),
+        })?;
+    let key = config::load_private_key(key_file).map_err(|error| TlsSetupError::Key {
         path: key_file.display().to_string(),
         reason: error.to_string(),
     })?;
@@ -54,19 +59,4 @@ pub fn acceptor_from_pem_files(
     .with_single_cert(certificates, key)?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(TlsAcceptor::from(Arc::new(config)))
-}
-
-fn load_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsSetupError> {
-    let failure = |reason: String| TlsSetupError::Certificates {
-        path: path.display().to_string(),
-        reason,
-    };
-    let certificates = CertificateDer::pem_file_iter(path)
-        .map_err(|error| failure(error.to_string()))?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|error| failure(error.to_string()))?;
-    if certificates.is_empty() {
-        return Err(failure("no PEM certificate found".into()));
-    }
-    Ok(certificates)
 }

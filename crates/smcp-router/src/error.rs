@@ -7,6 +7,8 @@
 
 use thiserror::Error;
 
+use crate::normal::PathRefusal;
+
 /// Why a list of prefixes could not become a [`RouteTable`](crate::RouteTable).
 ///
 /// `index` is the zero-based position of the offending entry in the list given to
@@ -55,6 +57,18 @@ pub enum RouteTableError {
         index: usize,
         /// The prefix as given.
         prefix: String,
+    },
+    /// The prefix is not in request-path normal form (see
+    /// [`normalise_or_refuse`](crate::normalise_or_refuse)): every request that could match it
+    /// is answered 400 before routing.
+    #[error("route prefix #{index} {prefix:?} is not in request-path normal form: {refusal}")]
+    NotNormalForm {
+        /// Position of the entry in the input list.
+        index: usize,
+        /// The prefix as given.
+        prefix: String,
+        /// Which part of the rule it breaks.
+        refusal: PathRefusal,
     },
     /// Two entries have the same prefix once a trailing slash is removed (`/a` and `/a/`).
     #[error(

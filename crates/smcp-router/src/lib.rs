@@ -36,5 +36,6 @@ mod table;
 
 pub use error::RouteTableError;
 pub use normal::{PathRefusal, normalise_or_refuse};
+pub use prefix::{PrefixRefusal, normalize_prefix};
 pub use route::Route;
 pub use table::{Iter, RouteTable};

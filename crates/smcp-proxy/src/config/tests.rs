@@ -7,6 +7,7 @@ mod env_overrides;
 mod expansion;
 mod formats;
 mod loading;
+mod property;
 mod validation;
 
 use std::collections::BTreeMap;

@@ -100,9 +100,48 @@ fn the_first_problem_is_reported() {
 
 #[test]
 fn near_duplicates_are_distinct_routes() {
-    // Case and percent-encoding are significant: these are four different prefixes.
-    let table = build(&["/a", "/A", "/%61", "/a/a"]).expect("distinct prefixes");
+    // Case, also of percent-escapes, is significant: these are four different prefixes.
+    let table = build(&["/a", "/A", "/%2A", "/a/a"]).expect("distinct prefixes");
     assert_eq!(table.len(), 4);
     assert_eq!(table.lookup("/A/x").map(|r| *r.value()), Some(1));
-    assert_eq!(table.lookup("/%61").map(|r| *r.value()), Some(2));
+    assert_eq!(table.lookup("/%2A").map(|r| *r.value()), Some(2));
+}
+
+#[test]
+fn prefixes_outside_request_path_normal_form_are_refused() {
+    use smcp_router::{PathRefusal, PrefixRefusal, normalize_prefix};
+    let cases = [
+        ("/a;b", PathRefusal::Semicolon),
+        ("/a\\b", PathRefusal::Backslash),
+        ("/%2e%2e", PathRefusal::EncodedUnreserved),
+        ("/v1/%41/", PathRefusal::EncodedUnreserved),
+        ("/a%2Fb", PathRefusal::EncodedDelimiter),
+        ("/a%2", PathRefusal::BadEscape),
+        ("/a%C0%AE", PathRefusal::InvalidUtf8),
+        ("/caf\u{e9}", PathRefusal::Unprintable),
+    ];
+    for (prefix, refusal) in cases {
+        assert_eq!(
+            build(&["/ok", prefix]).unwrap_err(),
+            RouteTableError::NotNormalForm {
+                index: 1,
+                prefix: prefix.to_owned(),
+                refusal
+            },
+            "{prefix:?}"
+        );
+        assert_eq!(
+            normalize_prefix(prefix),
+            Err(PrefixRefusal::NotNormalForm(refusal)),
+            "{prefix:?}"
+        );
+    }
+    let err = build(&["/a;b"]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        r#"route prefix #0 "/a;b" is not in request-path normal form: the path may not contain ';'"#
+    );
+    for prefix in ["/caf%C3%A9/", "/a%20b", "/%2A", "/x-y_z.~/v1"] {
+        assert!(build(&[prefix]).is_ok(), "{prefix:?}");
+    }
 }

@@ -11,7 +11,7 @@ fn prefix_segment() -> impl Strategy<Value = &'static str> {
         Just("a"),
         Just("b"),
         Just("ab"),
-        Just("a%62"),
+        Just("a%20"),
         Just("c.d"),
         Just("..x")
     ]

@@ -157,16 +157,11 @@ pub(super) fn check_url(text: &str) -> Result<Url, String> {
     Ok(url)
 }
 
-/// `https`, or `http` to a loopback host: credentials are sent to these URLs.
+/// `https`, or `http` to a loopback host: credentials are sent to these URLs. The rule is
+/// `smcp-auth`'s ([`smcp_auth::is_secure_url`]), the same the token sources apply.
 pub(super) fn check_secure_url(text: &str) -> Result<(), String> {
     let url = check_url(text)?;
-    let loopback = match url.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    };
-    if url.scheme() == "https" || loopback {
+    if smcp_auth::is_secure_url(&url) {
         Ok(())
     } else {
         Err(format!(
@@ -243,6 +238,10 @@ mod tests {
         assert!(check_url("x").is_err());
         assert!(check_secure_url("http://127.0.0.1:8080").is_ok());
         assert!(check_secure_url("http://localhost").is_ok());
+        assert!(check_secure_url("http://LOCALHOST:8080").is_ok());
+        assert!(check_secure_url("http://127.9.9.9").is_ok());
+        assert!(check_secure_url("http://[::1]:1").is_ok());
+        assert!(check_secure_url("http://localhost.example").is_err());
         assert!(check_secure_url("https://idp").is_ok());
         assert!(check_secure_url("http://idp.example.com").is_err());
     }

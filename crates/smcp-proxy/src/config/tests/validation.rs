@@ -1,6 +1,6 @@
 //! Every validation rule, table-style: a small file and the problem line it must produce.
 
-use super::{Files, problems, warnings};
+use super::{Files, problems, warnings, yaml};
 
 mod backends;
 mod sections;
@@ -133,4 +133,47 @@ fn config_warnings() {
     let quiet =
         "mcp:\n  backends:\n    - {id: s, transport: stdio, path: /s, stdio: {command: cat}}\n";
     assert_eq!(warnings(quiet, &[]), Vec::<String>::new());
+}
+
+/// Route prefixes follow `smcp-router`'s rule, including its request-path normal form: a
+/// prefix no routable request can match is refused at load, with the key path.
+#[test]
+fn route_prefixes_in_request_path_normal_form() {
+    let backend = |path: &str| {
+        format!(
+            "mcp:\n  backends:\n    - {{id: s, transport: stdio, path: '{path}', stdio: {{command: cat}}}}\n"
+        )
+    };
+    let refused = [
+        ("/a;b", "may not contain ';'"),
+        ("/a\\b", "may not contain '\\'"),
+        ("/%2e%2e", "may not percent-encode letters"),
+        ("/v1/%41", "may not percent-encode letters"),
+        ("/a%2Fb", "may not percent-encode '/'"),
+        ("/a%zz", "not followed by two hex digits"),
+        ("/a%C0%AE", "not valid UTF-8"),
+        ("/caf\u{e9}", "only printable ASCII"),
+        ("/a//b", "empty segment"),
+        ("/a/..", "\"..\" segments"),
+    ];
+    for (path, needle) in refused {
+        let found = problems(&backend(path), &[]);
+        assert!(
+            found
+                .iter()
+                .any(|line| line.starts_with("mcp.backends[0].path: ") && line.contains(needle)),
+            "{path:?}: {found:#?}"
+        );
+    }
+    for path in ["/v1/caf%C3%A9", "/a%20b/", "/v1/x-y_z.~", "/"] {
+        let loaded = yaml(&backend(path), &[]).unwrap_or_else(|err| panic!("{path:?}: {err}"));
+        assert_eq!(loaded.config.mcp.backends.len(), 1, "{path:?}");
+    }
+    let metrics = problems("metrics:\n  path: '/m;x'\n", &[]);
+    assert!(
+        metrics
+            .iter()
+            .any(|line| line.starts_with("metrics.path: ") && line.contains("';'")),
+        "{metrics:#?}"
+    );
 }

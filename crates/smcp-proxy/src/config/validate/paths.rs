@@ -1,4 +1,4 @@
-//! Route prefixes: their shape (the same rules as `smcp-router`), and their relation to the
+//! Route prefixes: their shape (`smcp-router`'s rule, called not copied), and their relation to the
 //! operations endpoints smcp serves itself.
 
 /// The endpoints smcp answers before routing, besides the metrics path (which is
@@ -6,40 +6,13 @@
 pub(super) const OPS_ENDPOINTS: &[&str] = &["/health", "/ready", "/api/models", "/.well-known"];
 
 /// Checks a route prefix and returns it normalised: without its one trailing slash, or `/`
-/// for the root. Mirrors `smcp-router`'s rules so the route table never refuses what
-/// validation accepted.
+/// for the root. The rule is `smcp-router`'s (the route table applies the same function), so
+/// validation never accepts what the route table would refuse; here only the message gains
+/// the offending value.
 pub(super) fn normalize_path(path: &str) -> Result<String, String> {
-    if !path.starts_with('/') {
-        return Err(format!("must start with \"/\" (got {path:?})"));
-    }
-    if path.contains(['?', '#']) {
-        return Err(format!("must not contain \"?\" or \"#\" (got {path:?})"));
-    }
-    if path.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(format!(
-            "must not contain whitespace or control characters (got {path:?})"
-        ));
-    }
-    if path == "/" {
-        return Ok(path.to_owned());
-    }
-    let trimmed = path.strip_suffix('/').unwrap_or(path);
-    for segment in trimmed[1..].split('/') {
-        match segment {
-            "" => {
-                return Err(format!(
-                    "must not contain an empty segment \"//\" (got {path:?})"
-                ));
-            }
-            "." | ".." => {
-                return Err(format!(
-                    "must not contain \".\" or \"..\" segments (got {path:?})"
-                ));
-            }
-            _ => {}
-        }
-    }
-    Ok(trimmed.to_owned())
+    smcp_router::normalize_prefix(path)
+        .map(str::to_owned)
+        .map_err(|refusal| format!("{refusal} (got {path:?})"))
 }
 
 /// Whether normalised `path` is `base` or lies below it, segment-wise.
@@ -80,6 +53,11 @@ mod tests {
             ("/a//b", "empty segment"),
             ("/a/../b", "\"..\""),
             ("/.", "\".\""),
+            ("/a;b", "normal form"),
+            ("/a\\b", "normal form"),
+            ("/%2e%2e", "normal form"),
+            ("/a%2Fb", "normal form"),
+            ("/caf\u{e9}", "normal form"),
         ];
         for (input, needle) in cases {
             let err = normalize_path(input).unwrap_err();
