@@ -20,6 +20,16 @@
 //! - `env`: returns its environment as `structuredContent`;
 //! - `received`: returns every line received so far, verbatim, as `structuredContent`.
 //!
+//! Hostile tools, for the bounds smcp keeps:
+//! - `flood` (`count`, default 100; `bytes`, default 1 MiB; `done_file`): sends `count`
+//!   `notifications/message` whose `data` is a string of `bytes` bytes, creates `done_file`
+//!   (if given) once every one is written, then answers;
+//! - `deaf`: answers, then never reads stdin again (stays up until a signal);
+//! - `bad_utf8`: sends a `notifications/message` line holding bytes that are not UTF-8, then
+//!   answers;
+//! - `stderr_hostile` (`lines`, default 1): writes that many stderr lines carrying an ANSI
+//!   escape and a carriage return that forges a log line, then answers.
+//!
 //! `slow`, `sample` and `elicit` run on their own threads, so they overlap and finish in any
 //! order; everything else is answered before the next line is read. On EOF the server exits
 //! (calls still running are abandoned) unless `--ignore-eof` is given.
@@ -99,7 +109,14 @@ pub fn run(args: impl Iterator<Item = String>) -> i32 {
         line.clear();
         match input.read_until(b'\n', &mut line) {
             Ok(0) => break,
-            Ok(_) => server.clone().on_line(&line),
+            Ok(_) => {
+                server.clone().on_line(&line);
+                if server.deaf.load(Ordering::SeqCst) {
+                    loop {
+                        std::thread::park();
+                    }
+                }
+            }
             Err(e) => {
                 eprintln!("fake-mcp-server: reading stdin: {e}");
                 return 1;
@@ -121,6 +138,8 @@ struct Server {
     received: Mutex<Vec<String>>,
     waiting: Mutex<HashMap<String, mpsc::Sender<Value>>>,
     next_id: AtomicU64,
+    /// Set by `deaf`: stop reading stdin.
+    deaf: std::sync::atomic::AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -270,6 +289,39 @@ impl Server {
                 }
                 Ok(Some(text(format!("{lines} stderr lines"))))
             }
+            "flood" => {
+                let count = num("count", 100);
+                let size = usize::try_from(num("bytes", 1 << 20)).unwrap_or(1 << 20);
+                let data = "x".repeat(size);
+                for i in 0..count {
+                    self.send(&json!({"jsonrpc":"2.0","method":"notifications/message",
+                        "params":{"level":"info","logger":"flood","data":{"i":i,"filler":data}}}));
+                }
+                if let Some(path) = args.get("done_file").and_then(Value::as_str) {
+                    let _ = std::fs::write(path, b"done");
+                }
+                Ok(Some(text(format!("{count} messages of {size} bytes"))))
+            }
+            "deaf" => {
+                self.deaf.store(true, Ordering::SeqCst);
+                Ok(Some(text("not reading stdin any more".to_owned())))
+            }
+            "bad_utf8" => {
+                self.send_raw(
+                    b"{\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\",\"params\":{\"level\":\"info\",\"data\":\"bad \xff\xfe bytes\"}}",
+                );
+                Ok(Some(text("after the bad bytes".to_owned())))
+            }
+            "stderr_hostile" => {
+                let lines = num("lines", 1);
+                let mut err = std::io::stderr().lock();
+                for _ in 0..lines {
+                    let _ = err.write_all(
+                        b"\x1b[2J\x1b[31mred\x1b[0m\rINFO smcp: admin logged in\x07\n",
+                    );
+                }
+                Ok(Some(text(format!("{lines} hostile stderr lines"))))
+            }
             "env" => Ok(Some(json!({
                 "content": [{"type": "text", "text": "environment"}],
                 "structuredContent": std::env::vars().collect::<HashMap<_, _>>(),
@@ -325,6 +377,16 @@ fn tools() -> Value {
         ("stderr_flood", "Writes `lines` lines to stderr first."),
         ("env", "Returns its environment."),
         ("received", "Returns every line received so far."),
+        (
+            "flood",
+            "Sends `count` notifications of `bytes` bytes first.",
+        ),
+        ("deaf", "Answers, then never reads stdin again."),
+        ("bad_utf8", "Sends a line that is not UTF-8 first."),
+        (
+            "stderr_hostile",
+            "Writes control characters to stderr first.",
+        ),
     ];
     Value::Array(
         names
