@@ -224,3 +224,72 @@ async fn a_command_that_does_not_exist_gives_502() {
     );
     assert_eq!(backend.active_sessions(), 0);
 }
+
+/// A child line that is not UTF-8 never reaches a client (it would be served as
+/// `application/json`): it is skipped like any other line that is not JSON-RPC, and the call's
+/// own answer still comes back as JSON.
+#[tokio::test]
+async fn a_child_line_that_is_not_utf8_is_skipped() {
+    let fx = fixture();
+    let session = initialize(&fx.backend).await;
+    let response = fx
+        .backend
+        .handle(
+            post(&call(1, "bad_utf8", json!({})), Some(&session)),
+            ctx("/mcp"),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(content_type(&response), "application/json");
+    let bytes = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    let text = std::str::from_utf8(&bytes).expect("the answer is UTF-8");
+    assert!(
+        !text.contains("notifications/message"),
+        "the bad line was forwarded: {text}"
+    );
+    let body: serde_json::Value = serde_json::from_str(text).unwrap();
+    assert_eq!(body["id"], 1);
+    assert_eq!(
+        body["result"]["content"][0]["text"], "after the bad bytes",
+        "{body}"
+    );
+    fx.backend.shutdown().await;
+}
+
+/// `Accept: application/json` alone: a single answer is JSON; an answer that needs a stream
+/// (progress first) is a 406 with a JSON-RPC error, never `text/event-stream`.
+#[tokio::test]
+async fn accept_json_only_gets_json_or_406() {
+    let fx = fixture();
+    let session = initialize(&fx.backend).await;
+    let json_only = |body: serde_json::Value| {
+        let mut request = post(&body, Some(&session));
+        request.headers_mut().insert(
+            http::header::ACCEPT,
+            http::HeaderValue::from_static("application/json"),
+        );
+        request
+    };
+    let response = fx
+        .backend
+        .handle(
+            json_only(call(1, "echo", json!({"text":"hi"}))),
+            ctx("/mcp"),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(content_type(&response), "application/json");
+    assert_eq!(json_body(response).await["id"], 1);
+
+    let mut streaming = call(2, "progress", json!({"count": 2}));
+    streaming["params"]["_meta"] = json!({"progressToken": "p"});
+    let response = fx.backend.handle(json_only(streaming), ctx("/mcp")).await;
+    assert_eq!(response.status(), StatusCode::NOT_ACCEPTABLE);
+    assert_ne!(content_type(&response), "text/event-stream");
+    let body = json_body(response).await;
+    assert!(body["error"]["code"].is_i64(), "{body}");
+    fx.backend.shutdown().await;
+}
