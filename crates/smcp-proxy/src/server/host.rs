@@ -100,7 +100,7 @@ impl HostPolicy {
         }
         reject("host");
         tracing::warn!(
-            host = %truncate(named, 128),
+            host = %super::observe::truncate(named, 128),
             "refused a request for a host smcp does not serve (DNS rebinding?); add it to server.allowed_hosts if it is yours"
         );
         Err(Box::new(reply::jsonrpc_error(
@@ -183,17 +183,6 @@ fn unbracket(host: &str) -> &str {
     host.strip_prefix('[')
         .and_then(|rest| rest.strip_suffix(']'))
         .unwrap_or(host)
-}
-
-fn truncate(text: &str, max: usize) -> &str {
-    if text.len() <= max {
-        return text;
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
 }
 
 #[cfg(test)]

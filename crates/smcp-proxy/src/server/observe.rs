@@ -272,7 +272,8 @@ fn status_class_index(status: StatusCode) -> usize {
     }
 }
 
-fn truncate(text: &str, max: usize) -> &str {
+/// `text` cut to at most `max` bytes on a character boundary (for log fields a client sets).
+pub(super) fn truncate(text: &str, max: usize) -> &str {
     if text.len() <= max {
         return text;
     }
