@@ -12,6 +12,7 @@
 //! | `/noident` | http | `identity_headers.enabled: false` |
 //! | `/public` | http | `auth.mode: none` |
 //! | `/fake` | stdio (`fake-mcp-server`) | inherit (oidc) |
+//! | `/fake2` | stdio (`fake-mcp-server`) | inherit (oidc) |
 
 #![allow(
     dead_code,
@@ -205,6 +206,11 @@ mcp:
     - id: fake
       transport: stdio
       path: /fake
+      stdio:
+        command: {fake}
+    - id: fake2
+      transport: stdio
+      path: /fake2
       stdio:
         command: {fake}
 "#,

@@ -6,7 +6,9 @@
 //!
 //! Only the exact value of the endpoint event passes: the Python SDK's legacy server reads its
 //! `session_id` as a UUID and so accepts other spellings of one id, and Bob's respellings of
-//! Alice's id (or any id smcp never announced to him) get the same 404.
+//! Alice's id (or any id smcp never announced to him) get the same 404. The session is bound
+//! to its route as well: posted through another route to the same upstream, protected or not,
+//! even by Alice, it is unknown.
 
 #![allow(
     clippy::panic,
@@ -37,6 +39,25 @@ fn config(issuer: &str, port: u16) -> String {
 /// smcp-server config: oidc in front of one HTTP backend `id` at `path` (strip_path).
 fn config_for(issuer: &str, id: &str, path: &str, port: u16) -> String {
     server_config(&[http_backend(id, path, &format!("http://127.0.0.1:{port}"))])
+    .replacen(
+        "mcp:\n",
+        &format!(
+            "auth:\n  mode: oidc\noidc:\n  issuers: [\"{issuer}\"]\n  audience: \"{AUDIENCE}\"\nmcp:\n"
+        ),
+        1,
+    )
+}
+
+/// smcp-server config: oidc, and three routes to the same legacy backend: `/legacy` and
+/// `/legacy2` protected, `/open` with `auth.mode: none`.
+fn config_three_routes(issuer: &str, port: u16) -> String {
+    let url = format!("http://127.0.0.1:{port}");
+    let open = http_backend("open", "/open", &url) + "      auth:\n        mode: none\n";
+    server_config(&[
+        http_backend("legacy", "/legacy", &url),
+        http_backend("legacy2", "/legacy2", &url),
+        open,
+    ])
     .replacen(
         "mcp:\n",
         &format!(
@@ -304,4 +325,80 @@ async fn respelled_python_sdk_session_ids_are_refused() {
     drop(stream);
     smcp.stop().await;
     drop(python);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_legacy_session_is_unknown_on_every_other_route() {
+    let (everything, port) = spawn_everything_http(HttpMode::Sse).await;
+    let key = SigningKey::rsa("k1");
+    let issuer = TestIssuer::start(vec![key.clone()]).await.expect("issuer");
+    let smcp = SmcpServer::start(&config_three_routes(issuer.issuer(), port)).await;
+    let http = client();
+    wait_ready(&http, &smcp).await;
+    let alice = issuer.mint(&key, &issuer.claims("alice", AUDIENCE));
+
+    let mut stream = http
+        .get(smcp.url("/legacy/sse"))
+        .bearer_auth(&alice)
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .expect("GET /sse");
+    assert_eq!(stream.status(), 200);
+    let mut buffer = String::new();
+    let endpoint = next_event(&mut stream, &mut buffer, "endpoint", |_| true).await;
+    let query = endpoint
+        .split_once('?')
+        .map(|(_, query)| query.to_owned())
+        .expect("query");
+    for (path, token) in [
+        (format!("/legacy2/message?{query}"), Some(alice.as_str())),
+        (format!("/open/message?{query}"), None),
+    ] {
+        let mut post = http
+            .post(smcp.url(&path))
+            .header("content-type", "application/json")
+            .body(initialize().to_string());
+        if let Some(token) = token {
+            post = post.bearer_auth(token);
+        }
+        assert_refused(post.send().await.expect("POST"), &path).await;
+    }
+    let metrics = http
+        .get(smcp.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    for backend in ["legacy2", "open"] {
+        assert!(
+            metrics.lines().any(|line| {
+                line.starts_with("smcp_session_binding_refusals_total{")
+                    && line.contains(&format!("backend=\"{backend}\""))
+                    && line.contains("reason=\"route\"")
+            }),
+            "{backend}: {metrics}"
+        );
+    }
+    // On its own route the session is Alice's as before.
+    let accepted = http
+        .post(smcp.url(&endpoint))
+        .bearer_auth(&alice)
+        .header("content-type", "application/json")
+        .body(initialize().to_string())
+        .send()
+        .await
+        .expect("Alice's POST");
+    assert_eq!(accepted.status(), 202);
+    let reply = next_event(&mut stream, &mut buffer, "message", |data| {
+        serde_json::from_str::<Value>(data).is_ok_and(|m| m["id"] == 1)
+    })
+    .await;
+    assert!(reply.contains("protocolVersion"), "{reply}");
+
+    drop(stream);
+    smcp.stop().await;
+    drop(everything);
 }

@@ -237,3 +237,30 @@ async fn a_chunked_body_over_the_limit_is_a_413_that_says_so() {
     );
     smcp.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stdio_body_over_the_limit_is_a_413_that_says_so() {
+    // The stdio backend reads the message itself (once), bounded by server.max_request_body;
+    // no child is started for a message it never reads to the end.
+    let backends = "    - id: s\n      transport: stdio\n      path: /v1/s\n      stdio:\n        command: cat\n";
+    let smcp = SmcpServer::start(&config("  max_request_body: 1024\n", backends)).await;
+    let chunk = "x".repeat(4096);
+    let request = format!(
+        "POST /v1/s/mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n{:x}\r\n{chunk}\r\n0\r\n\r\n",
+        chunk.len()
+    );
+    let answer = raw(&smcp, request.as_bytes()).await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(
+        answer.contains("the request body exceeds the limit of 1024 bytes"),
+        "{answer}"
+    );
+    assert!(answer.contains("\"jsonrpc\":\"2.0\""), "{answer}");
+    let client = reqwest::Client::new();
+    let text = metrics(&client, &smcp).await;
+    assert!(
+        text.contains("smcp_rejected_requests_total{reason=\"body_too_large\"}"),
+        "{text}"
+    );
+    smcp.stop().await;
+}

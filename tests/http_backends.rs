@@ -369,6 +369,112 @@ async fn an_in_flight_call_completes_during_graceful_shutdown() {
         .expect("server stops after draining");
 }
 
+/// A stand-in backend that opens session `s1` for a POST without one and answers `{}`.
+async fn session_backend() -> SocketAddr {
+    spawn_backend(|request| async move {
+        let opens = request.headers().get("mcp-session-id").is_none();
+        let mut response = Response::builder().header("content-type", "application/json");
+        if opens {
+            response = response.header("mcp-session-id", "s1");
+        }
+        response
+            .body(full(r#"{"jsonrpc":"2.0","id":1,"result":{}}"#))
+            .expect("response")
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn draining_keeps_the_listener_answering_then_closes_it() {
+    let backend = session_backend().await;
+    let config = http_backend_config("/v1/app", &format!("http://{backend}"), true, "30s")
+        .replace("shutdown_timeout: \"5s\"", "shutdown_timeout: \"2s\"");
+    let mut smcp = SmcpServer::start(&config).await;
+    let http = reqwest_client();
+    let app_url = smcp.url("/v1/app");
+    let post = |session: Option<&str>| {
+        let mut request = http
+            .post(&app_url)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(INITIALIZE);
+        if let Some(session) = session {
+            request = request.header("mcp-session-id", session);
+        }
+        request.send()
+    };
+    let opened = post(None).await.expect("initialize");
+    assert_eq!(opened.status(), 200);
+    assert_eq!(opened.headers()["mcp-session-id"], "s1");
+    let ready = http.get(smcp.url("/ready")).send().await.expect("ready");
+    assert_eq!(ready.status(), 200);
+
+    // The first signal: draining, with the listener still answering.
+    smcp.begin_drain();
+    let ready = http
+        .get(smcp.url("/ready"))
+        .send()
+        .await
+        .expect("ready while draining");
+    assert_eq!(ready.status(), 503);
+    assert!(ready.text().await.expect("body").contains("draining"));
+    let health = http.get(smcp.url("/health")).send().await.expect("health");
+    assert_eq!(health.status(), 200, "the process is alive while it drains");
+    let refused = post(None).await.expect("a new session while draining");
+    assert_eq!(refused.status(), 503);
+    assert_eq!(refused.headers()["retry-after"], "1");
+    assert_jsonrpc_error(&json_body(refused).await);
+    let within = post(Some("s1")).await.expect("a call within a session");
+    assert_eq!(within.status(), 200, "work under way is still served");
+    // A fresh connection (no pooled one) is accepted too: the port stays open.
+    let fresh = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("client");
+    let ready = fresh
+        .get(smcp.url("/ready"))
+        .send()
+        .await
+        .expect("a new connection");
+    assert_eq!(ready.status(), 503);
+
+    // The window (shutdown_timeout) ends by itself; then the port is closed.
+    let addr = smcp.addr();
+    tokio::time::timeout(Duration::from_secs(15), smcp.join())
+        .await
+        .expect("the drain window ends after shutdown_timeout");
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "listener closed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_signal_ends_the_drain_window_at_once() {
+    let backend = session_backend().await;
+    // A window far longer than the test's own timeout: only the second signal can end it.
+    let config = http_backend_config("/v1/app", &format!("http://{backend}"), true, "30s")
+        .replace("shutdown_timeout: \"5s\"", "shutdown_timeout: \"10m\"");
+    let mut smcp = SmcpServer::start(&config).await;
+    let http = reqwest_client();
+    smcp.begin_drain();
+    let ready = http
+        .get(smcp.url("/ready"))
+        .send()
+        .await
+        .expect("ready while draining");
+    assert_eq!(ready.status(), 503);
+    smcp.begin_stop();
+    let addr = smcp.addr();
+    tokio::time::timeout(Duration::from_secs(15), smcp.join())
+        .await
+        .expect("the second signal closes the listener and stops");
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "listener closed"
+    );
+}
+
 #[tokio::test]
 async fn operations_endpoints_and_admission_errors() {
     let backend = spawn_backend(|_request| async {

@@ -201,6 +201,9 @@ smcp_config() { # FILE PORT AUTH [HTTP_URL]
     echo "server:"
     echo "  host: 127.0.0.1"
     echo "  port: $port"
+    # The drain window after SIGTERM (the listener stays open that long): short, so that the
+    # next row does not wait for it.
+    echo "  shutdown_timeout: 1s"
     if [[ "$auth" == oidc ]]; then
       echo "auth:"
       echo "  mode: oidc"

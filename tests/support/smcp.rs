@@ -3,6 +3,8 @@
 //! [`SmcpServer::start`] writes the YAML a test gives into a temporary file and loads it with
 //! the real configuration pipeline (so tests exercise exactly what the binary does), builds
 //! the server, binds a free loopback port and serves until [`SmcpServer::stop`] (or drop).
+//! [`SmcpServer::begin_drain`] is the binary's first SIGTERM (drain with the listener open),
+//! [`SmcpServer::begin_stop`] its second (close now, finish what is in flight).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -16,6 +18,7 @@ use tokio::task::JoinHandle;
 pub struct SmcpServer {
     addr: SocketAddr,
     https: bool,
+    drain: Option<oneshot::Sender<()>>,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
     _config_dir: tempfile::TempDir,
@@ -45,13 +48,24 @@ impl SmcpServer {
         let https = server.is_tls();
         let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
         let addr = listener.local_addr().expect("local addr");
+        let (drain, drain_signal) = oneshot::channel::<()>();
         let (shutdown, signal) = oneshot::channel::<()>();
-        let task = tokio::spawn(server.run(listener, async move {
-            let _ = signal.await;
-        }));
+        let task = tokio::spawn(server.run_until(
+            listener,
+            async move {
+                // A dropped sender (the test stopped without draining first) is no signal.
+                if drain_signal.await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            },
+            async move {
+                let _ = signal.await;
+            },
+        ));
         Self {
             addr,
             https,
+            drain: Some(drain),
             shutdown: Some(shutdown),
             task: Some(task),
             _config_dir: config_dir,
@@ -69,7 +83,17 @@ impl SmcpServer {
         format!("{scheme}://{}{path}", self.addr)
     }
 
-    /// Signals shutdown without waiting (the server drains in the background).
+    /// Begins draining without closing the listener (the binary's first SIGTERM): `/ready`
+    /// answers 503 and new sessions are refused until `server.shutdown_timeout` has passed or
+    /// [`SmcpServer::begin_stop`] is called.
+    pub fn begin_drain(&mut self) {
+        if let Some(drain) = self.drain.take() {
+            let _ = drain.send(());
+        }
+    }
+
+    /// Signals shutdown without waiting: the listener closes at once and the server finishes
+    /// what is in flight in the background.
     pub fn begin_stop(&mut self) {
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());

@@ -41,7 +41,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Validate the configuration and print the routing table, without binding a port.
+    /// Validate the configuration (every build step startup runs) and print the routing
+    /// table, without binding a port or spawning a child.
     Check,
 }
 
@@ -69,21 +70,17 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
+    // One crypto provider for every rustls user in the process (listener, backend clients).
+    let provider_was_installed = rustls::crypto::aws_lc_rs::default_provider()
+        .install_default()
+        .is_err();
     if matches!(cli.command, Some(Command::Check)) {
-        for warning in &loaded.warnings {
-            println!("warning: {warning}");
-        }
-        print!("{}", loaded.config.describe_routes());
-        return ExitCode::SUCCESS;
+        return check(&loaded);
     }
 
     // Held until `main` returns: dropping it flushes the queued log lines.
     let _log = smcp_proxy::logging::init(&loaded.config.log.level, loaded.config.log.format);
-    // One crypto provider for every rustls user in the process (listener, backend clients).
-    if rustls::crypto::aws_lc_rs::default_provider()
-        .install_default()
-        .is_err()
-    {
+    if provider_was_installed {
         tracing::debug!("a rustls crypto provider was already installed");
     }
     for warning in &loaded.warnings {
@@ -102,6 +99,35 @@ fn main() -> ExitCode {
         }
     };
     runtime.block_on(serve(loaded))
+}
+
+/// `check`: the configuration loaded; now every build step startup runs (TLS key pair, claim
+/// rules, CA files, route table), without binding a port or spawning a child.
+fn check(loaded: &config::Loaded) -> ExitCode {
+    for warning in &loaded.warnings {
+        println!("warning: {warning}");
+    }
+    // Some build steps create Tokio resources (nothing runs: no task is polled).
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("smcp-server: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let built = {
+        let _entered = runtime.enter();
+        Server::check(&loaded.config)
+    };
+    if let Err(error) = built {
+        eprintln!("smcp-server: invalid configuration\n{error}");
+        return ExitCode::from(EXIT_CONFIG);
+    }
+    print!("{}", loaded.config.describe_routes());
+    ExitCode::SUCCESS
 }
 
 async fn serve(loaded: config::Loaded) -> ExitCode {
@@ -139,8 +165,9 @@ async fn serve(loaded: config::Loaded) -> ExitCode {
         source = ?loaded.source,
         "smcp-server listening"
     );
-    server
-        .run(listener, smcp_proxy::signals::shutdown_signal())
-        .await;
+    // First SIGTERM/SIGINT: drain with the listener open for server.shutdown_timeout;
+    // a second one: close now.
+    let (drain, stop) = smcp_proxy::signals::drain_then_stop();
+    server.run_until(listener, drain, stop).await;
     ExitCode::SUCCESS
 }

@@ -33,10 +33,10 @@ mod pem;
 mod scalar;
 mod size;
 mod validate;
-mod vars;
 
 use std::path::{Path, PathBuf};
 
+pub use crate::shared::{Env, ProcessEnv};
 pub use backend::{
     BackendAuth, BackendAuthMode, BackendConfig, HttpTransport, IdentityHeaders, StdioTransport,
     Transport,
@@ -46,12 +46,11 @@ pub use env::{ENV_CONFIG, ENV_LOG_FORMAT, ENV_LOG_LEVEL, ENV_PREFIX, env_overrid
 pub use error::{ConfigError, Diagnostic};
 pub use model::{
     AllowedHost, AuthConfig, AuthMode, Config, LogConfig, LogFormat, McpConfig, MetricsConfig,
-    ServerConfig, TlsConfig,
+    ServerConfig, TlsConfig, TlsKey,
 };
 pub use oidc::{ClaimRule, ClaimRules, ClaimValue, IssuerConfig, OidcConfig};
 pub use parse::Format;
 pub use pem::{PemFileError, load_certificates, load_private_key};
-pub use vars::{Env, ProcessEnv};
 
 use error::{Report, io_message};
 use file::FileConfig;

@@ -17,7 +17,7 @@ use std::io::IsTerminal;
 use tracing_subscriber::EnvFilter;
 
 use self::batched::{BatchedStderr, WriterGuard};
-use crate::config::LogFormat;
+use crate::shared::LogFormat;
 
 /// Keeps the log writer running; dropping it flushes every queued line. Hold it in `main`
 /// until the binary exits.

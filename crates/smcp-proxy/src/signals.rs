@@ -1,27 +1,89 @@
 //! The process signals that stop smcp-server and smcp-client gracefully.
+//!
+//! smcp-client stops on the first SIGINT or SIGTERM ([`shutdown_signal`]). smcp-server stops in
+//! two steps ([`drain_then_stop`]): the first signal starts draining with the listener open
+//! (so that a load balancer sees the replica leave), a second one closes the listener at once;
+//! an operator at a terminal presses Ctrl-C twice to skip the drain window.
+
+use std::future::Future;
+
+use tokio::signal::unix::{Signal, SignalKind, signal};
+use tokio::sync::oneshot;
+
+/// SIGINT and SIGTERM, watched for the life of the value (so none is missed between two
+/// waits).
+struct Signals {
+    interrupt: Option<Signal>,
+    terminate: Option<Signal>,
+}
+
+impl Signals {
+    fn new() -> Self {
+        let watch = |kind: SignalKind, name: &str| match signal(kind) {
+            Ok(stream) => Some(stream),
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for {name}; it will not stop the process");
+                None
+            }
+        };
+        Signals {
+            interrupt: watch(SignalKind::interrupt(), "SIGINT"),
+            terminate: watch(SignalKind::terminate(), "SIGTERM"),
+        }
+    }
+
+    /// Resolves on the next SIGINT or SIGTERM and names it.
+    async fn next(&mut self) -> &'static str {
+        async fn recv(stream: Option<&mut Signal>) {
+            match stream {
+                Some(stream) => {
+                    stream.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        }
+        tokio::select! {
+            () = recv(self.interrupt.as_mut()) => "SIGINT",
+            () = recv(self.terminate.as_mut()) => "SIGTERM",
+        }
+    }
+}
 
 /// Resolves on the first SIGINT or SIGTERM, logging which one arrived.
 ///
-/// If SIGTERM cannot be watched (very unusual), only SIGINT stops the process, with a warning.
+/// If a signal cannot be watched (very unusual), only the other one stops the process, with a
+/// warning.
 pub async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut terminate = match signal(SignalKind::terminate()) {
-        Ok(stream) => Some(stream),
-        Err(error) => {
-            tracing::warn!(%error, "cannot listen for SIGTERM; only SIGINT stops the process");
-            None
-        }
-    };
-    let term = async {
-        match terminate.as_mut() {
-            Some(stream) => {
-                stream.recv().await;
-            }
-            None => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
-        () = term => tracing::info!("SIGTERM received"),
+    let name = Signals::new().next().await;
+    tracing::info!("{name} received");
+}
+
+/// The two steps of a signalled shutdown: the first future resolves on the first SIGINT or
+/// SIGTERM (begin draining), the second on the next one (stop now). For
+/// `Server::run_until`.
+///
+/// Watches from the moment it is called, on a task of the current Tokio runtime.
+pub fn drain_then_stop() -> (
+    impl Future<Output = ()> + Send + 'static,
+    impl Future<Output = ()> + Send + 'static,
+) {
+    let (drain_tx, drain_rx) = oneshot::channel::<()>();
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let mut signals = Signals::new();
+    tokio::spawn(async move {
+        let name = signals.next().await;
+        tracing::info!("{name} received; send it again to skip the drain window");
+        let _ = drain_tx.send(());
+        let name = signals.next().await;
+        tracing::info!("{name} received again: closing the listener now");
+        let _ = stop_tx.send(());
+    });
+    (resolved_by(drain_rx), resolved_by(stop_rx))
+}
+
+/// Resolves when `receiver` gets its value; never when the sender is dropped unsent.
+async fn resolved_by(receiver: oneshot::Receiver<()>) {
+    if receiver.await.is_err() {
+        std::future::pending::<()>().await;
     }
 }

@@ -1,8 +1,10 @@
 //! TLS termination for the listener.
 //!
-//! Certificates and keys are read once, at startup, into a rustls `ServerConfig` that offers
-//! HTTP/2 and HTTP/1.1 over ALPN. Nothing here runs per request; a bad file is a startup error
-//! that names the file.
+//! Certificates and keys are read once, when the configuration is loaded (they are kept in
+//! [`config::TlsConfig`]), and turned at startup into a rustls `ServerConfig` that offers
+//! HTTP/2 and HTTP/1.1 over ALPN. Nothing here runs per request; a bad file is a configuration
+//! error that names the file, a certificate and key that do not match a startup (and `check`)
+//! error.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -36,6 +38,12 @@ pub enum TlsSetupError {
     Rustls(#[from] rustls::Error),
 }
 
+/// Builds a TLS acceptor offering `h2` and `http/1.1` from the loaded configuration (no file
+/// is read).
+pub fn acceptor(tls: &config::TlsConfig) -> Result<TlsAcceptor, TlsSetupError> {
+    acceptor_from(tls.certificates.clone(), tls.key.to_der())
+}
+
 /// Builds a TLS acceptor offering `h2` and `http/1.1` from PEM files.
 pub fn acceptor_from_pem_files(
     cert_file: &Path,
@@ -51,6 +59,13 @@ pub fn acceptor_from_pem_files(
         path: key_file.display().to_string(),
         reason: error.to_string(),
     })?;
+    acceptor_from(certificates, key)
+}
+
+fn acceptor_from(
+    certificates: Vec<rustls_pki_types::CertificateDer<'static>>,
+    key: rustls_pki_types::PrivateKeyDer<'static>,
+) -> Result<TlsAcceptor, TlsSetupError> {
     let mut config = ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::aws_lc_rs::default_provider(),
     ))

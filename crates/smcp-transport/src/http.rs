@@ -24,6 +24,7 @@ mod error;
 mod headers;
 mod path;
 mod pool;
+pub mod sessions;
 #[cfg(test)]
 mod tests;
 

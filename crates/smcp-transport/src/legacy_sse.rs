@@ -79,7 +79,7 @@ pub(crate) async fn message(
         }
     };
     session.activity.touch();
-    let msg = match read_message(req.into_body()).await {
+    let msg = match read_message(req.into_body(), sessions.settings.max_message_bytes).await {
         Ok(msg) => msg,
         Err(response) => return response,
     };

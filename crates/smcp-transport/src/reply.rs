@@ -1,15 +1,20 @@
-//! JSON responses smcp builds itself, shared by smcp-server and smcp-client.
+//! The one builder of the JSON answers smcp gives itself: smcp-server's and smcp-client's
+//! (through their `reply` modules) and this crate's stdio backends alike.
 //!
-//! Every such response has `Content-Type: application/json` and `Cache-Control: no-store`;
-//! error bodies are JSON-RPC (MCP clients parse error bodies as JSON-RPC).
+//! Every such response has `Content-Type: application/json` and `Cache-Control: no-store` (an
+//! error is about one request and must never be served from a cache); error bodies are
+//! JSON-RPC (MCP clients parse error bodies as JSON-RPC), with the request's id when it is
+//! known and `null` otherwise. Messages a backend sends are passed on as they are, never
+//! through here.
 
+use ::http::{HeaderValue, Response, StatusCode, header};
 use bytes::Bytes;
-use http::{HeaderValue, Response, StatusCode, header};
-use smcp_transport::body::{self, Body};
-use smcp_transport::jsonrpc::{self, RequestId};
+
+use crate::body::{self, Body};
+use crate::jsonrpc::{self, RequestId};
 
 /// `status` with `bytes` as a JSON body.
-pub(crate) fn json_bytes(status: StatusCode, bytes: impl Into<Bytes>) -> Response<Body> {
+pub fn json_bytes(status: StatusCode, bytes: impl Into<Bytes>) -> Response<Body> {
     let mut response = Response::new(body::full(bytes));
     *response.status_mut() = status;
     let headers = response.headers_mut();
@@ -22,7 +27,7 @@ pub(crate) fn json_bytes(status: StatusCode, bytes: impl Into<Bytes>) -> Respons
 }
 
 /// `status` with a JSON-RPC error body for request `id` (`null` when unknown).
-pub(crate) fn jsonrpc_error(
+pub fn jsonrpc_error(
     status: StatusCode,
     id: Option<&RequestId>,
     code: i64,

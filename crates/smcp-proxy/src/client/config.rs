@@ -15,7 +15,7 @@ use smcp_auth::token_source::{AssertionKey, ClientAuth, Secret};
 use url::Url;
 
 use super::options::{Origin, Sources};
-use crate::config::{AuthMode, LogFormat};
+use crate::shared::{AuthMode, LogFormat};
 
 use self::parse::Problems;
 

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::config::Env;
+use crate::shared::Env;
 
 /// Whether an option takes a value or is a switch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

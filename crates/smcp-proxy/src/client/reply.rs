@@ -5,7 +5,7 @@ use http::{HeaderValue, Response, StatusCode, header};
 use smcp_transport::body::{self, Body};
 use smcp_transport::jsonrpc::{self, RequestId};
 
-use crate::json_reply;
+use smcp_transport::reply as json_reply;
 
 /// The JSON-RPC error code smcp uses for proxy-side failures.
 pub(crate) const SERVER_ERROR: i64 = jsonrpc::SERVER_ERROR;

@@ -17,7 +17,7 @@ use super::file::FileConfig;
 use super::model::{AuthMode, LogFormat};
 use super::scalar::{FileIssuer, Scalar, StringList, parse_bool};
 use super::size::parse_size;
-use super::vars::Env;
+use crate::shared::Env;
 
 /// Prefix of every override variable.
 pub const ENV_PREFIX: &str = "SMCP_PROXY_";

@@ -15,7 +15,7 @@
 use super::error::Report;
 use super::file::{FileBackend, FileConfig, FileStdio};
 use super::scalar::{FileClaim, FileIssuer, Scalar};
-use super::vars::Env;
+use crate::shared::Env;
 
 /// Expands `text`; on failure returns a message naming the variable.
 pub(crate) fn expand_str(text: &str, env: &dyn Env) -> Result<String, String> {

@@ -6,13 +6,13 @@
 
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::time::Duration;
 
 use url::Url;
 
 use super::backend::BackendConfig;
 use super::oidc::OidcConfig;
+pub use crate::shared::{AuthMode, LogFormat};
 
 /// Everything smcp-server needs to run.
 ///
@@ -113,40 +113,6 @@ pub struct AuthConfig {
     pub mode: AuthMode,
 }
 
-/// The global authentication mode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum AuthMode {
-    /// No authentication: every request is let through (the default; warned about when
-    /// the listener is not loopback-only).
-    #[default]
-    None,
-    /// Bearer tokens validated against the `oidc:` section.
-    Oidc,
-}
-
-impl AuthMode {
-    /// The spelling used in files, flags and the environment.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AuthMode::None => "none",
-            AuthMode::Oidc => "oidc",
-        }
-    }
-}
-
-impl FromStr for AuthMode {
-    type Err = String;
-
-    /// Parses `none` or `oidc` (case-insensitive), so clap can use it as a value parser.
-    fn from_str(text: &str) -> Result<Self, String> {
-        match text.trim().to_ascii_lowercase().as_str() {
-            "none" => Ok(AuthMode::None),
-            "oidc" => Ok(AuthMode::Oidc),
-            _ => Err(format!("must be \"none\" or \"oidc\" (got {text:?})")),
-        }
-    }
-}
-
 /// `mcp:` — the backends.
 #[derive(Debug, Clone, PartialEq)]
 pub struct McpConfig {
@@ -156,13 +122,56 @@ pub struct McpConfig {
     pub backends: Vec<BackendConfig>,
 }
 
-/// `tls:` — present only when TLS is enabled; both files were read and parsed at load time.
+/// `tls:` — present only when TLS is enabled; both files were read and parsed at load time,
+/// and what they hold is kept here, so that startup builds the listener from it without
+/// reading them again.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsConfig {
     /// PEM file with the certificate chain (leaf first).
     pub cert_file: PathBuf,
     /// PEM file with the private key.
     pub key_file: PathBuf,
+    /// The certificate chain read from `cert_file` (at least one certificate).
+    pub certificates: Vec<rustls_pki_types::CertificateDer<'static>>,
+    /// The private key read from `key_file`.
+    pub key: TlsKey,
+}
+
+/// A private key loaded from a PEM file: cheap to clone, compared by its bytes, and never
+/// printed (`Debug` shows only its kind).
+#[derive(Clone)]
+pub struct TlsKey(std::sync::Arc<rustls_pki_types::PrivateKeyDer<'static>>);
+
+impl TlsKey {
+    /// Wraps a loaded key.
+    pub fn new(key: rustls_pki_types::PrivateKeyDer<'static>) -> Self {
+        TlsKey(std::sync::Arc::new(key))
+    }
+
+    /// A copy of the key, as rustls takes it.
+    pub fn to_der(&self) -> rustls_pki_types::PrivateKeyDer<'static> {
+        self.0.clone_key()
+    }
+}
+
+impl PartialEq for TlsKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.secret_der() == other.0.secret_der()
+    }
+}
+
+impl Eq for TlsKey {}
+
+impl std::fmt::Debug for TlsKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match &*self.0 {
+            rustls_pki_types::PrivateKeyDer::Pkcs1(_) => "PKCS#1",
+            rustls_pki_types::PrivateKeyDer::Sec1(_) => "SEC1",
+            rustls_pki_types::PrivateKeyDer::Pkcs8(_) => "PKCS#8",
+            _ => "other",
+        };
+        write!(f, "TlsKey({kind}, redacted)")
+    }
 }
 
 /// `metrics:` — the Prometheus endpoint.
@@ -184,32 +193,9 @@ pub struct LogConfig {
     pub format: LogFormat,
 }
 
-/// How log lines are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum LogFormat {
-    /// Human-readable lines (default).
-    #[default]
-    Text,
-    /// One JSON object per line.
-    Json,
-}
-
-impl FromStr for LogFormat {
-    type Err = String;
-
-    /// Parses `text` or `json` (case-insensitive).
-    fn from_str(text: &str) -> Result<Self, String> {
-        match text.trim().to_ascii_lowercase().as_str() {
-            "text" => Ok(LogFormat::Text),
-            "json" => Ok(LogFormat::Json),
-            _ => Err(format!("must be \"text\" or \"json\" (got {text:?})")),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{AuthMode, LogFormat, is_loopback_host};
+    use super::is_loopback_host;
 
     #[test]
     fn loopback_hosts() {
@@ -225,16 +211,5 @@ mod tests {
         ] {
             assert!(!is_loopback_host(host), "{host}");
         }
-    }
-
-    #[test]
-    fn enums_parse() {
-        assert_eq!("OIDC".parse(), Ok(AuthMode::Oidc));
-        assert_eq!("none".parse(), Ok(AuthMode::None));
-        assert!("basic".parse::<AuthMode>().is_err());
-        assert_eq!(AuthMode::Oidc.as_str(), "oidc");
-        assert_eq!("json".parse(), Ok(LogFormat::Json));
-        assert_eq!(" Text".parse(), Ok(LogFormat::Text));
-        assert!("yaml".parse::<LogFormat>().is_err());
     }
 }

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use super::error::Report;
 use super::file::{FileConfig, FileMetrics, FileTls};
 use super::model::{
-    AuthConfig, AuthMode, Config, LogConfig, LogFormat, McpConfig, MetricsConfig, TlsConfig,
+    AuthConfig, AuthMode, Config, LogConfig, LogFormat, McpConfig, MetricsConfig, TlsConfig, TlsKey,
 };
 use super::pem::{load_certificates, load_private_key};
 use fields::{boolean, duration};
@@ -133,19 +133,30 @@ fn tls(report: &mut Report, file: &FileTls) -> Option<TlsConfig> {
     };
     let cert_file = file_at("tls.cert_file", file.cert_file.as_ref());
     let key_file = file_at("tls.key_file", file.key_file.as_ref());
-    if let Some(path) = &cert_file
-        && let Err(err) = load_certificates(path)
-    {
-        report.error("tls.cert_file", err.to_string());
-    }
-    if let Some(path) = &key_file
-        && let Err(err) = load_private_key(path)
-    {
-        report.error("tls.key_file", err.to_string());
-    }
+    // Read once, here: the listener is built from what was loaded.
+    let certificates = cert_file
+        .as_ref()
+        .and_then(|path| match load_certificates(path) {
+            Ok(certificates) => Some(certificates),
+            Err(err) => {
+                report.error("tls.cert_file", err.to_string());
+                None
+            }
+        });
+    let key = key_file
+        .as_ref()
+        .and_then(|path| match load_private_key(path) {
+            Ok(key) => Some(TlsKey::new(key)),
+            Err(err) => {
+                report.error("tls.key_file", err.to_string());
+                None
+            }
+        });
     Some(TlsConfig {
         cert_file: cert_file?,
         key_file: key_file?,
+        certificates: certificates?,
+        key: key?,
     })
 }
 

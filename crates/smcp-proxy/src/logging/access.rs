@@ -18,7 +18,7 @@ use std::time::{Duration, SystemTime};
 
 use super::batched::BatchedStderr;
 use super::timestamp;
-use crate::config::LogFormat;
+use crate::shared::LogFormat;
 
 /// Where access lines go once the binaries' logging is installed.
 static SINK: OnceLock<Sink> = OnceLock::new();

@@ -14,7 +14,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use smcp_router::RouteTable;
 
 use super::auth::ServerAuth;
-use super::backend::{BackendEntry, Transport};
+use super::backend::BackendEntry;
 use super::host::HostPolicy;
 use super::observe::{InFlight, RouteMetrics};
 use super::origin::OriginPolicy;
@@ -98,13 +98,13 @@ impl App {
         self.draining.load(Ordering::Relaxed)
     }
 
-    /// Enters draining: `/ready` turns 503, new backend requests get 503, stdio backends end
-    /// their long-lived streams so that connections can close, while requests already in
-    /// flight run on.
+    /// Enters draining: `/ready` turns 503, backend requests that name no session get 503,
+    /// stdio backends end their long-lived streams and refuse new sessions so that
+    /// connections can close, while requests within sessions and calls in flight run on.
     pub(crate) fn begin_drain(&self) {
         self.draining.store(true, Ordering::Relaxed);
         for entry in &self.backends {
-            if let Transport::Stdio(backend) = &entry.transport {
+            if let Some(backend) = entry.backend.as_stdio() {
                 backend.begin_shutdown();
             }
         }
@@ -113,7 +113,7 @@ impl App {
     /// Stops every backend resource: every stdio child is stopped and reaped.
     pub(crate) async fn stop_backends(&self) {
         for entry in &self.backends {
-            if let Transport::Stdio(backend) = &entry.transport {
+            if let Some(backend) = entry.backend.as_stdio() {
                 backend.shutdown().await;
             }
         }

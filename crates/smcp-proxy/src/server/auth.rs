@@ -20,7 +20,6 @@
 
 mod challenge;
 mod public_base;
-pub(crate) mod session_binding;
 mod setup;
 
 use std::sync::Arc;
@@ -32,7 +31,6 @@ use smcp_transport::stdio::backend::SessionOwner;
 
 pub(crate) use challenge::Refusal;
 pub(crate) use public_base::{METADATA_PREFIX, PublicBase};
-pub(crate) use session_binding::SessionBindings;
 pub(crate) use setup::{SetupError, backend_auth, server_auth};
 
 /// Server-wide auth state: the validator and what protected-resource metadata advertises.
@@ -52,8 +50,6 @@ pub(crate) struct BackendAuth {
     rules: ClaimRules,
     /// Identity headers to set, `None` when `identity_headers.enabled` is false.
     identity: Option<IdentityNames>,
-    /// Session bindings (HTTP backends only; stdio sessions carry their owner).
-    sessions: Option<Arc<SessionBindings>>,
 }
 
 struct IdentityNames {
@@ -152,11 +148,6 @@ impl BackendAuth {
     /// The backend's required scopes (advertised in its metadata).
     pub(crate) fn required_scopes(&self) -> &[String] {
         self.rules.required_scopes()
-    }
-
-    /// The session bindings of an HTTP backend.
-    pub(crate) fn sessions(&self) -> Option<&Arc<SessionBindings>> {
-        self.sessions.as_ref()
     }
 }
 

@@ -1,25 +1,22 @@
 //! The backends smcp-server routes to, behind one call interface.
 //!
 //! A [`BackendEntry`] is what the route table stores per configured backend: its identity (for
-//! listings and metric labels), its routing options, and the transport that serves it. The
-//! transports themselves live in `smcp-transport`; this module only chooses between them and
-//! turns their failures into responses. For a protected HTTP backend it also keeps the upstream
-//! sessions bound to the principals that created them, Streamable HTTP and legacy SSE alike
-//! (see `auth::session_binding`).
+//! listings and metric labels), its routing options, its auth policy, and the
+//! [`smcp_transport::backend::Backend`] that serves it (HTTP or stdio, one `call` for both; it
+//! also enforces that sessions belong to their route and principal). This module builds the
+//! backend's [`CallContext`] from the routed request and the caller, and is the "map error"
+//! stage: what a call could not do becomes one of smcp's own replies (`reply`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use http::{HeaderMap, HeaderName, Method, Request, Response, StatusCode};
+use http::{HeaderName, Request, Response, StatusCode};
+use smcp_transport::backend::{Backend, CallContext, CallError};
 use smcp_transport::body::Body;
-use smcp_transport::http::{
-    ClientAddr, EndpointObserver, ForwardContext, ForwardError, HttpBackend,
-};
-use smcp_transport::stdio::backend::{SessionOwner, StdioBackend, StdioRequestContext};
+use smcp_transport::http::ForwardError;
 
-use super::auth::BackendAuth;
-use super::auth::session_binding::{self, Admission, LegacyStream};
-use super::dispatch::reject;
+use super::auth::{BackendAuth, Caller};
+use super::dispatch::{Connection, reject};
 use super::observe::RouteMetrics;
 use super::reply;
 
@@ -42,12 +39,6 @@ impl TransportKind {
     }
 }
 
-/// The transport serving one backend.
-pub(crate) enum Transport {
-    Http(HttpBackend),
-    Stdio(StdioBackend),
-}
-
 /// One configured backend, as stored in the route table.
 pub(crate) struct BackendEntry {
     pub(crate) id: Arc<str>,
@@ -57,7 +48,7 @@ pub(crate) struct BackendEntry {
     pub(crate) strip_path: bool,
     pub(crate) model: Option<String>,
     pub(crate) max_tokens: Option<u64>,
-    pub(crate) transport: Transport,
+    pub(crate) backend: Backend,
     /// Identity headers smcp owns for this backend: always removed from client requests.
     pub(crate) identity_strip: Arc<[HeaderName]>,
     /// The auth policy when the backend is protected (effective mode oidc).
@@ -68,23 +59,21 @@ pub(crate) struct BackendEntry {
     pub(crate) metrics: RouteMetrics,
 }
 
-/// Everything about the client side of a request that a backend may need.
-pub(crate) struct CallContext {
-    pub(crate) client: ClientAddr,
-    pub(crate) scheme: &'static str,
-    pub(crate) host: Option<http::HeaderValue>,
-    pub(crate) owner: SessionOwner,
-    /// Identity headers smcp sets from a validated token.
-    pub(crate) set_headers: HeaderMap,
-    /// `server.max_request_body`, named in the 413 a streamed body over it gets.
-    pub(crate) max_request_body: u64,
+/// The routed request, as the route table resolved it.
+pub(crate) struct Routed {
+    /// The path and `?query` the backend should see.
+    pub(crate) forward_path: String,
+    /// The path after the prefix, without the query.
+    pub(crate) sub_path: String,
+    /// The query, without `?`.
+    pub(crate) query: Option<String>,
 }
 
 impl BackendEntry {
     pub(crate) fn kind(&self) -> TransportKind {
-        match self.transport {
-            Transport::Http(_) => TransportKind::Http,
-            Transport::Stdio(_) => TransportKind::Stdio,
+        match self.backend {
+            Backend::Http { .. } => TransportKind::Http,
+            Backend::Stdio(_) => TransportKind::Stdio,
         }
     }
 
@@ -92,75 +81,52 @@ impl BackendEntry {
         self.ready.load(Ordering::Relaxed)
     }
 
-    /// Passes the request to the backend. `forward_path` is the routed path and query as the
-    /// backend should see it; `sub_path` is the part after the prefix (for stdio endpoints).
+    /// The call stage: passes the request to the backend with what it needs to know about
+    /// the route, the connection and the caller, and maps what the call could not do to
+    /// smcp's own reply (`max_request_body` is named in a 413).
     pub(crate) async fn call(
         &self,
         request: Request<Body>,
-        forward_path: String,
-        sub_path: String,
-        query: Option<String>,
-        context: CallContext,
+        routed: Routed,
+        connection: &Connection,
+        caller: Caller,
+        max_request_body: u64,
     ) -> Response<Body> {
-        match &self.transport {
-            Transport::Http(backend) => {
-                let bindings = self.auth.as_ref().and_then(BackendAuth::sessions);
-                let method = request.method().clone();
-                // Only protected backends bind sessions, so only they need the id.
-                let session = bindings
-                    .and_then(|_| session_binding::session_id(request.headers()))
-                    .map(str::to_owned);
-                if let Some(bindings) = bindings
-                    && (bindings.admit(session.as_deref(), &context.owner) == Admission::Foreign
-                        || bindings.admit_legacy(query.as_deref(), &context.owner)
-                            != Admission::Pass)
+        let host = request
+            .headers()
+            .get(http::header::HOST)
+            .cloned()
+            .or_else(|| {
+                request
+                    .uri()
+                    .authority()
+                    .and_then(|a| http::HeaderValue::from_str(a.as_str()).ok())
+            });
+        let context = CallContext {
+            forward_path: routed.forward_path,
+            sub_path: routed.sub_path,
+            query: routed.query,
+            public_prefix: Arc::clone(&self.path),
+            prefix_stripped: self.strip_path,
+            owner: caller.owner,
+            client: connection.client.clone(),
+            scheme: connection.scheme,
+            host,
+            strip_headers: Arc::clone(&self.identity_strip),
+            set_headers: caller.set_headers,
+        };
+        match self.backend.call(request, context).await {
+            Ok(response) => {
+                // The stdio backend's only 413 is a body over `max_message_bytes`
+                // (= server.max_request_body): a rejection, counted like the HTTP path's.
+                if response.status() == StatusCode::PAYLOAD_TOO_LARGE
+                    && self.kind() == TransportKind::Stdio
                 {
-                    return session_binding::unknown_session();
+                    reject("body_too_large");
                 }
-                // A GET may open a legacy SSE stream: its session is bound to this caller
-                // while the stream lasts.
-                let endpoint_observer =
-                    bindings.filter(|_| method == Method::GET).map(|bindings| {
-                        Arc::new(LegacyStream::new(
-                            Arc::clone(bindings),
-                            context.owner.clone(),
-                        )) as Arc<dyn EndpointObserver>
-                    });
-                let forward = ForwardContext {
-                    upstream_path_and_query: forward_path,
-                    public_prefix: self.strip_path.then(|| Arc::clone(&self.path)),
-                    client_addr: context.client,
-                    client_scheme: context.scheme,
-                    client_host: context.host,
-                    strip_headers: Arc::clone(&self.identity_strip),
-                    set_headers: context.set_headers,
-                    endpoint_observer,
-                };
-                match backend.forward(request, forward).await {
-                    Ok(response) => {
-                        if let Some(bindings) = bindings {
-                            bindings.observe(
-                                &method,
-                                session.as_deref(),
-                                &response,
-                                &context.owner,
-                            );
-                        }
-                        response
-                    }
-                    Err(error) => forward_error(&error, context.max_request_body),
-                }
+                response
             }
-            Transport::Stdio(backend) => {
-                let stdio = StdioRequestContext {
-                    sub_path,
-                    query,
-                    public_prefix: self.path.to_string(),
-                    owner: context.owner,
-                    client: context.client.ip(),
-                };
-                backend.handle(request, stdio).await
-            }
+            Err(CallError::Forward(error)) => forward_error(&error, max_request_body),
         }
     }
 }

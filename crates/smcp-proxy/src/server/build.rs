@@ -11,6 +11,10 @@ use std::time::Duration;
 use std::time::SystemTime;
 
 use smcp_router::{RouteTable, RouteTableError};
+use smcp_transport::backend::Backend;
+use smcp_transport::http::sessions::{
+    RouteSessions, SESSION_BINDINGS, SESSION_BINDINGS_PER_PRINCIPAL, SessionBindings,
+};
 use smcp_transport::http::{HttpBackend, HttpBackendError, HttpBackendOptions};
 use smcp_transport::stdio::ChildSpec;
 use smcp_transport::stdio::backend::{DEFAULT_STALL_TIMEOUT, StdioBackend, StdioBackendOptions};
@@ -18,11 +22,12 @@ use tokio_rustls::TlsAcceptor;
 
 use super::app::{App, ListenerSettings};
 use super::auth::{self, ServerAuth, SetupError};
-use super::backend::{BackendEntry, Transport};
+use super::backend::BackendEntry;
 use super::host::HostPolicy;
 use super::observe::{InFlight, NO_BACKEND, RouteMetrics};
 use super::origin::OriginPolicy;
 use super::readiness::{Probe, ReadinessProbes};
+
 use crate::config::{self, BackendConfig, Config};
 use crate::telemetry;
 use crate::tls::{self, TlsSetupError};
@@ -69,10 +74,21 @@ impl From<SetupError> for BuildError {
     }
 }
 
+/// Whether a build is for serving (background work starts: key fetches, readiness probes) or
+/// only for `smcp-server check` (every step that can fail, nothing started).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Purpose {
+    Serve,
+    Check,
+}
+
 /// Builds the app and, when `tls` is configured, the TLS acceptor.
-pub(super) fn build(config: &Config) -> Result<(App, Option<TlsAcceptor>), BuildError> {
+pub(super) fn build(
+    config: &Config,
+    purpose: Purpose,
+) -> Result<(App, Option<TlsAcceptor>), BuildError> {
     let tls = match &config.tls {
-        Some(tls) => Some(tls::acceptor_from_pem_files(&tls.cert_file, &tls.key_file)?),
+        Some(tls) => Some(tls::acceptor(tls)?),
         None => None,
     };
 
@@ -85,12 +101,23 @@ pub(super) fn build(config: &Config) -> Result<(App, Option<TlsAcceptor>), Build
     } else {
         (None, None)
     };
-    // Starts fetching the issuers' keys in the background (never waits for the IdP).
-    let server_auth = auth::server_auth(config)?;
+    // Serving starts fetching the issuers' keys in the background (never waits for the IdP).
+    let server_auth = auth::server_auth(config, purpose == Purpose::Serve)?;
     let mut probes = ReadinessProbes::default();
+    // One table for every HTTP route, so that a session id is recognised on all of them.
+    let sessions = Arc::new(SessionBindings::new(
+        SESSION_BINDINGS,
+        SESSION_BINDINGS_PER_PRINCIPAL,
+    ));
     let mut backends = Vec::with_capacity(config.mcp.backends.len());
     for (index, backend) in config.mcp.backends.iter().enumerate() {
-        let entry = build_backend(index, backend, config, server_auth.as_ref(), &mut probes)?;
+        let context = BuildContext {
+            config,
+            server_auth: server_auth.as_ref(),
+            sessions: &sessions,
+            purpose,
+        };
+        let entry = build_backend(index, backend, &context, &mut probes)?;
         let entry = Arc::new(entry);
         backends.push(entry);
     }
@@ -164,17 +191,25 @@ fn connection_limit(configured: usize, open_files: Option<u64>) -> usize {
     room
 }
 
+/// What every backend is built from besides its own configuration.
+struct BuildContext<'a> {
+    config: &'a Config,
+    server_auth: Option<&'a Arc<ServerAuth>>,
+    sessions: &'a Arc<SessionBindings>,
+    purpose: Purpose,
+}
+
 fn build_backend(
     index: usize,
     backend: &BackendConfig,
-    config: &Config,
-    server_auth: Option<&Arc<ServerAuth>>,
+    context: &BuildContext<'_>,
     probes: &mut ReadinessProbes,
 ) -> Result<BackendEntry, BuildError> {
+    let config = context.config;
     let id: Arc<str> = Arc::from(backend.id.as_str());
-    let auth = auth::backend_auth(server_auth, index, backend, &id)?;
+    let auth = auth::backend_auth(context.server_auth, index, backend)?;
     let ready = Arc::new(AtomicBool::new(false));
-    let (transport, probe) = match &backend.transport {
+    let (served_by, probe) = match &backend.transport {
         config::Transport::Http(http) => {
             let options = HttpBackendOptions {
                 backend_id: Arc::clone(&id),
@@ -196,7 +231,17 @@ fn build_backend(
                     .to_owned(),
                 port: http.url.port_or_known_default().unwrap_or(80),
             };
-            (Transport::Http(client), probe)
+            let sessions = RouteSessions::new(
+                Arc::clone(context.sessions),
+                Arc::clone(&id),
+                auth.is_some(),
+            );
+            let backend = Backend::Http {
+                forwarder: client,
+                sessions,
+                max_body: config.server.max_request_body,
+            };
+            (backend, probe)
         }
         config::Transport::Stdio(stdio) => {
             let mut spec = ChildSpec::new(Arc::clone(&id), stdio.command.clone());
@@ -219,6 +264,7 @@ fn build_backend(
                 sse_keepalive: config.server.sse_keepalive,
                 replay_buffer_events: REPLAY_BUFFER_EVENTS,
                 stall_timeout: DEFAULT_STALL_TIMEOUT,
+                max_message_bytes: config.server.max_request_body,
             };
             // The child's PATH is the configured one, else smcp's own (see the minimal env).
             let path = stdio
@@ -231,10 +277,12 @@ fn build_backend(
                 path,
                 working_dir: stdio.working_dir.clone(),
             };
-            (Transport::Stdio(StdioBackend::new(options)), probe)
+            (Backend::Stdio(StdioBackend::new(options)), probe)
         }
     };
-    probes.start(Arc::clone(&id), probe, Arc::clone(&ready));
+    if context.purpose == Purpose::Serve {
+        probes.start(Arc::clone(&id), probe, Arc::clone(&ready));
+    }
     let mut identity_strip = vec![
         backend.identity_headers.subject_header.clone(),
         backend.identity_headers.email_header.clone(),
@@ -248,7 +296,7 @@ fn build_backend(
         strip_path: backend.strip_path,
         model: backend.model.clone(),
         max_tokens: backend.max_tokens,
-        transport,
+        backend: served_by,
         identity_strip: identity_strip.into(),
         auth,
         ready,

@@ -24,8 +24,6 @@ use http::header::{
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use smcp_transport::body::{self, Body};
 
-use super::origin::OriginPolicy;
-
 /// Methods of the MCP transports (Streamable HTTP and legacy SSE).
 const ALLOW_METHODS: &str = "GET, POST, DELETE, OPTIONS";
 /// Request headers MCP clients send.
@@ -44,12 +42,6 @@ pub(crate) fn is_preflight<B>(request: &Request<B>) -> bool {
         && request
             .headers()
             .contains_key(ACCESS_CONTROL_REQUEST_METHOD)
-}
-
-/// The request's `Origin` when there is one and `policy` allows it (the value to echo).
-pub(crate) fn allowed_origin(policy: &OriginPolicy, headers: &HeaderMap) -> Option<HeaderValue> {
-    let origin = headers.get(ORIGIN)?;
-    policy.permits(headers).then(|| origin.clone())
 }
 
 /// The 204 answer to a preflight from the allowed `origin`.
@@ -103,7 +95,12 @@ mod tests {
     use http::{HeaderValue, Method, Request, Response, StatusCode};
     use smcp_transport::body;
 
-    use super::{OriginPolicy, allowed_origin, decorate, is_preflight, preflight};
+    use super::{decorate, is_preflight, preflight};
+    use crate::server::origin::{OriginPolicy, OriginVerdict};
+
+    fn allowed_origin(policy: &OriginPolicy, headers: &http::HeaderMap) -> Option<HeaderValue> {
+        policy.judge(headers).allowed().cloned()
+    }
 
     fn request(method: Method, headers: &[(&str, &str)]) -> Request<()> {
         let mut builder = Request::builder().method(method).uri("/v1/x");
@@ -141,6 +138,11 @@ mod tests {
         );
         assert!(allowed_origin(&policy, &headers("https://evil.example.com")).is_none());
         assert!(allowed_origin(&policy, &http::HeaderMap::new()).is_none());
+        assert_eq!(
+            policy.judge(&headers("https://evil.example.com")),
+            OriginVerdict::Refused
+        );
+        assert_eq!(policy.judge(&http::HeaderMap::new()), OriginVerdict::Absent);
     }
 
     #[test]

@@ -10,8 +10,8 @@
 //!    with oidc, `/api/models` needs a bearer token first;
 //! 3. route: the longest whole-segment prefix picks a backend, or 404;
 //! 4. CORS preflights (`OPTIONS` with `Origin` and `Access-Control-Request-Method`) answered
-//!    locally, before auth (204, or 403 for a disallowed `Origin`); admission: draining (503),
-//!    `Origin` (403);
+//!    locally, before auth (204, or 403 for a disallowed `Origin`); admission: draining (503
+//!    for a request that names no session it continues), `Origin` (403);
 //! 5. auth (protected backends only): bearer token validated for the backend's resource URL
 //!    and rules, or 401/403/503 (`auth`); the caller becomes the session owner and, for HTTP
 //!    backends, the identity headers;
@@ -25,14 +25,15 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use http::{HeaderValue, Request, Response, StatusCode, header};
-use http_body_util::{BodyExt, Limited};
+
 use hyper::body::Incoming;
 use smcp_transport::body::{self, Body};
 use smcp_transport::http::ClientAddr;
 
 use super::app::App;
-use super::backend::{BackendEntry, CallContext, TransportKind};
+use super::backend::{BackendEntry, Routed};
 use super::observe::{NO_BACKEND, RequestObservation};
+use super::origin::OriginVerdict;
 use super::{admission, auth, cors, ops, reply, wellknown};
 
 /// What the listener knows about the connection a request came in on.
@@ -100,14 +101,15 @@ async fn route_and_call(
     if let Some(response) = app.host_policy().refusal(&request, connection.scheme) {
         return (None, response);
     }
-    // The origin a CORS-aware answer may name: present and allowed by the origin policy.
-    let cors_origin = cors::allowed_origin(app.origin_policy(), request.headers());
+    // The origin policy, evaluated once: what CORS answers may name, and whether admission
+    // refuses the request.
+    let origin = app.origin_policy().judge(request.headers());
     if wellknown::serves(app, request.uri().path()) {
         if cors::is_preflight(&request) {
-            return (None, preflight(app, &request, NO_BACKEND));
+            return (None, preflight(&origin, &request, NO_BACKEND));
         }
         if let Some(mut response) = wellknown::answer(app, &request, connection.scheme) {
-            if let Some(origin) = &cors_origin {
+            if let Some(origin) = origin.allowed() {
                 cors::decorate(&mut response, origin);
             }
             return (None, response);
@@ -134,35 +136,31 @@ async fn route_and_call(
     let entry = Arc::clone(route.value());
     if cors::is_preflight(&request) {
         // Answered here, before auth: browsers send preflights without credentials.
-        let response = preflight(app, &request, &entry.id);
+        let response = preflight(&origin, &request, &entry.id);
         return (Some(entry), response);
     }
-    let target = Target {
+    let target = Routed {
         forward_path: route.forward_path(entry.strip_path).into_owned(),
         sub_path: route.stripped_path().to_owned(),
         query: route.query().map(str::to_owned),
     };
+    if origin == OriginVerdict::Refused {
+        return (
+            Some(Arc::clone(&entry)),
+            origin_refused(&request, &entry.id),
+        );
+    }
     let mut response = admit_and_call(app, connection, request, &entry, target).await;
-    if let Some(origin) = &cors_origin {
+    if let Some(origin) = origin.allowed() {
         cors::decorate(&mut response, origin);
     }
     (Some(entry), response)
 }
 
-/// Where a routed request goes on its backend.
-struct Target {
-    /// The path and query as the backend should see it.
-    forward_path: String,
-    /// The part of the path after the route's prefix.
-    sub_path: String,
-    /// The request's query.
-    query: Option<String>,
-}
-
 /// The answer to a CORS preflight: 204 for an allowed `Origin`, else 403.
-fn preflight<B>(app: &App, request: &Request<B>, backend: &str) -> Response<Body> {
-    match cors::allowed_origin(app.origin_policy(), request.headers()) {
-        Some(origin) => cors::preflight(&origin),
+fn preflight<B>(origin: &OriginVerdict, request: &Request<B>, backend: &str) -> Response<Body> {
+    match origin.allowed() {
+        Some(origin) => cors::preflight(origin),
         None => origin_refused(request, backend),
     }
 }
@@ -184,14 +182,13 @@ async fn admit_and_call(
     connection: &Connection,
     request: Request<Incoming>,
     entry: &BackendEntry,
-    target: Target,
+    target: Routed,
 ) -> Response<Body> {
-    if app.is_draining() {
+    // While draining, work already under way (a request within a session) is served; what
+    // would start new work goes to another replica.
+    if app.is_draining() && !continues_a_session(&request, target.query.as_deref()) {
         reject("draining");
         return reply::unavailable("smcp-server is shutting down", 1);
-    }
-    if !app.origin_policy().permits(request.headers()) {
-        return origin_refused(&request, &entry.id);
     }
     let caller = match auth::authorize(
         entry.auth.as_ref(),
@@ -214,53 +211,22 @@ async fn admit_and_call(
         return reply::payload_too_large(limit);
     }
 
-    let host = request.headers().get(header::HOST).cloned().or_else(|| {
-        request
-            .uri()
-            .authority()
-            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
-    });
-    let context = CallContext {
-        client: connection.client.clone(),
-        scheme: connection.scheme,
-        host,
-        owner: caller.owner,
-        set_headers: caller.set_headers,
-        max_request_body: limit,
-    };
-    let (parts, incoming) = request.into_parts();
-    let request_body = match entry.kind() {
-        // A stdio message is one JSON-RPC object: read it whole (bounded) so an oversize body
-        // gets a clean 413 instead of a half-written line on the child's stdin.
-        TransportKind::Stdio => match Limited::new(incoming, limit_usize(limit)).collect().await {
-            Ok(collected) => body::full(collected.to_bytes()),
-            Err(error) if error.is::<http_body_util::LengthLimitError>() => {
-                reject("body_too_large");
-                return reply::payload_too_large(limit);
-            }
-            Err(error) => {
-                tracing::debug!(%error, "client body failed while reading");
-                let response = reply::jsonrpc_error(
-                    StatusCode::BAD_REQUEST,
-                    reply::INVALID_REQUEST,
-                    "the request body could not be read",
-                );
-                return response;
-            }
-        },
-        // HTTP backends get the body streamed, still bounded.
-        TransportKind::Http => body::boxed(Limited::new(incoming, limit_usize(limit))),
-    };
-    let request = Request::from_parts(parts, request_body);
-    entry
-        .call(
-            request,
-            target.forward_path,
-            target.sub_path,
-            target.query,
-            context,
-        )
-        .await
+    // The seam for MCP-aware stages (per-tool policy, audit, rate limits): here the caller
+    // is known and nothing has reached a backend yet.
+
+    // Each backend bounds and reads the body itself (streamed to an HTTP backend, read once
+    // by a stdio backend), with the same limit.
+    let request = request.map(body::boxed);
+    entry.call(request, target, connection, caller, limit).await
+}
+
+/// Whether a request names the MCP session it belongs to: an `Mcp-Session-Id` (Streamable
+/// HTTP) or a legacy `sessionId`/`session_id` in the query (HTTP+SSE).
+fn continues_a_session<B>(request: &Request<B>, query: Option<&str>) -> bool {
+    request.headers().contains_key("mcp-session-id")
+        || query.is_some_and(|query| {
+            smcp_transport::http::legacy_session(query) != smcp_transport::http::LegacySession::None
+        })
 }
 
 /// Counts a request refused before reaching a backend, by `reason`.
@@ -276,10 +242,6 @@ fn declared_length<B>(request: &Request<B>) -> Option<u64> {
         .ok()?
         .parse()
         .ok()
-}
-
-fn limit_usize(limit: u64) -> usize {
-    usize::try_from(limit).unwrap_or(usize::MAX)
 }
 
 /// The client's `X-Request-Id` when it is a sane token, else a fresh random one.

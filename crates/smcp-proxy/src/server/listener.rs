@@ -13,11 +13,18 @@
 //! nothing for `read_timeout`. At most `server.max_connections` are open at once: a connection
 //! accepted beyond that is closed at once and counted (`smcp_connections_refused_total`), so
 //! that a flood of idle connections cannot use up the process's file descriptors, which the
-//! upstream connections, the stdio children's pipes and `/health` itself need. When the shutdown future resolves the
-//! accept loop stops, the app enters draining, open connections are asked to finish their
-//! in-flight requests, and after `shutdown_timeout` at the latest every backend is stopped (no
-//! stdio child outlives the server). Only then do the event loops end: a stdio child's pipes are
-//! driven by the loop that spawned it, which must outlive the child's orderly stop.
+//! upstream connections, the stdio children's pipes and `/health` itself need.
+//!
+//! Shutdown has two signals. `drain` (the first SIGTERM/SIGINT) starts the drain window of
+//! `shutdown_timeout`: the app enters draining (`/ready` 503, new sessions 503, stdio streams
+//! ended) while the listener keeps accepting and answering, so that a load balancer probing
+//! `/ready` sees this replica leave before its port closes, and calls in flight run on. The
+//! window ends when it has lasted `shutdown_timeout` or when `stop` (a second signal) resolves,
+//! whichever is first: then the listener closes, open connections are asked to finish what is in
+//! flight for what is left of the window (at least [`CLOSE_GRACE`], for idle connections to
+//! close politely), and every backend is stopped (no stdio child outlives the server). Only then
+//! do the event loops end: a stdio child's pipes are driven by the loop that spawned it, which
+//! must outlive the child's orderly stop.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -36,27 +43,45 @@ use crate::connection::{self, Ending, GracefulShutdown};
 
 /// At most one refusal warning per this long: a flood must not become a log flood.
 const REFUSAL_WARNING_INTERVAL: Duration = Duration::from_secs(10);
+/// The least time open connections get to finish once the listener has closed, even when the
+/// drain window is used up: enough for idle keep-alive connections to be closed politely.
+pub(crate) const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
-/// Serves `app` on `listener` with `workers` event loops until `shutdown` resolves, then
-/// drains and stops.
+/// Serves `app` on `listener` with `workers` event loops; from `drain` on, drains for
+/// `shutdown_timeout` with the listener open (or until `stop`), then closes and stops.
 pub(crate) async fn serve(
     app: Arc<App>,
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
     workers: usize,
-    shutdown: impl Future<Output = ()>,
+    drain: impl Future<Output = ()>,
+    stop: impl Future<Output = ()>,
 ) {
     let loops = EventLoops::start(workers);
     let builder = connection::http_builder(app.listener.read_timeout);
     let graceful = GracefulShutdown::new();
-    let mut shutdown = std::pin::pin!(shutdown);
+    let mut drain = std::pin::pin!(drain);
+    let mut stop = std::pin::pin!(stop);
     let mut limit = ConnectionLimit::new(app.listener.max_connections);
+    let window = app.listener.shutdown_timeout;
+    // When the drain window ends, once draining has begun.
+    let mut window_end: Option<tokio::time::Instant> = None;
 
     loop {
+        let window_over = async {
+            match window_end {
+                Some(end) => tokio::time::sleep_until(end).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
-            // Shutdown first: once it is signalled, no further connection is accepted.
+            // Signals first: once `stop` has resolved, no further connection is accepted.
             biased;
-            () = &mut shutdown => break,
+            () = &mut stop => break,
+            () = &mut drain, if window_end.is_none() => {
+                window_end = Some(begin_drain(&app, window));
+            }
+            () = window_over => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, remote)) => {
                     if !limit.admits() {
@@ -85,18 +110,30 @@ pub(crate) async fn serve(
     }
     drop(listener);
 
-    let deadline = app.listener.shutdown_timeout;
-    tracing::info!(timeout = ?deadline, "shutting down: draining in-flight requests");
-    app.begin_drain();
-    if tokio::time::timeout(deadline, graceful.shutdown())
+    let window_end = window_end.unwrap_or_else(|| begin_drain(&app, window));
+    let left = window_end
+        .saturating_duration_since(tokio::time::Instant::now())
+        .max(CLOSE_GRACE);
+    tracing::info!(timeout = ?left, "listener closed: finishing the requests in flight");
+    if tokio::time::timeout(left, graceful.shutdown())
         .await
         .is_err()
     {
-        tracing::warn!(timeout = ?deadline, "connections still open after shutdown_timeout; closing them");
+        tracing::warn!(timeout = ?window, "connections still open after shutdown_timeout; closing them");
     }
     app.stop_backends().await;
     loops.stop().await;
     tracing::info!("shutdown complete");
+}
+
+/// Enters draining and returns when the drain window ends.
+fn begin_drain(app: &App, window: Duration) -> tokio::time::Instant {
+    tracing::info!(
+        window = ?window,
+        "shutting down: draining (/ready answers 503, new sessions are refused, the listener stays open for shutdown_timeout; a second signal closes it now)"
+    );
+    app.begin_drain();
+    tokio::time::Instant::now() + window
 }
 
 /// The event loops connections are served on. Without any (a thread could not be started),

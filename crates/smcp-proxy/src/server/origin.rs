@@ -26,6 +26,16 @@ impl OriginPolicy {
     }
 
     /// Whether a request with these headers may reach a backend.
+    /// The verdict on a request's `Origin`: decided once per request, then read by every
+    /// stage that cares (CORS answers and headers, admission).
+    pub(crate) fn judge(&self, headers: &HeaderMap) -> OriginVerdict {
+        match headers.get(http::header::ORIGIN) {
+            None => OriginVerdict::Absent,
+            Some(origin) if self.permits(headers) => OriginVerdict::Allowed(origin.clone()),
+            Some(_) => OriginVerdict::Refused,
+        }
+    }
+
     pub(crate) fn permits(&self, headers: &HeaderMap) -> bool {
         let Some(origin) = headers.get(http::header::ORIGIN) else {
             return true;
@@ -35,6 +45,27 @@ impl OriginPolicy {
         };
         let origin = origin.trim_end_matches('/').to_ascii_lowercase();
         is_loopback_origin(&origin) || self.allowed.contains(&origin)
+    }
+}
+
+/// What the origin policy says of one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum OriginVerdict {
+    /// No `Origin` header (not a browser's cross-origin request): allowed, no CORS headers.
+    Absent,
+    /// An allowed `Origin`, which CORS answers name.
+    Allowed(http::HeaderValue),
+    /// An `Origin` the policy refuses: 403.
+    Refused,
+}
+
+impl OriginVerdict {
+    /// The origin CORS answers may name, when it is allowed.
+    pub(crate) fn allowed(&self) -> Option<&http::HeaderValue> {
+        match self {
+            OriginVerdict::Allowed(origin) => Some(origin),
+            _ => None,
+        }
     }
 }
 

@@ -8,7 +8,7 @@
 use http::{HeaderValue, Response, StatusCode, header};
 use smcp_transport::body::{self, Body};
 
-use crate::json_reply;
+use smcp_transport::reply as json_reply;
 
 /// JSON-RPC "invalid request", used for requests smcp refuses to pass on.
 pub(crate) const INVALID_REQUEST: i64 = -32600;

@@ -1,32 +1,42 @@
-//! Binding the MCP sessions of an HTTP backend to the principal that created them.
+//! HTTP backends' MCP sessions bound to (route, principal).
 //!
-//! An HTTP backend hands out its own `Mcp-Session-Id`s, and knows nothing of smcp's callers: a
-//! session id leaked from one principal would let another one act inside that session. So,
-//! per protected HTTP backend, smcp remembers which principal each session belongs to:
+//! An HTTP backend hands out its own `Mcp-Session-Id`s and knows nothing of smcp's routes or
+//! callers: a session id leaked from one principal would let another act inside that session,
+//! and when two routes front the same upstream (a public route and a protected one, or two
+//! protected routes with different claim rules), an id minted on one route and presented on
+//! the other would reach the same session past the other route's policy. So smcp keeps one
+//! table of the sessions it saw created, for every HTTP route of the server, each bound to
+//! the route and the principal it was created on:
 //!
-//! - learned from the response to a POST that carried no session id (the initialize request)
-//!   when the response head carries `Mcp-Session-Id`;
-//! - a request presenting a bound id from another principal is answered 404, exactly what an
-//!   unknown session gets, and logged as a security event with a short fingerprint of the id;
+//! - learned on a protected route from the response to a POST that carried no session id
+//!   (the initialize request) when the response head carries `Mcp-Session-Id`;
+//! - a request presenting a bound id on another route (protected or not) or from another
+//!   principal is answered 404, exactly what an unknown session gets, and logged as a
+//!   security event with a short fingerprint of the id (`reason` `route` or `foreign`);
 //! - forgotten on a 2xx answer to the session's DELETE, and on the backend's 404 for it.
 //!
 //! Legacy HTTP+SSE sessions (2024-11-05) are bound in the same table (see `legacy`), more
 //! strictly: the session id named by the `endpoint` event of a GET's SSE stream is bound to
-//! the caller who opened the stream until the stream ends, and a request whose query names a
-//! legacy session (`sessionId`/`session_id`) passes only when it names exactly one, byte for
-//! byte the value smcp saw announced to this caller. Backends canonicalise ids (the Python SDK
-//! parses them as UUIDs, accepting case, hyphens, braces and `urn:uuid:`), so any other
-//! spelling, an id smcp never announced, and a query naming the session twice or ambiguously
-//! (see `smcp_transport::http::legacy_session`) get 404. A legacy stream cannot outlive the
-//! smcp process that carries it, so nothing legitimate is lost by refusing unknown ids.
+//! the route and caller who opened the stream until the stream ends, and on a protected route
+//! a request whose query names a legacy session (`sessionId`/`session_id`) passes only when it
+//! names exactly one, byte for byte the value smcp saw announced to this caller on this route.
+//! Backends canonicalise ids (the Python SDK parses them as UUIDs, accepting case, hyphens,
+//! braces and `urn:uuid:`), so any other spelling, an id smcp never announced, and a query
+//! naming the session twice or ambiguously (see `legacy_session`) get
+//! 404. A legacy stream cannot outlive the smcp process that carries it, so nothing legitimate
+//! is lost by refusing unknown ids. On an unprotected route nothing is bound (there is no
+//! principal to bind to), but ids bound on other routes and ambiguous queries are refused
+//! there too.
 //!
 //! Streamable HTTP ids smcp never saw (sessions created before a restart, or through another
-//! smcp replica) pass through to the backend, which decides. The table is bounded: each principal keeps at most
-//! `per_owner` bindings and the whole table `capacity`, the least recently used going first,
-//! so one caller cannot flood out another's bindings without many identities.
+//! smcp replica) pass through to the backend, which decides. The table is bounded: each
+//! principal keeps at most `per_owner` bindings and the whole table `capacity`, the least
+//! recently used going first, so one caller cannot flood out another's bindings without many
+//! identities.
 //!
-//! The stdio backends need none of this: their sessions carry their owner inside
-//! `smcp-transport`.
+//! The stdio backends need none of this: each route's sessions live in its own
+//! `StdioBackend` and carry their owner inside `smcp-transport`, so an id of another route or
+//! owner is unknown there by construction (404 as well).
 
 mod legacy;
 
@@ -34,27 +44,34 @@ use std::collections::{BTreeMap, HashMap};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use http::{HeaderMap, Method, Response, StatusCode};
-use smcp_transport::body::Body;
-use smcp_transport::http::LegacySession;
-use smcp_transport::stdio::backend::SessionOwner;
+use ::http::{HeaderMap, Method, Response, StatusCode};
 
-use crate::server::reply;
+use super::{EndpointObserver, LegacySession, legacy_session};
+use crate::body::Body;
+use crate::jsonrpc;
+use crate::session::SessionOwner;
 
-pub(crate) use legacy::LegacyStream;
+use legacy::LegacyStream;
 
 /// The MCP session header (Streamable HTTP).
 const SESSION_HEADER: &str = "mcp-session-id";
 /// Longest session id remembered; longer ids are never bound (the spec's ids are short).
 const MAX_ID_BYTES: usize = 256;
+/// Session bindings a server should keep for all its routes (smcp-server's choice).
+pub const SESSION_BINDINGS: usize = 100_000;
+/// Of those, the bindings kept per principal.
+pub const SESSION_BINDINGS_PER_PRINCIPAL: usize = 1_000;
 
 /// Whether a request may go on to the backend.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Admission {
-    /// No session id, an id of this principal, or a Streamable HTTP id smcp does not know.
+pub enum Admission {
+    /// No session id, an id of this route and principal, or a Streamable HTTP id smcp does
+    /// not know.
     Pass,
-    /// A session bound to another principal.
+    /// A session bound to another principal on this route.
     Foreign,
+    /// A session bound to another route.
+    OtherRoute,
     /// A legacy session id that smcp never announced to this caller (including other
     /// spellings of an announced one).
     Unknown,
@@ -68,15 +85,16 @@ impl Admission {
         match self {
             Admission::Pass => "pass",
             Admission::Foreign => "foreign",
+            Admission::OtherRoute => "route",
             Admission::Unknown => "unknown",
             Admission::Ambiguous => "ambiguous",
         }
     }
 }
 
-/// The session bindings of one HTTP backend.
-pub(crate) struct SessionBindings {
-    backend: Arc<str>,
+/// The session bindings of every HTTP route of one server (one table, so that an id of one
+/// route is recognised on all the others).
+pub struct SessionBindings {
     capacity: usize,
     per_owner: usize,
     table: Mutex<Table>,
@@ -84,7 +102,7 @@ pub(crate) struct SessionBindings {
 
 #[derive(Default)]
 struct Table {
-    /// Session id -> owner and the tick of its last use.
+    /// Session id -> route, owner and the tick of its last use.
     sessions: HashMap<Arc<str>, Binding>,
     /// Tick -> session id, oldest first.
     by_age: BTreeMap<u64, Arc<str>>,
@@ -94,177 +112,29 @@ struct Table {
 }
 
 struct Binding {
+    /// The id of the backend (route) the session was created on.
+    route: Arc<str>,
     owner: SessionOwner,
     tick: u64,
     /// Announced by a legacy `endpoint` event (only those may be named in a query).
     legacy: bool,
 }
 
+impl Binding {
+    fn belongs_to(&self, route: &str, owner: &SessionOwner) -> bool {
+        *self.route == *route && self.owner == *owner
+    }
+}
+
 impl SessionBindings {
-    /// An empty table for `backend` holding at most `capacity` bindings, `per_owner` of
-    /// them for any one principal.
-    pub(crate) fn new(backend: Arc<str>, capacity: usize, per_owner: usize) -> Self {
+    /// An empty table holding at most `capacity` bindings, `per_owner` of them for any one
+    /// principal.
+    pub fn new(capacity: usize, per_owner: usize) -> Self {
         SessionBindings {
-            backend,
             capacity: capacity.max(1),
             per_owner: per_owner.max(1),
             table: Mutex::new(Table::default()),
         }
-    }
-
-    /// Checks the session id of a request (if any) against its binding, and marks a session
-    /// of this principal as recently used.
-    pub(crate) fn admit(&self, session_id: Option<&str>, owner: &SessionOwner) -> Admission {
-        let Some(id) = session_id else {
-            return Admission::Pass;
-        };
-        let mut table = self.lock();
-        let Some(binding) = table.sessions.get(id) else {
-            return Admission::Pass;
-        };
-        if binding.owner != *owner {
-            drop(table);
-            return self.refuse(Admission::Foreign, Some(id));
-        }
-        table.touch(id);
-        Admission::Pass
-    }
-
-    /// Checks the legacy session a request's query names (`sessionId`, `session_id`): it must
-    /// be exactly one value, byte for byte one that an `endpoint` event announced to `owner`
-    /// (see the module docs). A query naming no legacy session passes.
-    pub(crate) fn admit_legacy(&self, query: Option<&str>, owner: &SessionOwner) -> Admission {
-        let named = query.map_or(LegacySession::None, smcp_transport::http::legacy_session);
-        let id = match named {
-            LegacySession::None => return Admission::Pass,
-            LegacySession::Ambiguous => return self.refuse(Admission::Ambiguous, None),
-            LegacySession::One(id) => id,
-        };
-        let mut table = self.lock();
-        let verdict = match table.sessions.get(id) {
-            Some(binding) if binding.owner != *owner => Admission::Foreign,
-            Some(binding) if binding.legacy => Admission::Pass,
-            _ => Admission::Unknown,
-        };
-        if verdict == Admission::Pass {
-            table.touch(id);
-            return Admission::Pass;
-        }
-        drop(table);
-        self.refuse(verdict, Some(id))
-    }
-
-    /// Counts and logs a refusal (`verdict` is not `Pass`) and returns it.
-    fn refuse(&self, verdict: Admission, id: Option<&str>) -> Admission {
-        metrics::counter!(
-            "smcp_session_binding_refusals_total",
-            "backend" => self.backend.to_string(),
-            "reason" => verdict.reason()
-        )
-        .increment(1);
-        let session = id.map(fingerprint).unwrap_or_default();
-        match verdict {
-            Admission::Foreign => tracing::warn!(
-                backend = %self.backend,
-                session = %session,
-                "security: an MCP session id was presented by a principal that does not own it; answered as unknown"
-            ),
-            Admission::Unknown => tracing::warn!(
-                backend = %self.backend,
-                session = %session,
-                "security: a legacy SSE session id that smcp never announced to this caller (or another spelling of one); answered as unknown"
-            ),
-            _ => tracing::warn!(
-                backend = %self.backend,
-                "security: a request names its legacy SSE session more than once or ambiguously; answered as unknown"
-            ),
-        }
-        verdict
-    }
-
-    /// Forgets session `id` if it is bound to `owner` (another principal's binding stays).
-    fn forget(&self, id: &str, owner: &SessionOwner) {
-        let mut table = self.lock();
-        if table.sessions.get(id).is_some_and(|b| b.owner == *owner) {
-            table.remove(id);
-        }
-    }
-
-    /// Learns from a response head: binds a new session, or forgets an ended one.
-    pub(crate) fn observe(
-        &self,
-        method: &Method,
-        request_session: Option<&str>,
-        response: &Response<Body>,
-        owner: &SessionOwner,
-    ) {
-        let status = response.status();
-        match request_session {
-            None if *method == Method::POST && status.is_success() => {
-                if let Some(id) = session_id(response.headers()) {
-                    self.bind(id, owner);
-                }
-            }
-            Some(id)
-                if status == StatusCode::NOT_FOUND
-                    || (*method == Method::DELETE && status.is_success()) =>
-            {
-                self.lock().remove(id);
-            }
-            _ => {}
-        }
-    }
-
-    fn bind(&self, id: &str, owner: &SessionOwner) {
-        self.bind_as(id, owner, false);
-    }
-
-    /// Binds session `id` to `owner`; `legacy` when an `endpoint` event announced it.
-    fn bind_as(&self, id: &str, owner: &SessionOwner, legacy: bool) {
-        if id.is_empty() || id.len() > MAX_ID_BYTES {
-            return;
-        }
-        let mut table = self.lock();
-        if let Some(existing) = table.sessions.get_mut(id) {
-            if existing.owner == *owner {
-                existing.legacy |= legacy;
-            } else {
-                // The backend reissued a live id: keep the first owner, never hand it over.
-                tracing::warn!(
-                    backend = %self.backend,
-                    session = %fingerprint(id),
-                    "security: the backend issued a session id that is bound to another principal; keeping the first binding"
-                );
-            }
-            return;
-        }
-        while table
-            .by_owner
-            .get(owner)
-            .is_some_and(|sessions| sessions.len() >= self.per_owner)
-        {
-            let oldest = table
-                .by_owner
-                .get(owner)
-                .and_then(|sessions| sessions.values().next().cloned());
-            match oldest {
-                Some(oldest) => table.remove(&oldest),
-                None => break,
-            }
-        }
-        while table.sessions.len() >= self.capacity {
-            let Some(oldest) = table.by_age.values().next().cloned() else {
-                break;
-            };
-            table.remove(&oldest);
-        }
-        table.insert(Arc::from(id), owner.clone(), legacy);
-    }
-
-    /// Number of bindings held (for tests).
-    #[cfg(test)]
-    fn len(&self) -> usize {
-        self.lock().sessions.len()
     }
 
     fn lock(&self) -> MutexGuard<'_, Table> {
@@ -276,13 +146,253 @@ impl SessionBindings {
     }
 }
 
+/// One HTTP route's view of the server's [`SessionBindings`]: what this route may bind, and
+/// the checks its requests pass. Cheap to clone.
+#[derive(Clone)]
+pub struct RouteSessions {
+    bindings: Arc<SessionBindings>,
+    /// The backend id of the route (also the metric label of its refusals).
+    route: Arc<str>,
+    /// Whether the route authenticates its callers: only then are sessions bound to one.
+    protected: bool,
+}
+
+impl std::fmt::Debug for RouteSessions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // No session id belongs in debug output.
+        f.debug_struct("RouteSessions")
+            .field("route", &self.route)
+            .field("protected", &self.protected)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RouteSessions {
+    /// The view of route `route` (a backend id); `protected` when its callers are
+    /// authenticated.
+    pub fn new(bindings: Arc<SessionBindings>, route: Arc<str>, protected: bool) -> Self {
+        RouteSessions {
+            bindings,
+            route,
+            protected,
+        }
+    }
+
+    /// Checks a request before it is forwarded: its `Mcp-Session-Id` (Streamable HTTP) and
+    /// the legacy session its query names. `Pass` or the refusal (already counted and logged).
+    pub fn admit_request(
+        &self,
+        headers: &HeaderMap,
+        query: Option<&str>,
+        owner: &SessionOwner,
+    ) -> Admission {
+        match self.admit(session_id(headers), owner) {
+            Admission::Pass => self.admit_legacy(query, owner),
+            refused => refused,
+        }
+    }
+
+    /// Checks the session id of a request (if any) against its binding, and marks a session
+    /// of this route and principal as recently used.
+    pub fn admit(&self, session_id: Option<&str>, owner: &SessionOwner) -> Admission {
+        let Some(id) = session_id else {
+            return Admission::Pass;
+        };
+        let mut table = self.bindings.lock();
+        let Some(binding) = table.sessions.get(id) else {
+            return Admission::Pass;
+        };
+        let verdict = if *binding.route != *self.route {
+            Admission::OtherRoute
+        } else if binding.owner != *owner {
+            Admission::Foreign
+        } else {
+            table.touch(id);
+            return Admission::Pass;
+        };
+        drop(table);
+        self.refuse(verdict, Some(id))
+    }
+
+    /// Checks the legacy session a request's query names (`sessionId`, `session_id`): on a
+    /// protected route it must be exactly one value, byte for byte one that an `endpoint`
+    /// event announced to `owner` on this route; on any route it must be named once and not
+    /// be bound to another route (see the module docs). A query naming no legacy session
+    /// passes.
+    pub fn admit_legacy(&self, query: Option<&str>, owner: &SessionOwner) -> Admission {
+        let named = query.map_or(LegacySession::None, legacy_session);
+        let id = match named {
+            LegacySession::None => return Admission::Pass,
+            LegacySession::Ambiguous => return self.refuse(Admission::Ambiguous, None),
+            LegacySession::One(id) => id,
+        };
+        let mut table = self.bindings.lock();
+        let verdict = match table.sessions.get(id) {
+            Some(binding) if *binding.route != *self.route => Admission::OtherRoute,
+            Some(binding) if binding.owner != *owner => Admission::Foreign,
+            Some(binding) if binding.legacy => Admission::Pass,
+            _ if self.protected => Admission::Unknown,
+            _ => Admission::Pass,
+        };
+        if verdict == Admission::Pass {
+            table.touch(id);
+            return Admission::Pass;
+        }
+        drop(table);
+        self.refuse(verdict, Some(id))
+    }
+
+    /// The observer for a GET that may open a legacy SSE stream: its session is bound to
+    /// `owner` on this route while the stream lasts. `None` on an unprotected route.
+    pub fn stream_observer(&self, owner: &SessionOwner) -> Option<Arc<dyn EndpointObserver>> {
+        self.protected.then(|| {
+            Arc::new(LegacyStream::new(self.clone(), owner.clone())) as Arc<dyn EndpointObserver>
+        })
+    }
+
+    /// Counts and logs a refusal (`verdict` is not `Pass`) and returns it.
+    fn refuse(&self, verdict: Admission, id: Option<&str>) -> Admission {
+        metrics::counter!(
+            "smcp_session_binding_refusals_total",
+            "backend" => self.route.to_string(),
+            "reason" => verdict.reason()
+        )
+        .increment(1);
+        let session = id.map(fingerprint).unwrap_or_default();
+        match verdict {
+            Admission::Foreign => tracing::warn!(
+                backend = %self.route,
+                session = %session,
+                "security: an MCP session id was presented by a principal that does not own it; answered as unknown"
+            ),
+            Admission::OtherRoute => tracing::warn!(
+                backend = %self.route,
+                session = %session,
+                "security: an MCP session id created on another route was presented on this one; answered as unknown"
+            ),
+            Admission::Unknown => tracing::warn!(
+                backend = %self.route,
+                session = %session,
+                "security: a legacy SSE session id that smcp never announced to this caller (or another spelling of one); answered as unknown"
+            ),
+            _ => tracing::warn!(
+                backend = %self.route,
+                "security: a request names its legacy SSE session more than once or ambiguously; answered as unknown"
+            ),
+        }
+        verdict
+    }
+
+    /// Forgets session `id` if it is bound to this route and `owner` (any other binding
+    /// stays).
+    fn forget(&self, id: &str, owner: &SessionOwner) {
+        let mut table = self.bindings.lock();
+        if table
+            .sessions
+            .get(id)
+            .is_some_and(|b| b.belongs_to(&self.route, owner))
+        {
+            table.remove(id);
+        }
+    }
+
+    /// Learns from a response head on a protected route: binds a new session, or forgets an
+    /// ended one.
+    pub fn observe(
+        &self,
+        method: &Method,
+        request_session: Option<&str>,
+        response: &Response<Body>,
+        owner: &SessionOwner,
+    ) {
+        if !self.protected {
+            return;
+        }
+        let status = response.status();
+        match request_session {
+            None if *method == Method::POST && status.is_success() => {
+                if let Some(id) = session_id(response.headers()) {
+                    self.bind(id, owner);
+                }
+            }
+            Some(id)
+                if status == StatusCode::NOT_FOUND
+                    || (*method == Method::DELETE && status.is_success()) =>
+            {
+                // The request passed `admit`, so a binding of this id is this route's.
+                self.forget(id, owner);
+            }
+            _ => {}
+        }
+    }
+
+    fn bind(&self, id: &str, owner: &SessionOwner) {
+        self.bind_as(id, owner, false);
+    }
+
+    /// Binds session `id` to this route and `owner`; `legacy` when an `endpoint` event
+    /// announced it.
+    fn bind_as(&self, id: &str, owner: &SessionOwner, legacy: bool) {
+        if id.is_empty() || id.len() > MAX_ID_BYTES {
+            return;
+        }
+        let (capacity, per_owner) = (self.bindings.capacity, self.bindings.per_owner);
+        let mut table = self.bindings.lock();
+        if let Some(existing) = table.sessions.get_mut(id) {
+            if existing.belongs_to(&self.route, owner) {
+                existing.legacy |= legacy;
+            } else {
+                // The backend reissued a live id: keep the first binding, never hand it over.
+                tracing::warn!(
+                    backend = %self.route,
+                    session = %fingerprint(id),
+                    "security: the backend issued a session id that is bound to another route or principal; keeping the first binding"
+                );
+            }
+            return;
+        }
+        while table
+            .by_owner
+            .get(owner)
+            .is_some_and(|sessions| sessions.len() >= per_owner)
+        {
+            let oldest = table
+                .by_owner
+                .get(owner)
+                .and_then(|sessions| sessions.values().next().cloned());
+            match oldest {
+                Some(oldest) => table.remove(&oldest),
+                None => break,
+            }
+        }
+        while table.sessions.len() >= capacity {
+            let Some(oldest) = table.by_age.values().next().cloned() else {
+                break;
+            };
+            table.remove(&oldest);
+        }
+        table.insert(
+            Arc::from(id),
+            Arc::clone(&self.route),
+            owner.clone(),
+            legacy,
+        );
+    }
+
+    /// Number of bindings held in the whole table (for tests).
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.bindings.lock().sessions.len()
+    }
+}
+
 impl Table {
     fn next_tick(&mut self) -> u64 {
         self.tick += 1;
         self.tick
     }
 
-    fn insert(&mut self, id: Arc<str>, owner: SessionOwner, legacy: bool) {
+    fn insert(&mut self, id: Arc<str>, route: Arc<str>, owner: SessionOwner, legacy: bool) {
         let tick = self.next_tick();
         self.by_age.insert(tick, Arc::clone(&id));
         self.by_owner
@@ -292,6 +402,7 @@ impl Table {
         self.sessions.insert(
             id,
             Binding {
+                route,
                 owner,
                 tick,
                 legacy,
@@ -331,7 +442,7 @@ impl Table {
 }
 
 /// The request's (or response's) `Mcp-Session-Id`, when it is one readable value.
-pub(crate) fn session_id(headers: &HeaderMap) -> Option<&str> {
+pub fn session_id(headers: &HeaderMap) -> Option<&str> {
     let mut values = headers.get_all(SESSION_HEADER).iter();
     let first = values.next()?;
     if values.next().is_some() {
@@ -340,11 +451,13 @@ pub(crate) fn session_id(headers: &HeaderMap) -> Option<&str> {
     first.to_str().ok()
 }
 
-/// 404 for a session that belongs to someone else: the same answer as an unknown session.
-pub(crate) fn unknown_session() -> Response<Body> {
-    reply::jsonrpc_error(
+/// 404 for a session that belongs to another route or principal: the same answer as an
+/// unknown session (the stdio backends' too).
+pub fn unknown_session() -> Response<Body> {
+    crate::reply::jsonrpc_error(
         StatusCode::NOT_FOUND,
-        reply::SERVER_ERROR,
+        None,
+        jsonrpc::SERVER_ERROR,
         "Session not found: it ended or never existed; start a new one with initialize",
     )
 }
@@ -357,12 +470,21 @@ fn fingerprint(id: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use http::{HeaderValue, Method, Response, StatusCode};
-    use smcp_transport::body;
-    use smcp_transport::stdio::backend::SessionOwner;
+pub(super) mod tests {
+    use std::sync::Arc;
 
-    use super::{Admission, SessionBindings};
+    use ::http::{HeaderValue, Method, Response, StatusCode};
+
+    use crate::body;
+    use crate::session::SessionOwner;
+
+    use super::{Admission, RouteSessions, SessionBindings};
+
+    /// A protected route `b` on a table of `capacity` bindings, `per_owner` per principal.
+    pub(super) fn protected(capacity: usize, per_owner: usize) -> RouteSessions {
+        let table = Arc::new(SessionBindings::new(capacity, per_owner));
+        RouteSessions::new(table, "b".into(), true)
+    }
 
     fn alice() -> SessionOwner {
         SessionOwner::from_principal("https://idp", "alice")
@@ -372,7 +494,7 @@ mod tests {
         SessionOwner::from_principal("https://idp", "bob")
     }
 
-    fn initialized(id: &str) -> Response<smcp_transport::body::Body> {
+    fn initialized(id: &str) -> Response<crate::body::Body> {
         let mut response = Response::new(body::empty());
         response
             .headers_mut()
@@ -380,7 +502,7 @@ mod tests {
         response
     }
 
-    fn status(code: StatusCode) -> Response<smcp_transport::body::Body> {
+    fn status(code: StatusCode) -> Response<crate::body::Body> {
         let mut response = Response::new(body::empty());
         *response.status_mut() = code;
         response
@@ -388,7 +510,7 @@ mod tests {
 
     #[test]
     fn binds_on_initialize_and_refuses_other_principals() {
-        let b = SessionBindings::new("b".into(), 100, 10);
+        let b = protected(100, 10);
         b.observe(&Method::POST, None, &initialized("s1"), &alice());
         assert_eq!(b.admit(Some("s1"), &alice()), Admission::Pass);
         assert_eq!(b.admit(Some("s1"), &bob()), Admission::Foreign);
@@ -405,7 +527,7 @@ mod tests {
 
     #[test]
     fn forgets_on_delete_and_on_backend_404() {
-        let b = SessionBindings::new("b".into(), 100, 10);
+        let b = protected(100, 10);
         b.observe(&Method::POST, None, &initialized("s1"), &alice());
         b.observe(&Method::POST, None, &initialized("s2"), &alice());
         b.observe(
@@ -432,7 +554,7 @@ mod tests {
 
     #[test]
     fn bounded_per_owner_and_overall_least_recently_used_first() {
-        let b = SessionBindings::new("b".into(), 4, 2);
+        let b = protected(4, 2);
         b.observe(&Method::POST, None, &initialized("a1"), &alice());
         b.observe(&Method::POST, None, &initialized("a2"), &alice());
         assert_eq!(b.admit(Some("a1"), &alice()), Admission::Pass); // a1 now newer than a2
@@ -453,6 +575,41 @@ mod tests {
         // The least recently used overall (a1's touch came before a3) went first.
         assert_eq!(b.admit(Some("a1"), &bob()), Admission::Pass);
         assert_eq!(b.admit(Some("a3"), &bob()), Admission::Foreign);
+    }
+
+    #[test]
+    fn a_session_is_refused_on_every_other_route() {
+        let a = protected(100, 10);
+        let other = RouteSessions::new(Arc::clone(&a.bindings), "other".into(), true);
+        let public = RouteSessions::new(Arc::clone(&a.bindings), "public".into(), false);
+        a.observe(&Method::POST, None, &initialized("s1"), &alice());
+        assert_eq!(a.admit(Some("s1"), &alice()), Admission::Pass);
+        // The same principal, or anyone, presenting it on another route: refused.
+        assert_eq!(other.admit(Some("s1"), &alice()), Admission::OtherRoute);
+        assert_eq!(other.admit(Some("s1"), &bob()), Admission::OtherRoute);
+        let anonymous = SessionOwner::anonymous();
+        assert_eq!(public.admit(Some("s1"), &anonymous), Admission::OtherRoute);
+        // An unprotected route binds nothing and passes ids it does not know.
+        public.observe(&Method::POST, None, &initialized("p1"), &anonymous);
+        assert_eq!(a.len(), 1);
+        assert_eq!(public.admit(Some("p1"), &anonymous), Admission::Pass);
+        // The other route's 404 or DELETE for the id does not end the binding.
+        other.observe(
+            &Method::POST,
+            Some("s1"),
+            &status(StatusCode::NOT_FOUND),
+            &alice(),
+        );
+        other.observe(
+            &Method::DELETE,
+            Some("s1"),
+            &status(StatusCode::OK),
+            &alice(),
+        );
+        assert_eq!(a.admit(Some("s1"), &alice()), Admission::Pass);
+        // A backend reissuing the id on another route keeps the first binding.
+        other.observe(&Method::POST, None, &initialized("s1"), &alice());
+        assert_eq!(other.admit(Some("s1"), &alice()), Admission::OtherRoute);
     }
 
     #[test]

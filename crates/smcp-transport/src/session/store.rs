@@ -54,6 +54,8 @@ pub(crate) struct Settings {
     pub(crate) stall_timeout: Duration,
     /// Events kept per session for `Last-Event-ID` replay.
     pub(crate) replay_events: usize,
+    /// The largest request body read from a client (413 over it).
+    pub(crate) max_message_bytes: u64,
 }
 
 /// The SSE stream of a legacy session being created.

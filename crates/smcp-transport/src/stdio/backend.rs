@@ -63,6 +63,10 @@ pub struct StdioBackendOptions {
     /// child's stdout is not read) before that response is ended; the stream's events then go
     /// to the replay buffer only. [`DEFAULT_STALL_TIMEOUT`] unless a test needs less.
     pub stall_timeout: Duration,
+    /// The largest request body (one JSON-RPC message) read from a client, in bytes; a body
+    /// over it is answered 413 and never reaches the child. The backend reads the body itself,
+    /// so the caller passes it on streamed (smcp-server: `server.max_request_body`).
+    pub max_message_bytes: u64,
 }
 
 /// The default [`StdioBackendOptions::stall_timeout`]: 30 s. A reader that takes nothing of
@@ -124,6 +128,7 @@ impl StdioBackend {
             keepalive: opts.sse_keepalive,
             stall_timeout: opts.stall_timeout,
             replay_events: opts.replay_buffer_events,
+            max_message_bytes: opts.max_message_bytes,
         };
         StdioBackend {
             sessions: Sessions::new(settings, connector),

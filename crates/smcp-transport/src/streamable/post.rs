@@ -39,7 +39,7 @@ pub(crate) async fn post(
         (false, true) => Shape::SseOnly,
         (false, false) => return reply::not_acceptable("application/json and text/event-stream"),
     };
-    let msg = match read_message(body).await {
+    let msg = match read_message(body, sessions.settings.max_message_bytes).await {
         Ok(msg) => msg,
         Err(response) => return response,
     };
@@ -85,11 +85,14 @@ pub(crate) async fn post(
     }
 }
 
-/// Collects the body and parses it as one JSON-RPC message, or the 400 to answer with.
-pub(crate) async fn read_message(body: Body) -> Result<Message, Response<Body>> {
-    let bytes = match body.collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(_) => {
+/// Collects the body, at most `limit` bytes of it, and parses it as one JSON-RPC message, or
+/// the 413 or 400 to answer with. The whole message is read before anything reaches the
+/// child, so an oversize body never becomes half a line on its stdin.
+pub(crate) async fn read_message(body: Body, limit: u64) -> Result<Message, Response<Body>> {
+    let bytes = match read_bounded(body, limit).await {
+        Ok(bytes) => bytes,
+        Err(BodyRead::TooLarge) => return Err(reply::payload_too_large(limit)),
+        Err(BodyRead::Failed) => {
             return Err(reply::rpc_error(
                 StatusCode::BAD_REQUEST,
                 None,
@@ -119,6 +122,47 @@ pub(crate) async fn read_message(body: Body) -> Result<Message, Response<Body>> 
         };
         reply::rpc_error(StatusCode::BAD_REQUEST, None, e.code(), &message)
     })
+}
+
+/// Why a request body could not be read.
+enum BodyRead {
+    /// More than the limit arrived (what came is dropped).
+    TooLarge,
+    /// The client's body failed (it went away, or sent a broken chunk).
+    Failed,
+}
+
+/// The whole body, at most `limit` bytes of it: frame by frame, so an oversize body is refused
+/// as soon as it crosses the limit (a caller's own size-limit error counts as too large too).
+async fn read_bounded(mut body: Body, limit: u64) -> Result<bytes::Bytes, BodyRead> {
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let mut collected = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = match frame {
+            Ok(frame) => frame,
+            Err(error) if is_over_limit(&*error) => return Err(BodyRead::TooLarge),
+            Err(_) => return Err(BodyRead::Failed),
+        };
+        if let Ok(data) = frame.into_data() {
+            if data.len() > limit - collected.len() {
+                return Err(BodyRead::TooLarge);
+            }
+            collected.extend_from_slice(&data);
+        }
+    }
+    Ok(collected.freeze())
+}
+
+/// Whether a body error is (or wraps) a body over a size limit.
+fn is_over_limit(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(error) = cause {
+        if error.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        cause = error.source();
+    }
+    false
 }
 
 /// `initialize` without a session: start a child, create the session, forward the request.

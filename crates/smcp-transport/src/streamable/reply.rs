@@ -20,17 +20,18 @@ const RETRY_AFTER_SECS: &str = "5";
 /// How long a client is told to wait when the backend is not reading its input.
 const BUSY_RETRY_AFTER_SECS: &str = "1";
 
-/// `status` with a JSON-RPC error body for `id` (or `null`).
+/// `status` with a JSON-RPC error body for `id` (or `null`), built by the crate's one
+/// reply builder (`Cache-Control: no-store` included).
 pub(crate) fn rpc_error(
     status: StatusCode,
     id: Option<&RequestId>,
     code: i64,
     message: &str,
 ) -> Response<Body> {
-    json(status, jsonrpc::error_response(id, code, message))
+    crate::reply::jsonrpc_error(status, id, code, message)
 }
 
-/// `status` with a JSON body.
+/// `status` with a JSON body from the backend (passed on as it is).
 pub(crate) fn json(status: StatusCode, bytes: Bytes) -> Response<Body> {
     let mut response = Response::new(body::full(bytes));
     *response.status_mut() = status;
@@ -50,6 +51,17 @@ pub(crate) fn status(status: StatusCode) -> Response<Body> {
     let mut response = Response::new(body::empty());
     *response.status_mut() = status;
     response
+}
+
+/// 413 for a request body over the backend's limit: says what it is (never a backend
+/// failure).
+pub(crate) fn payload_too_large(limit: u64) -> Response<Body> {
+    rpc_error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        None,
+        jsonrpc::INVALID_REQUEST,
+        &format!("Payload Too Large: the request body exceeds the limit of {limit} bytes"),
+    )
 }
 
 /// 404 for a path that is not an endpoint.

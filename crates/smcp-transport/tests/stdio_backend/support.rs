@@ -32,6 +32,8 @@ pub(crate) fn options() -> StdioBackendOptions {
         sse_keepalive: Duration::from_secs(15),
         replay_buffer_events: 256,
         stall_timeout: Duration::from_secs(30),
+        // Above the 4 MiB stdin queue, so the memory test can send a message that does not fit it.
+        max_message_bytes: 8 * 1024 * 1024,
     }
 }
 

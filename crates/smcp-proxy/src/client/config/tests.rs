@@ -8,7 +8,7 @@ use smcp_test_support::issuer::SigningKey;
 
 use super::{ClientConfig, ClientConfigError, StdioTransport, TokenEndpointConfig};
 use crate::client::options::Sources;
-use crate::config::LogFormat;
+use crate::shared::LogFormat;
 
 fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs

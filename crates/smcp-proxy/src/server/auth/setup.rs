@@ -11,14 +11,11 @@ use std::time::Duration;
 
 use smcp_auth::{ClaimRules, IssuerConfig, Validator, ValidatorConfig};
 
-use super::{BackendAuth, IdentityNames, PublicBase, ServerAuth, SessionBindings};
+use super::{BackendAuth, IdentityNames, PublicBase, ServerAuth};
 use crate::config::{self, AuthMode, BackendAuthMode, BackendConfig, Config};
 
 /// Connect timeout of key fetches (the validator bounds each whole fetch too).
 const FETCH_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Session bindings kept per HTTP backend, and per principal within it.
-const SESSION_BINDINGS: usize = 100_000;
-const SESSION_BINDINGS_PER_PRINCIPAL: usize = 1_000;
 
 /// The auth configuration could not be turned into a validator.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,8 +27,12 @@ pub(crate) struct SetupError {
 }
 
 /// The server-wide auth state when `auth.mode` is `oidc` (`None` otherwise). Starts the
-/// background key fetches, so it must run inside a Tokio runtime.
-pub(crate) fn server_auth(config: &Config) -> Result<Option<Arc<ServerAuth>>, SetupError> {
+/// background key fetches when `start` is set, so it must then run inside a Tokio runtime
+/// (`smcp-server check` builds it without starting anything).
+pub(crate) fn server_auth(
+    config: &Config,
+    start: bool,
+) -> Result<Option<Arc<ServerAuth>>, SetupError> {
     if config.auth.mode != AuthMode::Oidc {
         return Ok(None);
     }
@@ -67,8 +68,10 @@ pub(crate) fn server_auth(config: &Config) -> Result<Option<Arc<ServerAuth>>, Se
             message: format!("cannot build the HTTP client for key fetches: {error}"),
         })?;
     let validator = Validator::new(validator_config, http);
-    validator.start();
-    if config.server.public_url.is_none() {
+    if start {
+        validator.start();
+    }
+    if start && config.server.public_url.is_none() {
         tracing::warn!(
             "auth.mode is oidc without server.public_url: each backend's resource URL (an accepted token audience) is derived from the request's Host header; set server.public_url so that tokens issued for another host are never accepted"
         );
@@ -90,7 +93,6 @@ pub(crate) fn backend_auth(
     server: Option<&Arc<ServerAuth>>,
     index: usize,
     backend: &BackendConfig,
-    id: &Arc<str>,
 ) -> Result<Option<BackendAuth>, SetupError> {
     let Some(server) = server else {
         return Ok(None);
@@ -108,18 +110,10 @@ pub(crate) fn backend_auth(
         subject: backend.identity_headers.subject_header.clone(),
         email: backend.identity_headers.email_header.clone(),
     });
-    let sessions = matches!(backend.transport, config::Transport::Http(_)).then(|| {
-        Arc::new(SessionBindings::new(
-            Arc::clone(id),
-            SESSION_BINDINGS,
-            SESSION_BINDINGS_PER_PRINCIPAL,
-        ))
-    });
     Ok(Some(BackendAuth {
         server: Arc::clone(server),
         rules,
         identity,
-        sessions,
     }))
 }
 
@@ -141,8 +135,6 @@ fn claim_rules(key: &str, rules: &config::ClaimRules) -> Result<ClaimRules, Setu
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::{backend_auth, server_auth};
     use crate::config::Config;
 
@@ -186,7 +178,7 @@ mcp:
     #[tokio::test]
     async fn builds_the_validator_and_backend_policies() {
         let config = Config::from_yaml_str(OIDC).unwrap();
-        let server = server_auth(&config).unwrap().unwrap();
+        let server = server_auth(&config, true).unwrap().unwrap();
         assert_eq!(
             server.issuers(),
             ["http://127.0.0.1:9/realms/a", "http://127.0.0.1:9/realms/b"]
@@ -194,14 +186,12 @@ mcp:
         assert_eq!(server.scopes_supported(), ["mcp:tools"]);
         assert!(!server.is_ready(), "no keys can have been loaded yet");
         let backends = &config.mcp.backends;
-        let id: Arc<str> = Arc::from("x");
-        let web = backend_auth(Some(&server), 0, &backends[0], &id)
+        let web = backend_auth(Some(&server), 0, &backends[0])
             .unwrap()
             .unwrap();
         assert_eq!(web.required_scopes(), ["mcp:tools"]);
         assert!(web.identity.is_none());
-        assert!(web.sessions().is_some(), "HTTP backends bind sessions");
-        let local = backend_auth(Some(&server), 1, &backends[1], &id)
+        let local = backend_auth(Some(&server), 1, &backends[1])
             .unwrap()
             .unwrap();
         assert!(
@@ -209,16 +199,12 @@ mcp:
             "stdio backends send no identity headers"
         );
         assert!(
-            local.sessions().is_none(),
-            "stdio sessions carry their owner"
-        );
-        assert!(
-            backend_auth(Some(&server), 2, &backends[2], &id)
+            backend_auth(Some(&server), 2, &backends[2])
                 .unwrap()
                 .is_none()
         );
         assert!(
-            backend_auth(None, 0, &backends[0], &id).unwrap().is_none(),
+            backend_auth(None, 0, &backends[0]).unwrap().is_none(),
             "auth.mode none protects nothing"
         );
     }
@@ -226,14 +212,14 @@ mcp:
     #[tokio::test]
     async fn mode_none_builds_nothing() {
         let config = Config::from_yaml_str("mcp:\n  backends: []\n").unwrap();
-        assert!(server_auth(&config).unwrap().is_none());
+        assert!(server_auth(&config, true).unwrap().is_none());
     }
 
     #[tokio::test]
     async fn bad_claim_paths_fail_the_build() {
         let yaml = OIDC.replace("realm_access.roles", "realm_access..roles");
         let config = Config::from_yaml_str(&yaml).unwrap();
-        let error = server_auth(&config).err().unwrap();
+        let error = server_auth(&config, true).err().unwrap();
         assert_eq!(error.key, "oidc.required_claims");
         assert!(
             error.message.contains("realm_access..roles"),

@@ -7,24 +7,24 @@
 //! forgets the binding when the stream ends (the body is dropped: the backend closed it, it
 //! broke, or the client went away), since the backend's session ends with its stream.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
-use smcp_transport::http::EndpointObserver;
-use smcp_transport::stdio::backend::SessionOwner;
+use super::RouteSessions;
+use crate::http::EndpointObserver;
+use crate::session::SessionOwner;
 
-use super::SessionBindings;
-
-/// Binds the legacy session of one SSE stream to its owner while the stream is open.
+/// Binds the legacy session of one SSE stream to its route and owner while the stream is
+/// open.
 pub(crate) struct LegacyStream {
-    bindings: Arc<SessionBindings>,
+    bindings: RouteSessions,
     owner: SessionOwner,
     /// The session the stream announced, once it did.
     session: Mutex<Option<String>>,
 }
 
 impl LegacyStream {
-    /// An observer binding the session of a stream opened by `owner` in `bindings`.
-    pub(crate) fn new(bindings: Arc<SessionBindings>, owner: SessionOwner) -> Self {
+    /// An observer binding the session of a stream opened by `owner` on `bindings`' route.
+    pub(crate) fn new(bindings: RouteSessions, owner: SessionOwner) -> Self {
         LegacyStream {
             bindings,
             owner,
@@ -63,11 +63,11 @@ impl EndpointObserver for LegacyStream {
 mod tests {
     use std::sync::Arc;
 
-    use smcp_transport::http::EndpointObserver;
-    use smcp_transport::stdio::backend::SessionOwner;
-
     use super::LegacyStream;
-    use crate::server::auth::session_binding::{Admission, SessionBindings};
+    use crate::http::EndpointObserver;
+    use crate::http::sessions::tests::protected;
+    use crate::http::sessions::{Admission, RouteSessions};
+    use crate::session::SessionOwner;
 
     fn alice() -> SessionOwner {
         SessionOwner::from_principal("https://idp", "alice")
@@ -79,8 +79,8 @@ mod tests {
 
     #[test]
     fn bound_while_the_stream_is_open() {
-        let bindings = Arc::new(SessionBindings::new("b".into(), 100, 10));
-        let stream = LegacyStream::new(Arc::clone(&bindings), alice());
+        let bindings = protected(100, 10);
+        let stream = LegacyStream::new(bindings.clone(), alice());
         assert_eq!(
             bindings.admit_legacy(Some("sessionId=s1"), &alice()),
             Admission::Unknown,
@@ -120,13 +120,13 @@ mod tests {
 
     #[test]
     fn a_streamable_session_id_is_no_legacy_session() {
-        let bindings = Arc::new(SessionBindings::new("b".into(), 100, 10));
+        let bindings = protected(100, 10);
         bindings.bind("s1", &alice());
         assert_eq!(
             bindings.admit_legacy(Some("sessionId=s1"), &alice()),
             Admission::Unknown
         );
-        LegacyStream::new(Arc::clone(&bindings), alice()).session_opened("s1");
+        LegacyStream::new(bindings.clone(), alice()).session_opened("s1");
         assert_eq!(
             bindings.admit_legacy(Some("sessionId=s1"), &alice()),
             Admission::Pass
@@ -138,8 +138,8 @@ mod tests {
 
     #[test]
     fn only_the_exact_announced_value_passes() {
-        let bindings = Arc::new(SessionBindings::new("b".into(), 100, 10));
-        let stream = LegacyStream::new(Arc::clone(&bindings), alice());
+        let bindings = protected(100, 10);
+        let stream = LegacyStream::new(bindings.clone(), alice());
         stream.session_opened(PY_ID);
         assert_eq!(
             bindings.admit_legacy(Some(&format!("session_id={PY_ID}")), &alice()),
@@ -199,9 +199,9 @@ mod tests {
 
     #[test]
     fn a_stream_never_forgets_another_principals_binding() {
-        let bindings = Arc::new(SessionBindings::new("b".into(), 100, 10));
-        let first = LegacyStream::new(Arc::clone(&bindings), alice());
-        let second = LegacyStream::new(Arc::clone(&bindings), bob());
+        let bindings = protected(100, 10);
+        let first = LegacyStream::new(bindings.clone(), alice());
+        let second = LegacyStream::new(bindings.clone(), bob());
         first.session_opened("s1");
         // A backend reissuing the id to Bob keeps Alice's binding, and Bob's stream ending
         // does not remove it.
@@ -219,6 +219,50 @@ mod tests {
         assert_eq!(
             bindings.admit_legacy(Some("sessionId=s1"), &bob()),
             Admission::Unknown
+        );
+    }
+
+    #[test]
+    fn a_legacy_session_is_refused_on_every_other_route() {
+        let bindings = protected(100, 10);
+        let table = Arc::clone(&bindings.bindings);
+        let other = RouteSessions::new(Arc::clone(&table), "other".into(), true);
+        let public = RouteSessions::new(table, "public".into(), false);
+        let stream = LegacyStream::new(bindings.clone(), alice());
+        stream.session_opened("s1");
+        assert_eq!(
+            bindings.admit_legacy(Some("sessionId=s1"), &alice()),
+            Admission::Pass
+        );
+        let anonymous = SessionOwner::anonymous();
+        assert_eq!(
+            other.admit_legacy(Some("sessionId=s1"), &alice()),
+            Admission::OtherRoute
+        );
+        assert_eq!(
+            public.admit_legacy(Some("session_id=s1"), &anonymous),
+            Admission::OtherRoute
+        );
+        // A public route passes ids it does not know, but not an ambiguous query.
+        assert_eq!(
+            public.admit_legacy(Some("sessionId=mine"), &anonymous),
+            Admission::Pass
+        );
+        assert_eq!(
+            public.admit_legacy(Some("sessionId=mine&session_id=s1"), &anonymous),
+            Admission::Ambiguous
+        );
+        assert!(
+            public.stream_observer(&anonymous).is_none(),
+            "nothing bound on a public route"
+        );
+        // Another route's stream with the same id ending leaves the binding alone.
+        let foreign = LegacyStream::new(other.clone(), alice());
+        foreign.session_opened("s1");
+        foreign.stream_ended();
+        assert_eq!(
+            bindings.admit_legacy(Some("sessionId=s1"), &alice()),
+            Admission::Pass
         );
     }
 }

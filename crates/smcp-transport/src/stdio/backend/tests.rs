@@ -36,6 +36,7 @@ fn options() -> StdioBackendOptions {
         sse_keepalive: Duration::from_secs(15),
         replay_buffer_events: 64,
         stall_timeout: Duration::from_secs(30),
+        max_message_bytes: 4 * 1024 * 1024,
     }
 }
 

@@ -375,3 +375,40 @@ async fn progress_restarts_the_timeout() {
         "ran well past one timeout"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_message_over_the_body_limit_is_a_413_that_never_reaches_the_child() {
+    let (backend, fake) = backend_with(super::StdioBackendOptions {
+        max_message_bytes: 256,
+        ..options()
+    });
+    let session = initialize(&backend).await;
+    let big = call(17, "echo", json!({"text": "x".repeat(1024)}));
+    let response = backend
+        .handle(post(&big, Some(&session)), ctx("/mcp"))
+        .await;
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(content_type(&response), "application/json");
+    assert_eq!(
+        response.headers()["cache-control"],
+        "no-store",
+        "built by the one reply builder"
+    );
+    let body = json_body(response).await;
+    assert_eq!(body["error"]["code"], -32600);
+    assert_eq!(
+        body["error"]["message"],
+        "Payload Too Large: the request body exceeds the limit of 256 bytes"
+    );
+    settle().await;
+    assert!(
+        fake.last().received().is_empty(),
+        "nothing of it reached the child"
+    );
+    // A message within the limit still goes through.
+    let small = call(18, "echo", json!({"text": "x"}));
+    let response = backend
+        .handle(post(&small, Some(&session)), ctx("/mcp"))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+}

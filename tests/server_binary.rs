@@ -1,0 +1,267 @@
+//! The `smcp-server` binary itself: `check` runs the same build steps as startup, and SIGTERM
+//! drains with the listener open until a second signal (or `shutdown_timeout`) stops it.
+//!
+//! A `check` that only validated the file would pass a TLS certificate with another
+//! certificate's key, which startup then refuses: here both must refuse it, with exit code 64
+//! and the same message. These run the real binary, since exit codes and signals are the
+//! property under test.
+
+#![allow(
+    clippy::panic,
+    clippy::expect_used,
+    reason = "test helpers outside #[test] fns fail the test with a message"
+)]
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+/// How long anything here may take before the test gives up.
+const BOUND: Duration = Duration::from_secs(30);
+/// EX_USAGE: the binary's exit code for a configuration error.
+const EXIT_CONFIG: i32 = 64;
+
+fn server_bin() -> PathBuf {
+    smcp_test_support::cargo_bin::build_workspace_bin("smcp-server", "smcp-server")
+        .unwrap_or_else(|e| panic!("cannot build smcp-server: {e}"))
+}
+
+/// Runs the binary with `args` to completion (it must exit by itself, within [`BOUND`]).
+fn run(args: &[&str], config: &Path) -> Output {
+    let mut child = Command::new(server_bin())
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .env_remove("SMCP_PROXY_CONFIG")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn smcp-server");
+    let deadline = Instant::now() + BOUND;
+    while child.try_wait().expect("wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("smcp-server {args:?} did not exit within {BOUND:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().expect("output")
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// A self-signed certificate and its key, as PEM.
+fn certificate() -> (String, String) {
+    let generated =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("certificate");
+    (generated.cert.pem(), generated.signing_key.serialize_pem())
+}
+
+fn config_with_tls(dir: &Path, cert: &str, key: &str) -> PathBuf {
+    let (cert_file, key_file) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert_file, cert).expect("write cert");
+    std::fs::write(&key_file, key).expect("write key");
+    let config = dir.join("smcp-server.yml");
+    let yaml = format!(
+        "server:\n  host: \"127.0.0.1\"\n  port: 0\ntls:\n  enabled: true\n  cert_file: {cert}\n  key_file: {key}\nmcp:\n  backends:\n    - id: echo\n      transport: stdio\n      path: /v1/echo\n      stdio:\n        command: cat\n",
+        cert = serde_json::json!(cert_file.to_string_lossy()),
+        key = serde_json::json!(key_file.to_string_lossy()),
+    );
+    std::fs::write(&config, yaml).expect("write config");
+    config
+}
+
+#[test]
+fn check_refuses_a_certificate_with_another_certificates_key_as_startup_does() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (cert, _) = certificate();
+    let (_, other_key) = certificate();
+    let config = config_with_tls(dir.path(), &cert, &other_key);
+    let wanted = "tls: certificate and key are not usable together";
+
+    let check = run(&["check"], &config);
+    assert_eq!(check.status.code(), Some(EXIT_CONFIG), "{}", text(&check));
+    assert!(text(&check).contains(wanted), "check: {}", text(&check));
+    let startup = run(&["--log-format", "text"], &config);
+    assert_eq!(
+        startup.status.code(),
+        Some(EXIT_CONFIG),
+        "{}",
+        text(&startup)
+    );
+    assert!(
+        text(&startup).contains(wanted),
+        "startup: {}",
+        text(&startup)
+    );
+
+    // The matching pair passes check, which prints the routing table.
+    let (cert, key) = certificate();
+    let config = config_with_tls(dir.path(), &cert, &key);
+    let check = run(&["check"], &config);
+    assert_eq!(check.status.code(), Some(0), "{}", text(&check));
+    assert!(text(&check).contains("/v1/echo"), "{}", text(&check));
+}
+
+#[test]
+fn check_refuses_a_claim_rule_the_validator_refuses_as_startup_does() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("smcp-server.yml");
+    // An empty segment in a claim path: no token could ever satisfy it.
+    std::fs::write(
+        &config,
+        "server:\n  host: \"127.0.0.1\"\n  port: 0\n  public_url: \"https://mcp.example.com\"\nauth:\n  mode: oidc\noidc:\n  issuers: [\"https://idp.example.com\"]\n  audience: api\nmcp:\n  backends:\n    - id: echo\n      transport: stdio\n      path: /v1/echo\n      stdio:\n        command: cat\n      auth:\n        required_claims:\n          \"org..team\": \"eng\"\n",
+    )
+    .expect("write config");
+    let check = run(&["check"], &config);
+    assert_eq!(check.status.code(), Some(EXIT_CONFIG), "{}", text(&check));
+    assert!(
+        text(&check).contains("required_claims"),
+        "check names the key: {}",
+        text(&check)
+    );
+    let startup = run(&["--log-format", "text"], &config);
+    assert_eq!(
+        startup.status.code(),
+        Some(EXIT_CONFIG),
+        "{}",
+        text(&startup)
+    );
+    assert!(
+        text(&startup).contains("required_claims"),
+        "startup names the key: {}",
+        text(&startup)
+    );
+}
+
+#[test]
+fn sigterm_drains_with_the_listener_open_and_a_second_sigterm_stops() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("smcp-server.yml");
+    // A drain window far longer than the test: only the second signal can end it in time.
+    std::fs::write(
+        &config,
+        "server:\n  host: \"127.0.0.1\"\n  port: 0\n  shutdown_timeout: \"10m\"\nmcp:\n  backends:\n    - id: echo\n      transport: stdio\n      path: /v1/echo\n      stdio:\n        command: cat\n",
+    )
+    .expect("write config");
+    let smcp = Command::new(server_bin())
+        .arg("--config")
+        .arg(&config)
+        .args(["--log-format", "text", "--log-level", "info"])
+        .env_remove("SMCP_PROXY_CONFIG")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn smcp-server");
+    let mut running = Running(smcp);
+    let (address, log) = follow_log(&mut running.0);
+    assert!(get(&address, "/ready").starts_with("HTTP/1.1 200"));
+
+    let pid = Pid::from_raw(i32::try_from(running.0.id()).expect("pid"));
+    kill(pid, Signal::SIGTERM).expect("SIGTERM");
+    wait_for_line(&log, "shutting down: draining");
+    let ready = get(&address, "/ready");
+    assert!(ready.starts_with("HTTP/1.1 503"), "{ready}");
+    assert!(ready.contains("draining"), "{ready}");
+    assert!(get(&address, "/health").starts_with("HTTP/1.1 200"));
+    assert!(
+        running.0.try_wait().expect("wait").is_none(),
+        "still running"
+    );
+
+    kill(pid, Signal::SIGTERM).expect("second SIGTERM");
+    let deadline = Instant::now() + BOUND;
+    let status = loop {
+        if let Some(status) = running.0.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the second SIGTERM did not stop it"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(0));
+    wait_for_line(&log, "shutdown complete");
+    assert!(TcpStream::connect(&address).is_err(), "listener closed");
+}
+
+/// Follows smcp-server's log: returns where it listens (its port is 0) and a channel of the
+/// lines that follow.
+fn follow_log(smcp: &mut Child) -> (String, mpsc::Receiver<String>) {
+    let stderr = smcp.stderr.take().expect("stderr piped");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + BOUND;
+    loop {
+        let line = rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("smcp-server did not log its listening address");
+        if line.contains("smcp-server listening")
+            && let Some(rest) = line.split("address=").nth(1)
+        {
+            let address = rest.split_whitespace().next().unwrap_or_default();
+            return (address.trim_matches('"').to_owned(), rx);
+        }
+    }
+}
+
+/// Reads log lines until one contains `wanted`.
+fn wait_for_line(log: &mpsc::Receiver<String>, wanted: &str) {
+    let deadline = Instant::now() + BOUND;
+    loop {
+        let line = log
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .unwrap_or_else(|_| panic!("no log line with {wanted:?}"));
+        if line.contains(wanted) {
+            return;
+        }
+    }
+}
+
+/// One HTTP/1.1 GET on a new connection, the whole response as text.
+fn get(address: &str, path: &str) -> String {
+    let mut stream = TcpStream::connect(address).expect("connect to smcp-server");
+    stream.set_read_timeout(Some(BOUND)).expect("timeout");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send request");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read response");
+    response
+}
+
+/// The server under test, killed when the test ends if it still runs.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
