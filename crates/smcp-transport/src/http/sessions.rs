@@ -44,7 +44,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use ::http::{HeaderMap, Method, Response, StatusCode};
+use ::http::{HeaderMap, HeaderName, Method, Response, StatusCode};
 
 use super::{EndpointObserver, LegacySession, legacy_session};
 use crate::body::Body;
@@ -53,8 +53,9 @@ use crate::session::SessionOwner;
 
 use legacy::LegacyStream;
 
-/// The MCP session header (Streamable HTTP).
-const SESSION_HEADER: &str = "mcp-session-id";
+/// The MCP session header (Streamable HTTP), as a name: a `&str` key would be parsed on
+/// every lookup, and every request to an HTTP route is looked at.
+const SESSION_HEADER: HeaderName = HeaderName::from_static("mcp-session-id");
 /// Longest session id remembered; longer ids are never bound (the spec's ids are short).
 const MAX_ID_BYTES: usize = 256;
 /// Session bindings a server should keep for all its routes (smcp-server's choice).
@@ -443,7 +444,7 @@ impl Table {
 
 /// The request's (or response's) `Mcp-Session-Id`, when it is one readable value.
 pub fn session_id(headers: &HeaderMap) -> Option<&str> {
-    let mut values = headers.get_all(SESSION_HEADER).iter();
+    let mut values = headers.get_all(&SESSION_HEADER).iter();
     let first = values.next()?;
     if values.next().is_some() {
         return None;
