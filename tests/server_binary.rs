@@ -85,6 +85,24 @@ fn config_with_tls(dir: &Path, cert: &str, key: &str) -> PathBuf {
     config
 }
 
+/// `check` and startup both refuse `config` with exit code 64 and a message containing
+/// `wanted`.
+fn refused_by_check_as_by_startup(config: &Path, wanted: &str) {
+    for (what, args) in [
+        ("check", &["check"][..]),
+        ("startup", &["--log-format", "text"][..]),
+    ] {
+        let output = run(args, config);
+        assert_eq!(
+            output.status.code(),
+            Some(EXIT_CONFIG),
+            "{what}: {}",
+            text(&output)
+        );
+        assert!(text(&output).contains(wanted), "{what}: {}", text(&output));
+    }
+}
+
 #[test]
 fn check_refuses_a_certificate_with_another_certificates_key_as_startup_does() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -93,21 +111,7 @@ fn check_refuses_a_certificate_with_another_certificates_key_as_startup_does() {
     let config = config_with_tls(dir.path(), &cert, &other_key);
     let wanted = "tls: certificate and key are not usable together";
 
-    let check = run(&["check"], &config);
-    assert_eq!(check.status.code(), Some(EXIT_CONFIG), "{}", text(&check));
-    assert!(text(&check).contains(wanted), "check: {}", text(&check));
-    let startup = run(&["--log-format", "text"], &config);
-    assert_eq!(
-        startup.status.code(),
-        Some(EXIT_CONFIG),
-        "{}",
-        text(&startup)
-    );
-    assert!(
-        text(&startup).contains(wanted),
-        "startup: {}",
-        text(&startup)
-    );
+    refused_by_check_as_by_startup(&config, wanted);
 
     // The matching pair passes check, which prints the routing table.
     let (cert, key) = certificate();
@@ -127,25 +131,7 @@ fn check_refuses_a_claim_rule_the_validator_refuses_as_startup_does() {
         "server:\n  host: \"127.0.0.1\"\n  port: 0\n  public_url: \"https://mcp.example.com\"\nauth:\n  mode: oidc\noidc:\n  issuers: [\"https://idp.example.com\"]\n  audience: api\nmcp:\n  backends:\n    - id: echo\n      transport: stdio\n      path: /v1/echo\n      stdio:\n        command: cat\n      auth:\n        required_claims:\n          \"org..team\": \"eng\"\n",
     )
     .expect("write config");
-    let check = run(&["check"], &config);
-    assert_eq!(check.status.code(), Some(EXIT_CONFIG), "{}", text(&check));
-    assert!(
-        text(&check).contains("required_claims"),
-        "check names the key: {}",
-        text(&check)
-    );
-    let startup = run(&["--log-format", "text"], &config);
-    assert_eq!(
-        startup.status.code(),
-        Some(EXIT_CONFIG),
-        "{}",
-        text(&startup)
-    );
-    assert!(
-        text(&startup).contains("required_claims"),
-        "startup names the key: {}",
-        text(&startup)
-    );
+    refused_by_check_as_by_startup(&config, "required_claims");
 }
 
 #[test]

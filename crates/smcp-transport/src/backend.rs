@@ -128,13 +128,14 @@ async fn call_http(
     request: Request<Body>,
     context: CallContext,
 ) -> Result<Response<Body>, CallError> {
-    if sessions.admit_request(request.headers(), context.query.as_deref(), &context.owner)
+    // Read once: checked now, and needed again to learn from the response.
+    let session = sessions::session_id(request.headers()).map(str::to_owned);
+    if sessions.admit_request(session.as_deref(), context.query.as_deref(), &context.owner)
         != Admission::Pass
     {
         return Ok(sessions::unknown_session());
     }
     let method = request.method().clone();
-    let session = sessions::session_id(request.headers()).map(str::to_owned);
     // A GET may open a legacy SSE stream: on a protected route its session is bound to this
     // caller while the stream lasts.
     let endpoint_observer = if method == Method::GET {

@@ -109,14 +109,14 @@ pub(super) fn build(
         SESSION_BINDINGS,
         SESSION_BINDINGS_PER_PRINCIPAL,
     ));
+    let context = BuildContext {
+        config,
+        server_auth: server_auth.as_ref(),
+        sessions: &sessions,
+        purpose,
+    };
     let mut backends = Vec::with_capacity(config.mcp.backends.len());
     for (index, backend) in config.mcp.backends.iter().enumerate() {
-        let context = BuildContext {
-            config,
-            server_auth: server_auth.as_ref(),
-            sessions: &sessions,
-            purpose,
-        };
         let entry = build_backend(index, backend, &context, &mut probes)?;
         let entry = Arc::new(entry);
         backends.push(entry);

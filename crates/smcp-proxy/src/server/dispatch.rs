@@ -25,7 +25,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use http::{HeaderValue, Request, Response, StatusCode, header};
-
 use hyper::body::Incoming;
 use smcp_transport::body::{self, Body};
 use smcp_transport::http::ClientAddr;

@@ -179,15 +179,17 @@ impl RouteSessions {
         }
     }
 
-    /// Checks a request before it is forwarded: its `Mcp-Session-Id` (Streamable HTTP) and
-    /// the legacy session its query names. `Pass` or the refusal (already counted and logged).
+    /// Checks a request before it is forwarded: its `Mcp-Session-Id` (Streamable HTTP, read
+    /// by the caller with [`session_id`], which needs it again for [`RouteSessions::observe`])
+    /// and the legacy session its query names. `Pass` or the refusal (already counted and
+    /// logged).
     pub fn admit_request(
         &self,
-        headers: &HeaderMap,
+        session_id: Option<&str>,
         query: Option<&str>,
         owner: &SessionOwner,
     ) -> Admission {
-        match self.admit(session_id(headers), owner) {
+        match self.admit(session_id, owner) {
             Admission::Pass => self.admit_legacy(query, owner),
             refused => refused,
         }
