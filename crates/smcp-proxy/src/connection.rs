@@ -28,6 +28,8 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::time::Duration;
 
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -261,6 +263,11 @@ where
 /// Drives `conn` to its end: asked to close gracefully (`shutdown`) when the listener shuts
 /// down, and, when `activity` watches it, closed once it has had no open request for
 /// `read_timeout` (see the module notes).
+///
+/// The connection is woken several times per request (readable, answer ready, writable).
+/// The other events (shutdown, idleness, the grace period) sit in a `FuturesUnordered`, which
+/// polls a future only when that future's own waker fired: polling them on every wake of the
+/// connection cost two lock round-trips each time (a cancellation token and its notifier).
 async fn drive<C, E>(
     mut conn: Pin<&mut C>,
     shutdown: impl Fn(Pin<&mut C>),
@@ -272,42 +279,59 @@ where
     C: Future<Output = Result<(), E>>,
     E: Into<BoxError>,
 {
+    /// What ended one of the side futures.
+    enum Event {
+        ShutdownSignalled,
+        IdleExpired,
+        GraceOver,
+    }
+    type Side<'a> = Pin<Box<dyn Future<Output = Event> + Send + 'a>>;
+    let mut events: FuturesUnordered<Side<'_>> = FuturesUnordered::new();
+    events.push(Box::pin(async {
+        watcher.signalled().await;
+        Event::ShutdownSignalled
+    }));
+    if let Some(activity) = activity {
+        events.push(Box::pin(async move {
+            activity.idle_expired(read_timeout).await;
+            Event::IdleExpired
+        }));
+    }
     let mut closing = false;
-    // When the connection was asked to close for idleness, the time it has left.
-    let mut idle_grace: Option<tokio::time::Instant> = None;
+    // Whether the connection was asked to close for idleness (and has a grace period).
+    let mut timed_out = false;
     loop {
-        let idle = async {
-            match activity {
-                Some(activity) if !closing => activity.idle_expired(read_timeout).await,
-                _ => std::future::pending().await,
-            }
-        };
-        let grace = async {
-            match idle_grace {
-                Some(deadline) => tokio::time::sleep_until(deadline).await,
-                None => std::future::pending().await,
-            }
-        };
         tokio::select! {
+            biased;
             result = conn.as_mut() => {
                 return result
-                    .map(|()| if idle_grace.is_some() { Ending::TimedOut } else { Ending::Closed })
+                    .map(|()| if timed_out { Ending::TimedOut } else { Ending::Closed })
                     .map_err(Into::into);
             }
-            () = watcher.signalled(), if !closing => {
-                closing = true;
-                shutdown(conn.as_mut());
-            }
-            () = idle => {
-                closing = true;
-                if !activity.is_some_and(Activity::served_any) {
-                    // Nothing was ever asked on it (a stalled preface, say): nothing to finish.
-                    return Ok(Ending::TimedOut);
+            Some(event) = events.next() => match event {
+                Event::ShutdownSignalled if !closing => {
+                    closing = true;
+                    shutdown(conn.as_mut());
                 }
-                shutdown(conn.as_mut());
-                idle_grace = Some(tokio::time::Instant::now() + read_timeout);
-            }
-            () = grace => return Ok(Ending::TimedOut),
+                Event::IdleExpired if !closing => {
+                    closing = true;
+                    if !activity.is_some_and(Activity::served_any) {
+                        // Nothing was ever asked on it (a stalled preface, say): nothing to
+                        // finish.
+                        return Ok(Ending::TimedOut);
+                    }
+                    shutdown(conn.as_mut());
+                    timed_out = true;
+                    let deadline = tokio::time::Instant::now() + read_timeout;
+                    events.push(Box::pin(async move {
+                        tokio::time::sleep_until(deadline).await;
+                        Event::GraceOver
+                    }));
+                }
+                Event::GraceOver => return Ok(Ending::TimedOut),
+                // Already closing: the second reason changes nothing.
+                Event::ShutdownSignalled | Event::IdleExpired => {}
+            },
         }
     }
 }

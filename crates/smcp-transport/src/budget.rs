@@ -12,15 +12,19 @@
 //! A channel can be *broken* from either end: its receiver ends at once, its queued items stop
 //! counting against the budget, and later sends fail. A sender that gives up on a stalled
 //! reader breaks it that way ([`Sender::send_within`]).
+//!
+//! Cost matters here: the stdio path makes one channel per request and sends through it once
+//! or twice, so making, sending and breaking are plain atomics and one uncontended lock (no
+//! cancellation tree, no timer), and only a sender that must wait builds waiting machinery.
 
-use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::sync::{Semaphore, mpsc};
-use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
+use futures_util::task::AtomicWaker;
+use tokio::sync::{Notify, Semaphore, mpsc};
 
 use crate::jsonrpc::Message;
 
@@ -86,12 +90,21 @@ struct State {
 struct Shared {
     budget: Budget,
     state: Mutex<State>,
-    broken: CancellationToken,
+    /// Set once, when the channel is broken; read without the lock on every send and poll.
+    broken: AtomicBool,
+    /// The receiver's task, woken when the channel is broken so that it ends at once.
+    receiver: AtomicWaker,
+    /// Senders waiting for room (or for the end), woken when the channel is broken.
+    waiting_senders: Notify,
 }
 
 impl Shared {
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn is_broken(&self) -> bool {
+        self.broken.load(Ordering::Acquire)
     }
 
     /// Closes the channel and gives back what its queued items held.
@@ -105,7 +118,21 @@ impl Shared {
                 .permits
                 .add_permits(usize::try_from(held).unwrap_or(usize::MAX));
         }
-        self.broken.cancel();
+        self.broken.store(true, Ordering::Release);
+        self.receiver.wake();
+        self.waiting_senders.notify_waiters();
+    }
+
+    /// Resolves once the channel is broken. The waiter is registered before the flag is
+    /// read, so a break between the two is not missed.
+    async fn broken(&self) {
+        let notified = self.waiting_senders.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if self.is_broken() {
+            return;
+        }
+        notified.await;
     }
 }
 
@@ -146,7 +173,6 @@ impl<T> Clone for Sender<T> {
 pub(crate) struct Receiver<T> {
     rx: mpsc::UnboundedReceiver<(T, u32)>,
     shared: Arc<Shared>,
-    broken: Pin<Box<WaitForCancellationFutureOwned>>,
 }
 
 /// A channel with its own budget of `max_bytes`.
@@ -157,25 +183,22 @@ pub(crate) fn channel<T>(max_bytes: usize) -> (Sender<T>, Receiver<T>) {
 /// A channel drawing on `budget`, which other channels may share.
 pub(crate) fn channel_in<T>(budget: &Budget) -> (Sender<T>, Receiver<T>) {
     let (tx, rx) = mpsc::unbounded_channel();
-    let broken = CancellationToken::new();
     let shared = Arc::new(Shared {
         budget: budget.clone(),
         state: Mutex::new(State {
             outstanding: 0,
             open: true,
         }),
-        broken: broken.clone(),
+        broken: AtomicBool::new(false),
+        receiver: AtomicWaker::new(),
+        waiting_senders: Notify::new(),
     });
     (
         Sender {
             tx,
             shared: shared.clone(),
         },
-        Receiver {
-            rx,
-            shared,
-            broken: Box::pin(broken.cancelled_owned()),
-        },
+        Receiver { rx, shared },
     )
 }
 
@@ -213,6 +236,11 @@ impl<T: Weight> Sender<T> {
             return Err(SendError::Closed(item));
         }
         let cost = self.shared.budget.cost(item.weight());
+        // The common case, room right now: no waiting machinery.
+        if let Ok(permit) = self.shared.budget.permits.try_acquire_many(cost) {
+            permit.forget();
+            return self.commit(item, cost).map_err(SendError::Closed);
+        }
         let acquire = self.shared.budget.permits.acquire_many(cost);
         let stall = async {
             match limit {
@@ -222,7 +250,7 @@ impl<T: Weight> Sender<T> {
         };
         let permit = tokio::select! {
             permit = acquire => permit,
-            () = self.shared.broken.cancelled() => return Err(SendError::Closed(item)),
+            () = self.shared.broken() => return Err(SendError::Closed(item)),
             () = self.tx.closed() => return Err(SendError::Closed(item)),
             () = stall => {
                 self.shared.break_off();
@@ -271,14 +299,14 @@ impl<T> Sender<T> {
 
     /// True once the receiver is gone or the channel is broken.
     pub(crate) fn is_closed(&self) -> bool {
-        self.tx.is_closed() || self.shared.broken.is_cancelled()
+        self.tx.is_closed() || self.shared.is_broken()
     }
 
     /// Resolves once the receiver is gone or the channel is broken.
     pub(crate) async fn closed(&self) {
         tokio::select! {
             () = self.tx.closed() => {}
-            () = self.shared.broken.cancelled() => {}
+            () = self.shared.broken() => {}
         }
     }
 }
@@ -291,7 +319,9 @@ impl<T> Receiver<T> {
 
     /// Polls for the next item (see [`recv`](Self::recv)).
     pub(crate) fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
-        if self.broken.as_mut().poll(cx).is_ready() {
+        // Register before reading the flag, so a break in between still wakes this task.
+        self.shared.receiver.register(cx.waker());
+        if self.shared.is_broken() {
             return Poll::Ready(None);
         }
         match self.rx.poll_recv(cx) {

@@ -136,21 +136,40 @@ enum BodyRead {
 /// as soon as it crosses the limit (a caller's own size-limit error counts as too large too).
 async fn read_bounded(mut body: Body, limit: u64) -> Result<bytes::Bytes, BodyRead> {
     let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-    let mut collected = bytes::BytesMut::new();
+    // Most bodies arrive in one frame: that frame is kept as it is, and only a second frame
+    // makes a buffer to join them in.
+    let mut first: Option<bytes::Bytes> = None;
+    let mut joined: Option<bytes::BytesMut> = None;
+    let mut len = 0usize;
     while let Some(frame) = body.frame().await {
         let frame = match frame {
             Ok(frame) => frame,
             Err(error) if is_over_limit(&*error) => return Err(BodyRead::TooLarge),
             Err(_) => return Err(BodyRead::Failed),
         };
-        if let Ok(data) = frame.into_data() {
-            if data.len() > limit - collected.len() {
-                return Err(BodyRead::TooLarge);
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        if data.len() > limit - len {
+            return Err(BodyRead::TooLarge);
+        }
+        len += data.len();
+        match (&mut joined, first.take()) {
+            (Some(joined), _) => joined.extend_from_slice(&data),
+            (None, None) => first = Some(data),
+            (None, Some(earlier)) => {
+                let mut buffer = bytes::BytesMut::with_capacity(len);
+                buffer.extend_from_slice(&earlier);
+                buffer.extend_from_slice(&data);
+                joined = Some(buffer);
             }
-            collected.extend_from_slice(&data);
         }
     }
-    Ok(collected.freeze())
+    Ok(match (joined, first) {
+        (Some(joined), _) => joined.freeze(),
+        (None, Some(first)) => first,
+        (None, None) => bytes::Bytes::new(),
+    })
 }
 
 /// Whether a body error is (or wraps) a body over a size limit.
@@ -313,5 +332,48 @@ fn answer(
             jsonrpc::INTERNAL_ERROR,
             "Bad Gateway: the request ended without a response",
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use http_body_util::StreamBody;
+
+    use super::{BodyRead, read_bounded};
+    use crate::body;
+
+    fn chunked(chunks: &[&'static str]) -> body::Body {
+        let frames: Vec<_> = chunks
+            .iter()
+            .map(|chunk| {
+                Ok::<_, std::convert::Infallible>(http_body::Frame::data(Bytes::from(*chunk)))
+            })
+            .collect();
+        body::boxed(StreamBody::new(futures_util::stream::iter(frames)))
+    }
+
+    #[tokio::test]
+    async fn one_frame_is_kept_and_several_are_joined_in_order() {
+        let one = read_bounded(chunked(&["{\"a\":1}"]), 100)
+            .await
+            .ok()
+            .unwrap();
+        assert_eq!(one, Bytes::from_static(b"{\"a\":1}"));
+        let three = read_bounded(chunked(&["{\"a\"", ":", "1}"]), 100)
+            .await
+            .ok()
+            .unwrap();
+        assert_eq!(three, Bytes::from_static(b"{\"a\":1}"));
+        let none = read_bounded(chunked(&[]), 100).await.ok().unwrap();
+        assert!(none.is_empty());
+    }
+
+    #[tokio::test]
+    async fn frames_adding_up_past_the_limit_are_too_large() {
+        let exact = read_bounded(chunked(&["12345", "67890"]), 10).await;
+        assert!(exact.is_ok(), "exactly the limit passes");
+        let over = read_bounded(chunked(&["12345", "67890", "x"]), 10).await;
+        assert!(matches!(over, Err(BodyRead::TooLarge)));
     }
 }
