@@ -222,7 +222,7 @@ async fn a_chunked_body_over_the_limit_is_a_413_that_says_so() {
     let answer = raw(&smcp, request.as_bytes()).await;
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
     assert!(
-        answer.contains("request body exceeds server.max_request_body (1024 bytes)"),
+        answer.contains("Payload Too Large: the request body exceeds the limit of 1024 bytes"),
         "{answer}"
     );
     let client = reqwest::Client::new();

@@ -10,10 +10,11 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use ::http::{HeaderMap, Request, Response, StatusCode};
+use ::http::{HeaderMap, Request, Response};
 
 use crate::body::Body;
-use crate::jsonrpc::{self, Kind};
+use crate::jsonrpc::Kind;
+use crate::reply::ProxyError;
 use crate::session::conn::ConnError;
 use crate::session::stream::sink;
 use crate::session::{
@@ -31,7 +32,12 @@ pub(crate) async fn open(
     client: IpAddr,
 ) -> Response<Body> {
     if !accepts(headers, Media::EventStream) {
-        return reply::not_acceptable("text/event-stream");
+        return reply::error(
+            None,
+            &ProxyError::NotAcceptable {
+                needed: "text/event-stream",
+            },
+        );
     }
     let (tx, rx) = sink();
     let endpoint = format!("{}/message?sessionId=", public_prefix.trim_end_matches('/'));
@@ -65,17 +71,15 @@ pub(crate) async fn message(
             .map(|(_, v)| v.into_owned())
     });
     let Some(session_id) = session_id else {
-        return reply::rpc_error(
-            StatusCode::BAD_REQUEST,
+        return reply::error(
             None,
-            jsonrpc::SERVER_ERROR,
-            "Bad Request: the sessionId query parameter is required",
+            &ProxyError::Malformed("Bad Request: the sessionId query parameter is required".into()),
         );
     };
     let session = match sessions.lookup(&session_id, owner) {
         Lookup::Found(session) if session.transport == Transport::Legacy => session,
         Lookup::Found(_) | Lookup::Unknown | Lookup::Foreign => {
-            return reply::unknown_session(None);
+            return reply::error(None, &ProxyError::UnknownSession);
         }
     };
     session.activity.touch();
@@ -86,15 +90,15 @@ pub(crate) async fn message(
     match msg.kind() {
         Kind::Request => {
             if msg.method() == Some("initialize") && !session.mark_initialized() {
-                return reply::rpc_error(
-                    StatusCode::BAD_REQUEST,
+                return reply::error(
                     msg.id(),
-                    jsonrpc::INVALID_REQUEST,
-                    "Bad Request: this session is already initialized",
+                    &ProxyError::Malformed(
+                        "Bad Request: this session is already initialized".into(),
+                    ),
                 );
             }
             let Some(stream) = session.legacy_stream() else {
-                return reply::unknown_session(msg.id());
+                return reply::error(msg.id(), &ProxyError::UnknownSession);
             };
             let sent = session.conn.request(msg.clone());
             if let Err(ConnError::Full) = sent {
@@ -114,14 +118,11 @@ pub(crate) async fn message(
             Err(ConnError::Full) => reply::backend_busy(sessions, None),
             Err(ConnError::Closed) => {
                 sessions.end(&session, EndReason::ChildExit);
-                reply::unknown_session(None)
+                reply::error(None, &ProxyError::UnknownSession)
             }
-            Err(ConnError::Rejected(why)) => reply::rpc_error(
-                StatusCode::BAD_REQUEST,
-                None,
-                jsonrpc::INVALID_REQUEST,
-                &why,
-            ),
+            Err(ConnError::Rejected(why)) => {
+                reply::error(None, &ProxyError::Malformed(why.clone().into()))
+            }
         },
     }
 }

@@ -25,7 +25,8 @@ use std::sync::Arc;
 use ::http::{HeaderMap, Response, StatusCode};
 
 use crate::body::Body;
-use crate::jsonrpc::{self, RequestId};
+use crate::jsonrpc::RequestId;
+use crate::reply::ProxyError;
 use crate::session::{EndReason, Lookup, Session, SessionOwner, Sessions, Transport};
 
 pub(crate) use self::get::get;
@@ -67,23 +68,15 @@ impl Refusal {
     /// The answer, with a JSON-RPC error body for request `id` (or `null`).
     pub(crate) fn response(self, id: Option<&RequestId>) -> Response<Body> {
         match self {
-            Refusal::NoSession => reply::rpc_error(
-                StatusCode::BAD_REQUEST,
+            Refusal::NoSession => reply::error(id, &ProxyError::SessionRequired),
+            Refusal::BadVersion(version) => reply::error(
                 id,
-                jsonrpc::SERVER_ERROR,
-                "Bad Request: Mcp-Session-Id header is required \
-                 (send initialize first to start a session)",
+                &ProxyError::UnsupportedVersion {
+                    version: version.clone(),
+                    supported: &headers::SUPPORTED_VERSIONS,
+                },
             ),
-            Refusal::BadVersion(version) => reply::rpc_error(
-                StatusCode::BAD_REQUEST,
-                id,
-                jsonrpc::SERVER_ERROR,
-                &format!(
-                    "Bad Request: unsupported MCP-Protocol-Version {version:?} (supported: {})",
-                    headers::SUPPORTED_VERSIONS.join(", ")
-                ),
-            ),
-            Refusal::Unknown => reply::unknown_session(id),
+            Refusal::Unknown => reply::error(id, &ProxyError::UnknownSession),
         }
     }
 }

@@ -18,6 +18,7 @@ use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use metrics_exporter_prometheus::PrometheusHandle;
 use smcp_transport::body::{self, Body};
+use smcp_transport::reply::ProxyError;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
@@ -142,13 +143,10 @@ impl ProxyApp {
             return None;
         }
         if request.method() != Method::GET && request.method() != Method::HEAD {
-            let mut response =
-                reply::jsonrpc_error(StatusCode::METHOD_NOT_ALLOWED, None, "method not allowed");
-            response.headers_mut().insert(
-                http::header::ALLOW,
-                http::HeaderValue::from_static("GET, HEAD"),
-            );
-            return Some(response);
+            return Some(reply::error(
+                None,
+                &ProxyError::MethodNotAllowed { allow: "GET, HEAD" },
+            ));
         }
         if !is_metrics {
             return Some(reply::ok(
@@ -158,11 +156,7 @@ impl ProxyApp {
         }
         Some(match &self.prometheus {
             Some(handle) => reply::ok("text/plain; version=0.0.4; charset=utf-8", handle.render()),
-            None => reply::jsonrpc_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                None,
-                "metrics are unavailable: another metrics recorder owns this process",
-            ),
+            None => reply::error(None, &ProxyError::MetricsUnavailable),
         })
     }
 
@@ -189,7 +183,7 @@ impl ProxyApp {
                 Ok(body) => body,
                 Err(error) => {
                     let error = UpstreamError::Body(error.to_string());
-                    return reply::jsonrpc_error(error.status(), None, &error.message(server));
+                    return reply::error(None, &error.proxy_error(server));
                 }
             };
         let id = body.kept().and_then(|bytes| reply::request_id(bytes));
@@ -201,7 +195,7 @@ impl ProxyApp {
             Ok(response) => response,
             Err(error) => {
                 tracing::warn!(path = %parts.uri.path(), %error, "request not forwarded");
-                reply::jsonrpc_error(error.status(), id.as_ref(), &error.message(server))
+                reply::error(id.as_ref(), &error.proxy_error(server))
             }
         }
     }

@@ -1,22 +1,15 @@
-//! smcp-client's own answers: JSON-RPC error bodies (MCP clients parse error bodies as
-//! JSON-RPC) with the request's id when it is known, and the small ops responses.
+//! smcp-client's own answers: errors (decided by [`ProxyError::respond`], with the request's
+//! id when it is known) and the small ops responses.
 
-use http::{HeaderValue, Response, StatusCode, header};
+use http::{HeaderValue, Response, header};
 use smcp_transport::body::{self, Body};
 use smcp_transport::jsonrpc::{self, RequestId};
 
-use smcp_transport::reply as json_reply;
+use smcp_transport::reply::ProxyError;
 
-/// The JSON-RPC error code smcp uses for proxy-side failures.
-pub(crate) const SERVER_ERROR: i64 = jsonrpc::SERVER_ERROR;
-
-/// `status` with a JSON-RPC error body for request `id` (or `null`).
-pub(crate) fn jsonrpc_error(
-    status: StatusCode,
-    id: Option<&RequestId>,
-    message: &str,
-) -> Response<Body> {
-    json_reply::jsonrpc_error(status, id, SERVER_ERROR, message)
+/// The answer to `error` for request `id` (or `null`).
+pub(crate) fn error(id: Option<&RequestId>, error: &ProxyError) -> Response<Body> {
+    error.respond(id)
 }
 
 /// A 200 with a small body of `content_type`.

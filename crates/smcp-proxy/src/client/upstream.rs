@@ -23,6 +23,7 @@ use smcp_transport::body::{self, Body, BoxError};
 use smcp_transport::http::{
     ClientAddr, ForwardContext, ForwardError, HttpBackend, HttpBackendOptions,
 };
+use smcp_transport::reply::ProxyError;
 use url::Url;
 
 use super::config::ClientConfig;
@@ -51,6 +52,24 @@ impl UpstreamError {
             UpstreamError::Token(_) => StatusCode::BAD_GATEWAY,
             UpstreamError::Forward(error) => error.status(),
             UpstreamError::Body(_) => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    /// This failure in the terms of the one error mapping ([`ProxyError::respond`] decides
+    /// the answer): the same status as [`status`](Self::status), with [`message`](Self::message).
+    pub fn proxy_error(&self, server: &Url) -> ProxyError {
+        match self {
+            UpstreamError::Token(_) => ProxyError::TokenUnavailable(self.message(server)),
+            UpstreamError::Forward(ForwardError::Timeout { .. }) => {
+                ProxyError::UpstreamTimeout(self.message(server))
+            }
+            UpstreamError::Forward(ForwardError::Body {
+                too_large: true, ..
+            }) => ProxyError::PayloadTooLarge { limit: None },
+            UpstreamError::Forward(ForwardError::Body { .. }) | UpstreamError::Body(_) => {
+                ProxyError::BodyUnreadable
+            }
+            UpstreamError::Forward(_) => ProxyError::UpstreamUnreachable(self.message(server)),
         }
     }
 

@@ -16,9 +16,10 @@
 //! backends it is removed before forwarding. List-valued headers smcp reads as lists
 //! (`Accept`, `Vary`) may repeat.
 
-use http::{HeaderMap, HeaderName, Request, Response, StatusCode, header};
+use http::{HeaderMap, HeaderName, Request, Response, header};
 use smcp_router::PathRefusal;
 use smcp_transport::body::Body;
+use smcp_transport::reply::ProxyError;
 
 use super::reply;
 
@@ -67,7 +68,7 @@ impl Refused {
             Refused::Path(refusal) => refusal.to_string(),
             Refused::Doubled(name) => format!("send at most one {name} header"),
         };
-        reply::jsonrpc_error(StatusCode::BAD_REQUEST, reply::INVALID_REQUEST, &message)
+        reply::error(&ProxyError::Malformed(message.into()))
     }
 }
 

@@ -14,6 +14,7 @@ use http::{HeaderName, Request, Response, StatusCode};
 use smcp_transport::backend::{Backend, CallContext, CallError};
 use smcp_transport::body::Body;
 use smcp_transport::http::ForwardError;
+use smcp_transport::reply::ProxyError;
 
 use super::auth::{BackendAuth, Caller};
 use super::dispatch::{Connection, reject};
@@ -135,29 +136,22 @@ impl BackendEntry {
 /// cut off at `max_request_body` (a chunked one declares no length) is a 413 saying so and
 /// counted as a rejection, never reported as an unreachable backend.
 fn forward_error(error: &ForwardError, max_request_body: u64) -> Response<Body> {
-    let status = error.status();
-    match status {
-        StatusCode::PAYLOAD_TOO_LARGE => {
+    let error = match error {
+        ForwardError::Body {
+            too_large: true, ..
+        } => {
             reject("body_too_large");
-            reply::payload_too_large(max_request_body)
+            ProxyError::PayloadTooLarge {
+                limit: Some(max_request_body),
+            }
         }
-        StatusCode::BAD_REQUEST => {
+        ForwardError::Body { .. } => {
             reject("body_unreadable");
-            reply::jsonrpc_error(
-                status,
-                reply::INVALID_REQUEST,
-                "the request body could not be read",
-            )
+            ProxyError::BodyUnreadable
         }
-        StatusCode::GATEWAY_TIMEOUT => reply::jsonrpc_error(
-            status,
-            reply::SERVER_ERROR,
-            "the MCP backend did not answer in time",
-        ),
-        _ => reply::jsonrpc_error(
-            status,
-            reply::SERVER_ERROR,
-            "the MCP backend is unreachable",
-        ),
-    }
+        ForwardError::Timeout { .. } => ProxyError::BackendTimeout,
+        // Connect, TLS, protocol (and any kind added later): the backend side failed.
+        _ => ProxyError::BackendUnreachable,
+    };
+    reply::error(&error)
 }

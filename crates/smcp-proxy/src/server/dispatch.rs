@@ -24,10 +24,11 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use http::{HeaderValue, Request, Response, StatusCode, header};
+use http::{HeaderValue, Request, Response, header};
 use hyper::body::Incoming;
 use smcp_transport::body::{self, Body};
 use smcp_transport::http::ClientAddr;
+use smcp_transport::reply::ProxyError;
 
 use super::app::App;
 use super::backend::{BackendEntry, Routed};
@@ -130,7 +131,7 @@ async fn route_and_call(
     );
     let Some(route) = app.routes().lookup(&path_and_query) else {
         reject("no_route");
-        return (None, reply::no_route());
+        return (None, reply::error(&ProxyError::NoRoute));
     };
     let entry = Arc::clone(route.value());
     if cors::is_preflight(&request) {
@@ -168,11 +169,7 @@ fn preflight<B>(origin: &OriginVerdict, request: &Request<B>, backend: &str) -> 
 fn origin_refused<B>(request: &Request<B>, backend: &str) -> Response<Body> {
     reject("origin");
     tracing::warn!(backend = %backend, origin = ?request.headers().get(header::ORIGIN), "refused a request from a disallowed Origin");
-    reply::jsonrpc_error(
-        StatusCode::FORBIDDEN,
-        reply::INVALID_REQUEST,
-        "Origin is not allowed",
-    )
+    reply::error(&ProxyError::OriginRefused)
 }
 
 /// Stages 4 to 6 for a routed request: admission, auth, body size, then the backend call.
@@ -187,7 +184,7 @@ async fn admit_and_call(
     // would start new work goes to another replica.
     if app.is_draining() && !continues_a_session(&request, target.query.as_deref()) {
         reject("draining");
-        return reply::unavailable("smcp-server is shutting down", 1);
+        return reply::error(&ProxyError::Draining);
     }
     let caller = match auth::authorize(
         entry.auth.as_ref(),
@@ -207,7 +204,7 @@ async fn admit_and_call(
     let limit = app.max_request_body();
     if declared_length(&request).is_some_and(|length| length > limit) {
         reject("body_too_large");
-        return reply::payload_too_large(limit);
+        return reply::error(&ProxyError::PayloadTooLarge { limit: Some(limit) });
     }
 
     // The seam for MCP-aware stages (per-tool policy, audit, rate limits): here the caller

@@ -23,8 +23,9 @@
 
 use std::net::IpAddr;
 
-use http::{Request, Response, StatusCode, header};
+use http::{Request, Response, header};
 use smcp_transport::body::Body;
+use smcp_transport::reply::ProxyError;
 
 use super::dispatch::reject;
 use super::reply;
@@ -103,11 +104,7 @@ impl HostPolicy {
             host = %super::observe::truncate(named, 128),
             "refused a request for a host smcp does not serve (DNS rebinding?); add it to server.allowed_hosts if it is yours"
         );
-        Err(Box::new(reply::jsonrpc_error(
-            StatusCode::MISDIRECTED_REQUEST,
-            reply::INVALID_REQUEST,
-            "this host name is not served here; see server.allowed_hosts",
-        )))
+        Err(Box::new(reply::error(&ProxyError::MisdirectedHost)))
     }
 
     /// Whether `name` (lower case, unbracketed) on `port` is accepted.
@@ -141,11 +138,7 @@ impl HostPolicy {
 fn ambiguous(why: &str) -> Box<Response<Body>> {
     reject("host_ambiguous");
     tracing::info!(why, "refused a request with an ambiguous Host");
-    Box::new(reply::jsonrpc_error(
-        StatusCode::BAD_REQUEST,
-        reply::INVALID_REQUEST,
-        why,
-    ))
+    Box::new(reply::error(&ProxyError::Malformed(why.to_owned().into())))
 }
 
 /// `host[:port]` (IPv6 in brackets) as a lower-case name without brackets or a trailing dot,
@@ -189,6 +182,7 @@ fn unbracket(host: &str) -> &str {
 mod tests {
     use super::*;
     use crate::config::AllowedHost;
+    use http::StatusCode;
 
     fn server(allowed: Vec<AllowedHost>, public_url: Option<&str>) -> ServerConfig {
         let mut config = crate::config::Config::from_yaml_str("").unwrap().server;

@@ -17,6 +17,7 @@
 use http::{Method, Request, Response, StatusCode};
 use serde_json::{Value, json};
 use smcp_transport::body::Body;
+use smcp_transport::reply::ProxyError;
 
 use super::app::App;
 use super::reply;
@@ -32,7 +33,9 @@ pub(crate) fn answer<B>(app: &App, request: &Request<B>) -> Option<Response<Body
         _ => return None,
     };
     if request.method() != Method::GET && request.method() != Method::HEAD {
-        return Some(reply::method_not_allowed("GET, HEAD"));
+        return Some(reply::error(&ProxyError::MethodNotAllowed {
+            allow: "GET, HEAD",
+        }));
     }
     Some(endpoint(app, request.uri().query()))
 }
@@ -45,11 +48,9 @@ fn ready(app: &App, query: Option<&str>) -> Response<Body> {
     let required = match RequiredBackends::parse(app, query) {
         Ok(required) => required,
         Err(unknown) => {
-            return reply::jsonrpc_error(
-                StatusCode::NOT_FOUND,
-                reply::INVALID_REQUEST,
-                &format!("/ready: no backend with id {unknown:?}"),
-            );
+            return reply::error(&ProxyError::NotFound(
+                format!("/ready: no backend with id {unknown:?}").into(),
+            ));
         }
     };
     let mut backends = serde_json::Map::new();
@@ -127,11 +128,7 @@ fn metrics(app: &App, _query: Option<&str>) -> Response<Body> {
                 handle.render(),
             )
         }
-        None => reply::jsonrpc_error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            reply::SERVER_ERROR,
-            "metrics are unavailable: another metrics recorder owns this process",
-        ),
+        None => reply::error(&ProxyError::MetricsUnavailable),
     }
 }
 

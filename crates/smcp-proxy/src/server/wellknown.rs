@@ -19,6 +19,7 @@
 use http::{Method, Request, Response, StatusCode};
 use serde_json::{Value, json};
 use smcp_transport::body::Body;
+use smcp_transport::reply::ProxyError;
 
 use super::app::App;
 use super::auth::{METADATA_PREFIX, Refusal};
@@ -37,7 +38,9 @@ pub(crate) fn answer<B>(app: &App, request: &Request<B>, scheme: &str) -> Option
         return None;
     }
     if request.method() != Method::GET && request.method() != Method::HEAD {
-        return Some(reply::method_not_allowed("GET, HEAD"));
+        return Some(reply::error(&ProxyError::MethodNotAllowed {
+            allow: "GET, HEAD",
+        }));
     }
     let Some(rest) = path
         .strip_prefix(METADATA_PREFIX)
@@ -97,11 +100,9 @@ fn strip_prefix_segment<'a>(path: &'a str, prefix: &str) -> Option<&'a str> {
 }
 
 fn not_found() -> Response<Body> {
-    reply::jsonrpc_error(
-        StatusCode::NOT_FOUND,
-        reply::INVALID_REQUEST,
-        "no protected-resource metadata at this path",
-    )
+    reply::error(&ProxyError::NotFound(
+        "no protected-resource metadata at this path".into(),
+    ))
 }
 
 #[cfg(test)]

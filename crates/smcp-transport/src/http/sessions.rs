@@ -48,7 +48,6 @@ use ::http::{HeaderMap, HeaderName, Method, Response, StatusCode};
 
 use super::{EndpointObserver, LegacySession, legacy_session};
 use crate::body::Body;
-use crate::jsonrpc;
 use crate::session::SessionOwner;
 
 use legacy::LegacyStream;
@@ -457,12 +456,7 @@ pub fn session_id(headers: &HeaderMap) -> Option<&str> {
 /// 404 for a session that belongs to another route or principal: the same answer as an
 /// unknown session (the stdio backends' too).
 pub fn unknown_session() -> Response<Body> {
-    crate::reply::jsonrpc_error(
-        StatusCode::NOT_FOUND,
-        None,
-        jsonrpc::SERVER_ERROR,
-        "Session not found: it ended or never existed; start a new one with initialize",
-    )
+    crate::reply::ProxyError::UnknownSession.respond(None)
 }
 
 /// 8 hex digits identifying a session id in logs without revealing it.

@@ -26,6 +26,7 @@ use ::http::{Method, Request, Response};
 use super::ChildSpec;
 use crate::body::Body;
 use crate::legacy_sse;
+use crate::reply::ProxyError;
 use crate::session::conn::Connector;
 use crate::session::{Sessions, Settings};
 use crate::streamable::{self, reply};
@@ -144,7 +145,12 @@ impl StdioBackend {
                 Method::POST => streamable::post(sessions, req, &ctx.owner, ctx.client).await,
                 Method::GET => streamable::get(sessions, req.headers(), &ctx.owner).await,
                 Method::DELETE => streamable::delete(sessions, req.headers(), &ctx.owner),
-                _ => reply::method_not_allowed(streamable::ALLOW),
+                _ => reply::error(
+                    None,
+                    &ProxyError::MethodNotAllowed {
+                        allow: streamable::ALLOW,
+                    },
+                ),
             },
             "/sse" => match method {
                 Method::GET => {
@@ -157,15 +163,15 @@ impl StdioBackend {
                     )
                     .await
                 }
-                _ => reply::method_not_allowed("GET"),
+                _ => reply::error(None, &ProxyError::MethodNotAllowed { allow: "GET" }),
             },
             "/message" => match method {
                 Method::POST => {
                     legacy_sse::message(sessions, req, ctx.query.as_deref(), &ctx.owner).await
                 }
-                _ => reply::method_not_allowed("POST"),
+                _ => reply::error(None, &ProxyError::MethodNotAllowed { allow: "POST" }),
             },
-            _ => reply::not_found(),
+            _ => reply::error(None, &ProxyError::NoEndpoint),
         }
     }
 

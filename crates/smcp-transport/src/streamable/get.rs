@@ -6,6 +6,7 @@ use ::http::{HeaderMap, Response};
 use super::headers::{Media, accepts};
 use super::{reply, session_for};
 use crate::body::Body;
+use crate::reply::ProxyError;
 use crate::session::replay::StreamKind;
 use crate::session::{SessionOwner, Sessions};
 
@@ -19,7 +20,12 @@ pub(crate) async fn get(
     owner: &SessionOwner,
 ) -> Response<Body> {
     if !accepts(headers, Media::EventStream) {
-        return reply::not_acceptable("text/event-stream");
+        return reply::error(
+            None,
+            &ProxyError::NotAcceptable {
+                needed: "text/event-stream",
+            },
+        );
     }
     let session = match session_for(sessions, headers, owner) {
         Ok(session) => session,
@@ -27,7 +33,7 @@ pub(crate) async fn get(
     };
     // A new long-lived stream would only hold graceful shutdown up.
     if sessions.is_closing() {
-        return reply::unavailable(None, false);
+        return reply::error(None, &ProxyError::Draining);
     }
     let (rx, kind) = match headers.get(LAST_EVENT_ID) {
         Some(last) => session.resume(last.to_str().unwrap_or_default()).await,

@@ -18,6 +18,7 @@ use super::headers::{Media, accepts};
 use super::{SESSION_ID, reply, session_for};
 use crate::body::Body;
 use crate::jsonrpc::{self, Kind, Message, ParseError};
+use crate::reply::ProxyError;
 use crate::session::conn::ConnError;
 use crate::session::stream::{Decision, Shape};
 use crate::session::{CreateError, EndReason, Output, Session, SessionOwner, Sessions, drive};
@@ -37,7 +38,14 @@ pub(crate) async fn post(
         (true, true) => Shape::Either,
         (true, false) => Shape::JsonOnly,
         (false, true) => Shape::SseOnly,
-        (false, false) => return reply::not_acceptable("application/json and text/event-stream"),
+        (false, false) => {
+            return reply::error(
+                None,
+                &ProxyError::NotAcceptable {
+                    needed: "application/json and text/event-stream",
+                },
+            );
+        }
     };
     let msg = match read_message(body, sessions.settings.max_message_bytes).await {
         Ok(msg) => msg,
@@ -46,12 +54,7 @@ pub(crate) async fn post(
 
     if msg.is_request() && msg.method() == Some("initialize") {
         if parts.headers.contains_key(SESSION_ID) {
-            return reply::rpc_error(
-                StatusCode::BAD_REQUEST,
-                msg.id(),
-                jsonrpc::INVALID_REQUEST,
-                "Bad Request: initialize must be sent without Mcp-Session-Id (it starts a new session)",
-            );
+            return reply::error(msg.id(), &ProxyError::Malformed("Bad Request: initialize must be sent without Mcp-Session-Id (it starts a new session)".into()));
         }
         return initialize(sessions, msg, owner, client, shape).await;
     }
@@ -73,14 +76,11 @@ pub(crate) async fn post(
             Err(ConnError::Full) => reply::backend_busy(sessions, None),
             Err(ConnError::Closed) => {
                 sessions.end(&session, EndReason::ChildExit);
-                reply::unknown_session(None)
+                reply::error(None, &ProxyError::UnknownSession)
             }
-            Err(ConnError::Rejected(why)) => reply::rpc_error(
-                StatusCode::BAD_REQUEST,
-                None,
-                jsonrpc::INVALID_REQUEST,
-                &why,
-            ),
+            Err(ConnError::Rejected(why)) => {
+                reply::error(None, &ProxyError::Malformed(why.clone().into()))
+            }
         },
     }
 }
@@ -91,25 +91,20 @@ pub(crate) async fn post(
 pub(crate) async fn read_message(body: Body, limit: u64) -> Result<Message, Response<Body>> {
     let bytes = match read_bounded(body, limit).await {
         Ok(bytes) => bytes,
-        Err(BodyRead::TooLarge) => return Err(reply::payload_too_large(limit)),
-        Err(BodyRead::Failed) => {
-            return Err(reply::rpc_error(
-                StatusCode::BAD_REQUEST,
+        Err(BodyRead::TooLarge) => {
+            return Err(reply::error(
                 None,
-                jsonrpc::PARSE_ERROR,
-                "Parse error: the request body could not be read",
+                &ProxyError::PayloadTooLarge { limit: Some(limit) },
             ));
+        }
+        Err(BodyRead::Failed) => {
+            return Err(reply::error(None, &ProxyError::BodyUnreadable));
         }
     };
     // The envelope parser does not decode the strings it skips, and the backend must get
     // text: check the whole body once.
     if std::str::from_utf8(&bytes).is_err() {
-        return Err(reply::rpc_error(
-            StatusCode::BAD_REQUEST,
-            None,
-            jsonrpc::PARSE_ERROR,
-            "Parse error: the request body is not valid UTF-8",
-        ));
+        return Err(reply::error(None, &ProxyError::BodyNotUtf8));
     }
     jsonrpc::parse(bytes).map_err(|e| {
         let message = match e {
@@ -120,7 +115,13 @@ pub(crate) async fn read_message(body: Body, limit: u64) -> Result<Message, Resp
             ParseError::Json(_) => format!("Parse error: {e}"),
             _ => format!("Invalid Request: {e}"),
         };
-        reply::rpc_error(StatusCode::BAD_REQUEST, None, e.code(), &message)
+        reply::error(
+            None,
+            &ProxyError::InvalidMessage {
+                code: e.code(),
+                message,
+            },
+        )
     })
 }
 
@@ -217,11 +218,11 @@ async fn initialize(
             session = %session.id.short(),
             "the backend process exited before answering initialize (its stderr is logged above)"
         );
-        return reply::rpc_error(
-            StatusCode::BAD_GATEWAY,
+        return reply::error(
             msg.id(),
-            jsonrpc::INTERNAL_ERROR,
-            "Bad Gateway: the backend process exited before answering initialize",
+            &ProxyError::BadGateway(
+                "Bad Gateway: the backend process exited before answering initialize".into(),
+            ),
         );
     }
     // The session id goes on the answer carrying the InitializeResult. A JSON error answer
@@ -245,14 +246,14 @@ pub(crate) fn create_failed(
     id: Option<&jsonrpc::RequestId>,
 ) -> Response<Body> {
     match e {
-        CreateError::Closing => reply::unavailable(id, false),
+        CreateError::Closing => reply::error(id, &ProxyError::Draining),
         CreateError::Full => {
             tracing::warn!(
                 backend = %sessions.settings.backend,
                 max_sessions = sessions.settings.max_sessions,
                 "session limit reached; refusing a new session"
             );
-            reply::unavailable(id, true)
+            reply::error(id, &ProxyError::SessionsFull)
         }
         CreateError::PrincipalLimit => {
             tracing::warn!(
@@ -260,7 +261,7 @@ pub(crate) fn create_failed(
                 max_sessions_per_principal = sessions.settings.max_sessions_per_principal,
                 "per-principal session limit reached and every session of the caller is busy; refusing a new session"
             );
-            reply::too_many_sessions(id)
+            reply::error(id, &ProxyError::TooManySessions)
         }
         CreateError::Spawn(why) => {
             tracing::error!(
@@ -268,11 +269,9 @@ pub(crate) fn create_failed(
                 error = %why.detail,
                 "could not start the backend process"
             );
-            reply::rpc_error(
-                StatusCode::BAD_GATEWAY,
+            reply::error(
                 id,
-                jsonrpc::SERVER_ERROR,
-                &format!("Bad Gateway: {}", why.public),
+                &ProxyError::BadGateway(format!("Bad Gateway: {}", why.public).into()),
             )
         }
     }
@@ -311,13 +310,7 @@ fn answer(
 ) -> Response<Body> {
     match decision {
         Some(Decision::Json(msg)) => reply::json(StatusCode::OK, msg.into_bytes()),
-        Some(Decision::NeedsStream) => reply::rpc_error(
-            StatusCode::NOT_ACCEPTABLE,
-            request.id(),
-            jsonrpc::SERVER_ERROR,
-            "Not Acceptable: the backend answers this request with a stream of messages; \
-             the client must accept text/event-stream",
-        ),
+        Some(Decision::NeedsStream) => reply::error(request.id(), &ProxyError::StreamNotAccepted),
         // A POST stream ends with its response, not at shutdown: no stop token.
         Some(Decision::Sse(rx)) => reply::event_stream(
             rx,
@@ -326,11 +319,9 @@ fn answer(
             Some(session.activity.stream()),
         ),
         // The driver always answers; this is reached only if its task was torn down.
-        None => reply::rpc_error(
-            StatusCode::BAD_GATEWAY,
+        None => reply::error(
             request.id(),
-            jsonrpc::INTERNAL_ERROR,
-            "Bad Gateway: the request ended without a response",
+            &ProxyError::BadGateway("Bad Gateway: the request ended without a response".into()),
         ),
     }
 }

@@ -118,10 +118,10 @@ impl Legacy {
                 Ok(response) => response,
                 Err(error) => {
                     self.forget(id.as_ref());
-                    let text = error.message(self.shared.upstream.server_url());
+                    let error = error.proxy_error(self.shared.upstream.server_url());
                     self.shared
                         .out
-                        .error(id.as_ref(), jsonrpc::SERVER_ERROR, &text)
+                        .error(id.as_ref(), error.code(), &error.message())
                         .await;
                     return;
                 }

@@ -290,13 +290,10 @@ impl Streamable {
 
     async fn fail(&self, id: Option<&RequestId>, error: &crate::client::UpstreamError) {
         tracing::warn!(%error, "request not delivered");
+        let error = error.proxy_error(self.shared.upstream.server_url());
         self.shared
             .out
-            .error(
-                id,
-                jsonrpc::SERVER_ERROR,
-                &error.message(self.shared.upstream.server_url()),
-            )
+            .error(id, error.code(), &error.message())
             .await;
     }
 

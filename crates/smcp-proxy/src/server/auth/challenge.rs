@@ -10,17 +10,13 @@
 //! Bodies are JSON-RPC errors (MCP clients parse them) whose `data` repeats the OAuth error
 //! code and the metadata URL. Descriptions are fixed texts: never a claim value, never the token.
 
-use http::{HeaderValue, Response, StatusCode, header};
+use http::{HeaderValue, Response, StatusCode};
 use serde_json::json;
 use smcp_auth::{AuthError, ErrorClass};
 use smcp_transport::body::Body;
+use smcp_transport::reply::ProxyError;
 
 use crate::server::reply;
-
-/// JSON-RPC error code of authentication and authorization refusals.
-const AUTH_ERROR_CODE: i64 = -32001;
-/// Seconds a client should wait before retrying while signing keys are unavailable.
-const KEYS_RETRY_AFTER_SECS: u32 = 5;
 
 /// Why the auth stage refused a request.
 #[derive(Debug, Clone, PartialEq)]
@@ -71,12 +67,21 @@ impl Refusal {
 
     /// The answer to send; `metadata_url` is the protected-resource metadata of the target.
     pub(crate) fn response(&self, metadata_url: Option<&str>) -> Response<Body> {
+        reply::error(&self.proxy_error(metadata_url))
+    }
+
+    /// What this refusal is, in the terms of the one error mapping: the status class, the
+    /// OAuth fields of the body's `data` and the challenge are decided here (they are OAuth's);
+    /// status code, JSON-RPC code, body and headers are built by `ProxyError::respond`.
+    fn proxy_error(&self, metadata_url: Option<&str>) -> ProxyError {
         let (status, oauth_error) = match self {
             Refusal::Token(error) => match error.class() {
                 ErrorClass::Unauthorized => (StatusCode::UNAUTHORIZED, error.oauth_error()),
                 ErrorClass::Forbidden => (StatusCode::FORBIDDEN, error.oauth_error()),
                 ErrorClass::Unavailable => {
-                    return reply::unavailable(self.description(), KEYS_RETRY_AFTER_SECS);
+                    return ProxyError::KeysUnavailable {
+                        message: self.description(),
+                    };
                 }
             },
             Refusal::TokenInQuery | Refusal::SeveralHeaders | Refusal::NotBearer => {
@@ -84,48 +89,35 @@ impl Refusal {
             }
             // A claim rule of sorts: the same token will never pass, so no challenge.
             Refusal::IdentityNotHeaderSafe => (StatusCode::FORBIDDEN, None),
-            Refusal::NoHost => {
-                return reply::jsonrpc_error(
-                    StatusCode::BAD_REQUEST,
-                    reply::INVALID_REQUEST,
-                    self.description(),
-                );
-            }
+            Refusal::NoHost => return ProxyError::Malformed(self.description().into()),
         };
         let scope = match self {
             Refusal::Token(AuthError::InsufficientScope { needed }) => Some(needed.join(" ")),
             _ => None,
         };
-        let body = json!({
-            "jsonrpc": "2.0",
-            "id": null,
-            "error": {
-                "code": AUTH_ERROR_CODE,
-                "message": self.description(),
-                "data": {
-                    "oauth_error": oauth_error,
-                    "scope": scope,
-                    "resource_metadata": metadata_url,
-                },
-            },
-        });
-        let mut response = reply::json_response(status, &body);
         // A 403 for a claim rule has no OAuth error code; a challenge would only invite the
         // client to fetch the same token again.
         let challenge_fits = status == StatusCode::UNAUTHORIZED || oauth_error.is_some();
-        if challenge_fits
-            && let Some(value) = challenge(
-                metadata_url,
-                oauth_error,
-                scope.as_deref(),
-                self.description(),
-            )
-        {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, value);
+        let challenge = challenge_fits
+            .then(|| {
+                challenge(
+                    metadata_url,
+                    oauth_error,
+                    scope.as_deref(),
+                    self.description(),
+                )
+            })
+            .flatten();
+        ProxyError::Auth {
+            status,
+            message: self.description(),
+            data: json!({
+                "oauth_error": oauth_error,
+                "scope": scope,
+                "resource_metadata": metadata_url,
+            }),
+            challenge,
         }
-        response
     }
 }
 

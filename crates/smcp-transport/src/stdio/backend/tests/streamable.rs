@@ -398,7 +398,7 @@ async fn a_message_over_the_body_limit_is_a_413_that_never_reaches_the_child() {
     assert_eq!(body["error"]["code"], -32600);
     assert_eq!(
         body["error"]["message"],
-        "Payload Too Large: the request body exceeds the limit of 256 bytes"
+        "Payload Too Large: the request body exceeds the limit of 256 bytes (server.max_request_body)"
     );
     settle().await;
     assert!(
