@@ -10,9 +10,9 @@ use tokio_util::sync::CancellationToken;
 use super::sse_body::SseBody;
 use crate::body::{self, Body};
 use crate::jsonrpc::{self, RequestId};
-use crate::session::Sessions;
-use crate::session::activity::ActivityGuard;
-use crate::session::stream::SinkRx;
+use crate::stdio_backend::session::Sessions;
+use crate::stdio_backend::session::activity::ActivityGuard;
+use crate::stdio_backend::session::stream::SinkRx;
 
 /// How long a client is told to wait when the session limit is reached.
 const RETRY_AFTER_SECS: &str = "5";
@@ -149,7 +149,7 @@ pub(crate) fn too_many_sessions(id: Option<&RequestId>) -> Response<Body> {
 /// child is not reading); logged and counted in `smcp_stdio_stdin_rejected_total`.
 pub(crate) fn backend_busy(sessions: &Sessions, id: Option<&RequestId>) -> Response<Body> {
     let backend = &sessions.settings.backend;
-    crate::session::stdin_full(backend);
+    crate::stdio_backend::session::stdin_full(backend);
     tracing::warn!(
         backend = %backend,
         "the backend process is not reading its input and its queue is full: refused a message"
