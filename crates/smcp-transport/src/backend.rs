@@ -25,8 +25,8 @@ use ::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response};
 use crate::body::{self, Body};
 use crate::http::sessions::{self, Admission, RouteSessions};
 use crate::http::{ClientAddr, ForwardContext, ForwardError, HttpBackend};
-use crate::session::SessionOwner;
-use crate::stdio::backend::{StdioBackend, StdioRequestContext};
+use crate::owner::SessionOwner;
+use crate::stdio_backend::{StdioBackend, StdioRequestContext};
 
 /// The backend a route leads to.
 #[derive(Debug)]

@@ -1,4 +1,5 @@
-//! Local MCP servers run as child processes speaking newline-delimited JSON-RPC on stdio.
+//! The child-process layer: local MCP servers run as child processes speaking
+//! newline-delimited JSON-RPC on stdio.
 //!
 //! A [`ChildSpec`] says what to run. [`StdioConnection::spawn`] starts it (own process group,
 //! minimal environment, stderr drained and logged) and returns a handle that is a real
@@ -9,9 +10,9 @@
 //! Stopping is graceful (EOF, SIGTERM, SIGKILL to the group) and always reaps the child.
 //!
 //! One connection serves one MCP session; the session layer above owns it and decides what
-//! reaches the client.
+//! reaches the client. That layer, the stdio backend (sessions, Streamable HTTP, legacy
+//! HTTP+SSE), is [`crate::stdio_backend`]: it uses this module, never the other way round.
 
-pub mod backend;
 mod child;
 mod connection;
 mod env;
@@ -33,6 +34,13 @@ pub use connection::{RequestError, SendError, StdioConnection};
 pub use env::{RESERVED_PREFIX, child_env};
 pub use stderr::{STDERR_BURST, STDERR_LINES_PER_SEC};
 pub use stream::{RequestStream, Unsolicited};
+
+/// Moved: the stdio backend is now [`crate::stdio_backend`]; this keeps the old paths.
+pub mod backend {
+    pub use crate::stdio_backend::{
+        DEFAULT_STALL_TIMEOUT, SessionOwner, StdioBackend, StdioBackendOptions, StdioRequestContext,
+    };
+}
 
 /// The default limit on one line (one message) from a child: 16 MiB.
 pub const DEFAULT_MAX_LINE_BYTES: usize = 16 * 1024 * 1024;

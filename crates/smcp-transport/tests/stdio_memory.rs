@@ -23,7 +23,7 @@ use bytes::Bytes;
 use http::{Method, Request, StatusCode};
 use serde_json::{Value, json};
 use smcp_transport::body;
-use smcp_transport::stdio::backend::StdioBackend;
+use smcp_transport::stdio_backend::StdioBackend;
 use support::{call, ctx, fixture_with, initialize, json_body, options, post};
 
 /// The documented ceiling: growth over the idle baseline while either flood runs.

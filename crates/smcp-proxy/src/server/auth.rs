@@ -27,7 +27,7 @@ use std::sync::Arc;
 use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, header};
 use smcp_auth::{AuthError, ClaimRules, Principal, Validator};
 use smcp_transport::body::Body;
-use smcp_transport::stdio::backend::SessionOwner;
+use smcp_transport::owner::SessionOwner;
 
 pub(crate) use challenge::Refusal;
 pub(crate) use public_base::{METADATA_PREFIX, PublicBase};

@@ -17,7 +17,7 @@ use smcp_transport::http::sessions::{
 };
 use smcp_transport::http::{HttpBackend, HttpBackendError, HttpBackendOptions};
 use smcp_transport::stdio::ChildSpec;
-use smcp_transport::stdio::backend::{DEFAULT_STALL_TIMEOUT, StdioBackend, StdioBackendOptions};
+use smcp_transport::stdio_backend::{DEFAULT_STALL_TIMEOUT, StdioBackend, StdioBackendOptions};
 use tokio_rustls::TlsAcceptor;
 
 use super::app::{App, ListenerSettings};

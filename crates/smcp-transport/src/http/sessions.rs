@@ -48,7 +48,7 @@ use ::http::{HeaderMap, HeaderName, Method, Response, StatusCode};
 
 use super::{EndpointObserver, LegacySession, legacy_session};
 use crate::body::Body;
-use crate::session::SessionOwner;
+use crate::owner::SessionOwner;
 
 use legacy::LegacyStream;
 
@@ -473,7 +473,7 @@ pub(super) mod tests {
     use ::http::{HeaderValue, Method, Response, StatusCode};
 
     use crate::body;
-    use crate::session::SessionOwner;
+    use crate::owner::SessionOwner;
 
     use super::{Admission, RouteSessions, SessionBindings};
 

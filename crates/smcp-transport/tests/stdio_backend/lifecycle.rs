@@ -55,7 +55,7 @@ async fn shutdown_leaves_no_child_behind() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_sessions_twenty_calls_each_every_reply_to_its_caller() {
-    let fx = fixture_with(smcp_transport::stdio::backend::StdioBackendOptions {
+    let fx = fixture_with(smcp_transport::stdio_backend::StdioBackendOptions {
         max_sessions: 50,
         ..options()
     });

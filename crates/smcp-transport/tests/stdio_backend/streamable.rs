@@ -166,7 +166,7 @@ async fn a_crashing_child_fails_its_request_then_the_session_is_gone() {
 
 #[tokio::test]
 async fn a_silent_child_times_out_and_is_told_to_cancel() {
-    let fx = fixture_with(smcp_transport::stdio::backend::StdioBackendOptions {
+    let fx = fixture_with(smcp_transport::stdio_backend::StdioBackendOptions {
         stdio_timeout: Duration::from_millis(300),
         ..options()
     });
@@ -207,7 +207,7 @@ async fn a_command_that_does_not_exist_gives_502() {
         "fake",
         "/nonexistent/smcp-no-such-mcp-server",
     ));
-    let backend = smcp_transport::stdio::backend::StdioBackend::new(opts);
+    let backend = smcp_transport::stdio_backend::StdioBackend::new(opts);
     let response = backend
         .handle(
             post(&crate::support::initialize_body(11), None),

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use smcp_transport::body::{self, Body};
 use smcp_transport::sse::{Decoder, Event};
 use smcp_transport::stdio::ChildSpec;
-use smcp_transport::stdio::backend::{
+use smcp_transport::stdio_backend::{
     SessionOwner, StdioBackend, StdioBackendOptions, StdioRequestContext,
 };
 

@@ -11,7 +11,7 @@ use std::sync::Mutex;
 
 use super::RouteSessions;
 use crate::http::EndpointObserver;
-use crate::session::SessionOwner;
+use crate::owner::SessionOwner;
 
 /// Binds the legacy session of one SSE stream to its route and owner while the stream is
 /// open.
@@ -67,7 +67,7 @@ mod tests {
     use crate::http::EndpointObserver;
     use crate::http::sessions::tests::protected;
     use crate::http::sessions::{Admission, RouteSessions};
-    use crate::session::SessionOwner;
+    use crate::owner::SessionOwner;
 
     fn alice() -> SessionOwner {
         SessionOwner::from_principal("https://idp", "alice")

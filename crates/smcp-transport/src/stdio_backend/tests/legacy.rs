@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use super::{Sse, backend, call, ctx, ctx_as, initialize_body, settle};
 use crate::body;
-use crate::session::SessionOwner;
+use crate::owner::SessionOwner;
 
 fn open() -> Request<crate::body::Body> {
     Request::builder()

@@ -18,10 +18,10 @@ use serde_json::{Value, json};
 
 use super::{StdioBackend, StdioBackendOptions, StdioRequestContext};
 use crate::body::{self, Body};
-use crate::session::SessionOwner;
-use crate::session::fake::FakeConnector;
+use crate::owner::SessionOwner;
 use crate::sse::{Decoder, Event};
 use crate::stdio::ChildSpec;
+use crate::stdio_backend::session::fake::FakeConnector;
 
 const ACCEPT_BOTH: &str = "application/json, text/event-stream";
 

@@ -8,7 +8,7 @@ use super::{
     initialize_body, json_body, options, post, settle,
 };
 use crate::body;
-use crate::session::SessionOwner;
+use crate::owner::SessionOwner;
 
 #[tokio::test(start_paused = true)]
 async fn initialize_creates_a_session_with_a_long_random_id() {
@@ -254,7 +254,7 @@ async fn malformed_bodies_and_batches_get_400_json_rpc_errors() {
 
 #[tokio::test(start_paused = true)]
 async fn session_limit_gives_503_with_retry_after() {
-    let (backend, _fake) = backend_with(crate::stdio::backend::StdioBackendOptions {
+    let (backend, _fake) = backend_with(crate::stdio_backend::StdioBackendOptions {
         max_sessions: 2,
         ..options()
     });

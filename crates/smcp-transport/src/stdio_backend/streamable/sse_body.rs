@@ -16,8 +16,8 @@ use http_body::{Body as HttpBody, Frame};
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
-use crate::session::activity::ActivityGuard;
-use crate::session::stream::SinkRx;
+use crate::stdio_backend::session::activity::ActivityGuard;
+use crate::stdio_backend::session::stream::SinkRx;
 
 /// The response body of one SSE stream.
 pub(crate) struct SseBody {
@@ -92,7 +92,7 @@ impl HttpBody for SseBody {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::session::stream::sink;
+    use crate::stdio_backend::session::stream::sink;
     use http_body_util::BodyExt as _;
 
     async fn next(body: &mut SseBody) -> Option<Bytes> {

@@ -7,8 +7,8 @@ use super::headers::{Media, accepts};
 use super::{reply, session_for};
 use crate::body::Body;
 use crate::reply::ProxyError;
-use crate::session::replay::StreamKind;
-use crate::session::{SessionOwner, Sessions};
+use crate::stdio_backend::session::replay::StreamKind;
+use crate::stdio_backend::session::{SessionOwner, Sessions};
 
 /// The header a reconnecting SSE client sends.
 const LAST_EVENT_ID: &str = "last-event-id";

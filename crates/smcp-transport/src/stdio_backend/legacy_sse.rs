@@ -15,13 +15,13 @@ use ::http::{HeaderMap, Request, Response};
 use crate::body::Body;
 use crate::jsonrpc::Kind;
 use crate::reply::ProxyError;
-use crate::session::conn::ConnError;
-use crate::session::stream::sink;
-use crate::session::{
+use crate::stdio_backend::session::conn::ConnError;
+use crate::stdio_backend::session::stream::sink;
+use crate::stdio_backend::session::{
     EndReason, LegacyStream, Lookup, Output, SessionOwner, Sessions, Transport, drive,
 };
-use crate::streamable::post::{create_failed, read_message};
-use crate::streamable::{Media, accepts, reply};
+use crate::stdio_backend::streamable::post::{create_failed, read_message};
+use crate::stdio_backend::streamable::{Media, accepts, reply};
 
 /// `GET /sse`: a new session and its stream.
 pub(crate) async fn open(

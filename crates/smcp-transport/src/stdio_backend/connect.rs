@@ -7,8 +7,10 @@ use futures_util::StreamExt as _;
 use futures_util::future::BoxFuture;
 
 use crate::jsonrpc::{Message, RequestId};
-use crate::session::conn::{ConnError, ConnectError, Connector, McpConnection, MessageStream};
 use crate::stdio::{ChildSpec, RequestError, SendError, StdioConnection, StopPolicy, Unsolicited};
+use crate::stdio_backend::session::conn::{
+    ConnError, ConnectError, Connector, McpConnection, MessageStream,
+};
 
 /// Spawns the backend's command, one child per session.
 pub(super) struct StdioConnector {

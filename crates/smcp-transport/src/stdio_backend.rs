@@ -13,9 +13,29 @@
 //!
 //! Other paths get 404, other methods 405 with `Allow`. The proxy has already routed the
 //! request, checked `Origin`, authenticated the caller and limited the body size; this module
-//! does the rest (see the `session`, `streamable` and `legacy_sse` modules for the rules).
+//! does the rest (see the [`session`], `streamable` and `legacy_sse` modules for the rules).
+//!
+//! # Module tree
+//!
+//! The stdio backend has its own tree, apart from the child-process layer ([`crate::stdio`]),
+//! which it uses and which knows nothing of it:
+//!
+//! - this module: [`StdioBackend`], its options and the dispatch of a request by path and
+//!   method;
+//! - [`session`]: the session store (sessions, their streams and replay buffers, quotas,
+//!   supervision, metrics);
+//! - `streamable`: Streamable HTTP over those sessions;
+//! - `legacy_sse`: legacy HTTP+SSE over those sessions;
+//! - `connect`: a child ([`crate::stdio::StdioConnection`]) as a session's connection.
+//!
+//! This tree used to be `stdio::backend`, with `session`, `streamable` and `legacy_sse` at the
+//! crate root; `smcp_transport::stdio::backend::*` and `smcp_transport::session::*` are still
+//! re-exported from here.
 
 mod connect;
+mod legacy_sse;
+pub mod session;
+mod streamable;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -23,15 +43,14 @@ use std::time::Duration;
 
 use ::http::{Method, Request, Response};
 
-use super::ChildSpec;
+use self::session::conn::Connector;
+use self::session::{Sessions, Settings};
+use self::streamable::reply;
 use crate::body::Body;
-use crate::legacy_sse;
 use crate::reply::ProxyError;
-use crate::session::conn::Connector;
-use crate::session::{Sessions, Settings};
-use crate::streamable::{self, reply};
+use crate::stdio::ChildSpec;
 
-pub use crate::session::SessionOwner;
+pub use crate::owner::SessionOwner;
 
 /// How one stdio backend is run, from its configuration.
 #[derive(Debug, Clone)]

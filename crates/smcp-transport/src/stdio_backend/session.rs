@@ -37,7 +37,6 @@ pub(crate) mod conn;
 pub(crate) mod fake;
 mod id;
 mod metrics;
-mod owner;
 mod quota;
 pub(crate) mod replay;
 mod request;
@@ -63,9 +62,9 @@ use crate::jsonrpc::Message;
 
 pub(crate) use self::id::{SessionId, short as short_id};
 pub(crate) use self::metrics::stdin_full;
-pub use self::owner::SessionOwner;
 pub(crate) use self::request::{Output, drive};
 pub(crate) use self::store::{CreateError, LegacyStream, Lookup, Sessions, Settings};
+pub use crate::owner::SessionOwner;
 
 /// How many GET streams a session keeps; opening one more drops the oldest.
 const MAX_GET_STREAMS: usize = 4;

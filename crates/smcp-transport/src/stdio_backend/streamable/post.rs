@@ -19,9 +19,11 @@ use super::{SESSION_ID, reply, session_for};
 use crate::body::Body;
 use crate::jsonrpc::{self, Kind, Message, ParseError};
 use crate::reply::ProxyError;
-use crate::session::conn::ConnError;
-use crate::session::stream::{Decision, Shape};
-use crate::session::{CreateError, EndReason, Output, Session, SessionOwner, Sessions, drive};
+use crate::stdio_backend::session::conn::ConnError;
+use crate::stdio_backend::session::stream::{Decision, Shape};
+use crate::stdio_backend::session::{
+    CreateError, EndReason, Output, Session, SessionOwner, Sessions, drive,
+};
 
 /// Handles a `POST` to the Streamable HTTP endpoint.
 pub(crate) async fn post(

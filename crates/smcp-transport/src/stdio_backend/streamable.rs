@@ -27,7 +27,9 @@ use ::http::{HeaderMap, Response, StatusCode};
 use crate::body::Body;
 use crate::jsonrpc::RequestId;
 use crate::reply::ProxyError;
-use crate::session::{EndReason, Lookup, Session, SessionOwner, Sessions, Transport};
+use crate::stdio_backend::session::{
+    EndReason, Lookup, Session, SessionOwner, Sessions, Transport,
+};
 
 pub(crate) use self::get::get;
 pub(crate) use self::headers::{Media, accepts};

@@ -12,9 +12,9 @@ use super::sse_body::SseBody;
 use crate::body::{self, Body};
 use crate::jsonrpc::RequestId;
 use crate::reply::ProxyError;
-use crate::session::Sessions;
-use crate::session::activity::ActivityGuard;
-use crate::session::stream::SinkRx;
+use crate::stdio_backend::session::Sessions;
+use crate::stdio_backend::session::activity::ActivityGuard;
+use crate::stdio_backend::session::stream::SinkRx;
 
 /// The answer to `error` for request `id` (or `null`): decided by [`ProxyError::respond`],
 /// the one place for every error smcp answers.
@@ -48,7 +48,7 @@ pub(crate) fn status(status: StatusCode) -> Response<Body> {
 /// child is not reading); logged and counted in `smcp_stdio_stdin_rejected_total`.
 pub(crate) fn backend_busy(sessions: &Sessions, id: Option<&RequestId>) -> Response<Body> {
     let backend = &sessions.settings.backend;
-    crate::session::stdin_full(backend);
+    crate::stdio_backend::session::stdin_full(backend);
     tracing::warn!(
         backend = %backend,
         "the backend process is not reading its input and its queue is full: refused a message"

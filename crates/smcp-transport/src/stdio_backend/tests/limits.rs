@@ -18,7 +18,7 @@ use super::{
     StdioBackend, StdioBackendOptions, backend_with, body, call, ctx_from, initialize_body,
     json_body, options, post, settle,
 };
-use crate::session::SessionOwner;
+use crate::owner::SessionOwner;
 
 fn alice() -> SessionOwner {
     SessionOwner::from_principal("https://issuer.test", "alice")
