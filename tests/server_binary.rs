@@ -135,6 +135,29 @@ fn check_refuses_a_claim_rule_the_validator_refuses_as_startup_does() {
 }
 
 #[test]
+fn check_refuses_a_backend_ca_file_rustls_refuses_as_startup_does() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // Valid PEM around bytes that are no certificate: a PEM-only check passed it, and
+    // startup then failed building the backend's TLS roots.
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(
+        &ca,
+        "-----BEGIN CERTIFICATE-----\nMIIBAAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n-----END CERTIFICATE-----\n",
+    )
+    .expect("write ca");
+    let config = dir.path().join("smcp-server.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "server:\n  host: \"127.0.0.1\"\n  port: 0\nmcp:\n  backends:\n    - id: h\n      transport: http\n      path: /v1/h\n      url: \"https://127.0.0.1:9\"\n      ca_file: {}\n",
+            ca.display()
+        ),
+    )
+    .expect("write config");
+    refused_by_check_as_by_startup(&config, "certificate rejected");
+}
+
+#[test]
 fn sigterm_drains_with_the_listener_open_and_a_second_sigterm_stops() {
     let dir = tempfile::tempdir().expect("temp dir");
     let config = dir.path().join("smcp-server.yml");

@@ -38,6 +38,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, Uri, Version};
 
 use self::bodies::{RequestBody, ResponseBody};
 use self::client::Clients;
+pub use self::client::TrustedCas;
 pub use self::client_addr::ClientAddr;
 use self::endpoint::{EndpointBody, EndpointPolicy, EndpointRewrite, is_event_stream};
 pub use self::endpoint::{EndpointObserver, LegacySession, legacy_session};
@@ -54,8 +55,12 @@ pub struct HttpBackendOptions {
     pub url: url::Url,
     /// Bounds connecting plus waiting for the response headers (not the body).
     pub timeout: Duration,
-    /// A PEM file of extra trusted CA certificates, in addition to the system roots.
+    /// A PEM file of extra trusted CA certificates, in addition to the system roots, read by
+    /// [`HttpBackend::new`]. Ignored when `trusted_cas` is set.
     pub ca_file: Option<PathBuf>,
+    /// Extra trusted CA certificates already loaded ([`TrustedCas::load`], as smcp's config
+    /// validation does): the file is not read again.
+    pub trusted_cas: Option<TrustedCas>,
 }
 
 /// What the proxy knows about one request that the backend must not take from the client.
@@ -146,11 +151,18 @@ impl HttpBackend {
             Authority::try_from(authority).map_err(|e| HttpBackendError::InvalidUrl(e.into()))?;
         let scheme =
             Scheme::try_from(scheme).map_err(|e| HttpBackendError::InvalidUrl(e.into()))?;
+        // Loaded CAs were checked already; a file is read (and checked) here, also for a plain
+        // URL, so that a broken file fails now rather than when the URL becomes https.
+        let cas = match (&opts.trusted_cas, &opts.ca_file) {
+            (Some(cas), _) => Some(cas.clone()),
+            (None, Some(path)) => Some(TrustedCas::load(path)?),
+            (None, None) => None,
+        };
         let clients = if scheme == Scheme::HTTPS {
-            client::tls(opts.timeout, opts.ca_file.as_deref())?
+            client::tls(opts.timeout, cas.as_ref())?
         } else {
             let port = url.port_or_known_default().unwrap_or(80);
-            client::plain(connect_host, port, opts.ca_file.as_deref())?
+            client::plain(connect_host, port)
         };
         Ok(Self {
             inner: Arc::new(Inner {

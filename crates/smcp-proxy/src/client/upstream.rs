@@ -171,6 +171,7 @@ impl Upstream {
             url: backend_url,
             timeout: config.server.timeout,
             ca_file: config.server.ca_file.clone(),
+            trusted_cas: None,
         })?;
         let probe = challenge_probe(backend.clone(), base, &server_url);
         let tokens = if config.oidc.is_some() {

@@ -60,9 +60,12 @@ pub struct HttpTransport {
     /// Absolute http/https URL without query or fragment. May carry userinfo; never print
     /// it as is (see [`Config::describe_routes`](super::Config::describe_routes)).
     pub url: Url,
-    /// Extra CA certificates (PEM) to trust for this backend; checked to contain at least
-    /// one certificate. Load with [`load_certificates`](super::load_certificates).
+    /// Extra CA certificates (PEM) to trust for this backend (the configured path).
     pub ca_file: Option<PathBuf>,
+    /// The certificates of `ca_file`, read and checked once by validation (by the rule of
+    /// the crate that uses them, `smcp_transport::http::TrustedCas::load`); startup does not
+    /// read the file again.
+    pub trusted_cas: Option<smcp_transport::http::TrustedCas>,
 }
 
 /// Settings of a stdio backend (one child process per session).

@@ -50,11 +50,22 @@ const CERT_PEM: &str = "-----BEGIN CERTIFICATE-----\nMIIBAAECAwQFBgcICQoLDA0ODxA
 /// A PKCS#8 private key block (content as for [`CERT_PEM`]).
 const KEY_PEM: &str = "-----BEGIN PRIVATE KEY-----\nMIIBAAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n-----END PRIVATE KEY-----\n";
 
-/// Files on disk for the rules that read files: a certificate, a key, a directory, a file
-/// that is not PEM and a path that does not exist.
+/// A real self-signed CA certificate in PEM: a backend's `ca_file` is checked the way the
+/// HTTP backend will use it (rustls must accept it as a trust anchor), which [`CERT_PEM`]
+/// would fail.
+fn ca_pem() -> String {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params.self_signed(&key).unwrap().pem()
+}
+
+/// Files on disk for the rules that read files: a certificate, a real CA certificate, a key,
+/// a directory, a file that is not PEM and a path that does not exist.
 struct Files {
     _dir: tempfile::TempDir,
     cert: PathBuf,
+    ca: PathBuf,
     key: PathBuf,
     dir: PathBuf,
     not_pem: PathBuf,
@@ -65,6 +76,8 @@ impl Files {
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let cert = dir.path().join("cert.pem");
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, ca_pem()).unwrap();
         let key = dir.path().join("key.pem");
         let not_pem = dir.path().join("notes.txt");
         std::fs::write(&cert, CERT_PEM).unwrap();
@@ -74,6 +87,7 @@ impl Files {
         std::fs::create_dir(&sub).unwrap();
         Files {
             cert,
+            ca,
             key,
             not_pem,
             missing: dir.path().join("missing.pem"),
@@ -82,9 +96,10 @@ impl Files {
         }
     }
 
-    /// Replaces `{CERT}`, `{KEY}`, `{DIR}`, `{NOTPEM}` and `{MISSING}` in `text`.
+    /// Replaces `{CERT}`, `{CA}`, `{KEY}`, `{DIR}`, `{NOTPEM}` and `{MISSING}` in `text`.
     fn fill(&self, text: &str) -> String {
         text.replace("{CERT}", &self.cert.display().to_string())
+            .replace("{CA}", &self.ca.display().to_string())
             .replace("{KEY}", &self.key.display().to_string())
             .replace("{DIR}", &self.dir.display().to_string())
             .replace("{NOTPEM}", &self.not_pem.display().to_string())

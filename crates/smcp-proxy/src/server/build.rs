@@ -215,7 +215,8 @@ fn build_backend(
                 backend_id: Arc::clone(&id),
                 url: http.url.clone(),
                 timeout: backend.timeout,
-                ca_file: http.ca_file.clone(),
+                ca_file: None,
+                trusted_cas: http.trusted_cas.clone(),
             };
             let client = HttpBackend::new(options).map_err(|source| BuildError::HttpBackend {
                 index,

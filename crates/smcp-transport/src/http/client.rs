@@ -13,7 +13,7 @@
 //! depends on a process-wide default being installed. Everything that touches the file system
 //! happens here, once, never per request.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -104,25 +104,66 @@ impl std::fmt::Debug for TlsClients {
     }
 }
 
+/// Extra CA certificates an HTTPS backend trusts besides the system roots: a PEM file, read
+/// and checked once (every certificate parses and rustls accepts it as a trust anchor), by
+/// config validation, and then handed to [`HttpBackend::new`](super::HttpBackend::new)
+/// through [`HttpBackendOptions::trusted_cas`](super::HttpBackendOptions::trusted_cas), so
+/// that startup does not read the file again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrustedCas {
+    path: PathBuf,
+    certificates: Vec<CertificateDer<'static>>,
+}
+
+impl TrustedCas {
+    /// Reads and checks the PEM file at `path` (at least one certificate, each acceptable).
+    pub fn load(path: &Path) -> Result<Self, HttpBackendError> {
+        let certificates = read_ca_file(path)?;
+        let mut check = RootCertStore::empty();
+        for cert in &certificates {
+            check
+                .add(cert.clone())
+                .map_err(|source| HttpBackendError::CaFileCert {
+                    path: path.to_owned(),
+                    source,
+                })?;
+        }
+        Ok(Self {
+            path: path.to_owned(),
+            certificates,
+        })
+    }
+
+    /// The file they were read from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// How many certificates the file holds.
+    pub fn len(&self) -> usize {
+        self.certificates.len()
+    }
+
+    /// Never true for a loaded file (an empty one is refused); here for completeness.
+    pub fn is_empty(&self) -> bool {
+        self.certificates.is_empty()
+    }
+}
+
 /// Builds the clients of a plain-HTTP backend at `host` (no brackets around an IPv6 address)
-/// and `port`. A `ca_file` has no use without TLS, but is still read and checked, so that a
-/// broken one fails at startup rather than when the URL is switched to `https`.
-pub(super) fn plain(
-    host: String,
-    port: u16,
-    ca_file: Option<&Path>,
-) -> Result<Clients, HttpBackendError> {
-    trust_roots(ca_file, false)?;
-    Ok(Clients::Plain(Http1Pool::new(host, port)))
+/// and `port`. Trusted CAs have no use without TLS; they were checked when loaded, so a broken
+/// file fails at startup rather than when the URL is switched to `https`.
+pub(super) fn plain(host: String, port: u16) -> Clients {
+    Clients::Plain(Http1Pool::new(host, port))
 }
 
 /// Builds the clients of an HTTPS backend: connecting is bounded by `connect_timeout`, TLS
-/// trusts the system roots plus the certificates of `ca_file`.
+/// trusts the system roots plus `cas`.
 pub(super) fn tls(
     connect_timeout: Duration,
-    ca_file: Option<&Path>,
+    cas: Option<&TrustedCas>,
 ) -> Result<Clients, HttpBackendError> {
-    let roots = trust_roots(ca_file, true)?;
+    let roots = trust_roots(cas)?;
     if roots.is_empty() {
         tracing::warn!(
             "no trusted root certificates: every TLS handshake with this backend will fail"
@@ -153,18 +194,16 @@ pub(super) fn tls(
     }))
 }
 
-/// The certificates of `ca_file`, plus the system roots when `system` is set.
-fn trust_roots(ca_file: Option<&Path>, system: bool) -> Result<RootCertStore, HttpBackendError> {
+/// The system roots plus `cas`.
+fn trust_roots(cas: Option<&TrustedCas>) -> Result<RootCertStore, HttpBackendError> {
     let mut roots = RootCertStore::empty();
-    if system {
-        roots.add_parsable_certificates(native_roots().iter().cloned());
-    }
-    if let Some(path) = ca_file {
-        for cert in read_ca_file(path)? {
+    roots.add_parsable_certificates(native_roots().iter().cloned());
+    if let Some(cas) = cas {
+        for cert in &cas.certificates {
             roots
-                .add(cert)
+                .add(cert.clone())
                 .map_err(|source| HttpBackendError::CaFileCert {
-                    path: path.to_owned(),
+                    path: cas.path.clone(),
                     source,
                 })?;
         }

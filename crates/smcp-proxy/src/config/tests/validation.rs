@@ -94,7 +94,7 @@ fn config_valid_files_pass_every_rule() {
         // Paths that only look like the operations endpoints.
         "mcp:\n  backends:\n    - {id: a, transport: stdio, path: /healthz, stdio: {command: cat}}\n    - {id: b, transport: stdio, path: /api/model, stdio: {command: cat}}\n",
         // Everything that reads files, given good files.
-        "tls:\n  enabled: true\n  cert_file: {CERT}\n  key_file: {KEY}\nmcp:\n  backends:\n    - {id: h, transport: http, url: \"https://u:p@h.example\", path: /h, ca_file: {CERT}}\n    - id: s\n      transport: stdio\n      path: /s\n      stdio: {command: cat, working_dir: {DIR}}\n",
+        "tls:\n  enabled: true\n  cert_file: {CERT}\n  key_file: {KEY}\nmcp:\n  backends:\n    - {id: h, transport: http, url: \"https://u:p@h.example\", path: /h, ca_file: {CA}}\n    - id: s\n      transport: stdio\n      path: /s\n      stdio: {command: cat, working_dir: {DIR}}\n",
         // TLS files are not checked while TLS is disabled.
         "tls:\n  enabled: false\n  cert_file: /nowhere/cert.pem\n",
         // Port 0 asks the OS for a free port.

@@ -16,7 +16,7 @@ use crate::config::backend::{
 use crate::config::error::Report;
 use crate::config::file::{FileBackend, FileBackendAuth, FileIdentityHeaders, FileStdio};
 use crate::config::model::AuthMode;
-use crate::config::pem::load_certificates;
+use smcp_transport::http::TrustedCas;
 
 const DEFAULT_MAX_SESSIONS: u64 = 100;
 /// One caller (or one address, anonymously) may hold a tenth of the default `max_sessions`:
@@ -216,14 +216,17 @@ fn transport(
                     .map_err(|message| report.error(k("url"), message))
                     .ok()
             });
-            let ca_file = file.ca_file.as_ref().and_then(|path| {
-                let path = PathBuf::from(path.trim());
-                load_certificates(&path)
+            let trusted_cas = file.ca_file.as_ref().and_then(|path| {
+                TrustedCas::load(&PathBuf::from(path.trim()))
                     .map_err(|err| report.error(k("ca_file"), err.to_string()))
                     .ok()
-                    .map(|_| path)
             });
-            Some(Transport::Http(HttpTransport { url: url?, ca_file }))
+            let ca_file = trusted_cas.as_ref().map(|cas| cas.path().to_owned());
+            Some(Transport::Http(HttpTransport {
+                url: url?,
+                ca_file,
+                trusted_cas,
+            }))
         }
         "stdio" => {
             if file.url.is_some() {

@@ -144,6 +144,7 @@ fn options(url: &str, ca_file: Option<&std::path::Path>) -> HttpBackendOptions {
         url: url::Url::parse(url).unwrap(),
         timeout: Duration::from_secs(1),
         ca_file: ca_file.map(ToOwned::to_owned),
+        trusted_cas: None,
     }
 }
 

@@ -97,6 +97,7 @@ pub(super) fn backend(url: &str, timeout: Duration) -> HttpBackend {
         url: url::Url::parse(url).unwrap(),
         timeout,
         ca_file: None,
+        trusted_cas: None,
     })
     .unwrap()
 }

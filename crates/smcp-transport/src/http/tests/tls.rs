@@ -80,6 +80,7 @@ async fn https_backend_with_custom_ca_speaks_h2() {
         url: url::Url::parse(&format!("https://{}/mcp", server.addr)).unwrap(),
         timeout: Duration::from_secs(30),
         ca_file: Some(ca_file),
+        trusted_cas: None,
     })
     .unwrap();
     let resp = backend.forward(get(), ctx("/")).await.unwrap();
@@ -93,6 +94,41 @@ async fn https_backend_with_custom_ca_speaks_h2() {
 }
 
 #[tokio::test]
+async fn loaded_cas_are_trusted_without_reading_the_file_again() {
+    let (ca_pem, config) = ca_and_server_config();
+    let server = tls_server(config).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca_pem.as_bytes()).unwrap();
+    let cas = crate::http::TrustedCas::load(&ca_file).unwrap();
+    assert_eq!(cas.len(), 1);
+    // Gone before the backend is built: what validation loaded is what is used.
+    std::fs::remove_file(&ca_file).unwrap();
+
+    let backend = HttpBackend::new(HttpBackendOptions {
+        backend_id: Arc::from("tls"),
+        url: url::Url::parse(&format!("https://{}/mcp", server.addr)).unwrap(),
+        timeout: Duration::from_secs(30),
+        ca_file: None,
+        trusted_cas: Some(cas),
+    })
+    .unwrap();
+    let resp = backend.forward(get(), ctx("/")).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+}
+
+#[test]
+fn a_ca_file_without_certificates_is_refused_when_loaded() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.pem");
+    std::fs::write(&empty, b"not a certificate\n").unwrap();
+    let err = crate::http::TrustedCas::load(&empty).unwrap_err();
+    assert!(err.to_string().contains("holds no certificate"), "{err}");
+    let missing = dir.path().join("missing.pem");
+    assert!(crate::http::TrustedCas::load(&missing).is_err());
+}
+
+#[tokio::test]
 async fn untrusted_certificate_is_a_tls_error() {
     let (_ca_pem, config) = ca_and_server_config();
     let server = tls_server(config).await;
@@ -102,6 +138,7 @@ async fn untrusted_certificate_is_a_tls_error() {
         url: url::Url::parse(&format!("https://{}/mcp", server.addr)).unwrap(),
         timeout: Duration::from_secs(30),
         ca_file: None,
+        trusted_cas: None,
     })
     .unwrap();
     let err = backend.forward(get(), ctx("/")).await.unwrap_err();

@@ -194,15 +194,21 @@ pub(super) fn cases() -> Vec<(String, String)> {
         ),
         case(
             http("      ca_file: {MISSING}\n"),
-            "mcp.backends[1].ca_file: cannot read \"{MISSING}\": No such file or directory",
+            "mcp.backends[1].ca_file: cannot read CA file {MISSING}: No such file or directory (os error 2)",
         ),
         case(
             http("      ca_file: {NOTPEM}\n"),
-            "mcp.backends[1].ca_file: \"{NOTPEM}\" contains no PEM certificate",
+            "mcp.backends[1].ca_file: CA file {NOTPEM} holds no certificate",
         ),
         case(
             http("      ca_file: {KEY}\n"),
-            "mcp.backends[1].ca_file: \"{KEY}\" contains no PEM certificate",
+            "mcp.backends[1].ca_file: CA file {KEY} holds no certificate",
+        ),
+        // PEM that parses but that rustls would refuse as a trust anchor: refused by
+        // validation (so by `check`), not first at startup when the backend is built.
+        case(
+            http("      ca_file: {CERT}\n"),
+            "mcp.backends[1].ca_file: CA file {CERT}: certificate rejected: invalid peer certificate: BadEncoding",
         ),
         // stdio backends
         case(
