@@ -171,6 +171,11 @@ impl ClaimRules {
         self.rules.iter().map(|(k, v)| (k.as_str(), v))
     }
 
+    /// The rule for `claim` (a dotted path), if the set has one.
+    pub fn get(&self, claim: &str) -> Option<&ClaimRule> {
+        self.rules.get(claim)
+    }
+
     /// Whether the set has neither rules nor scopes.
     pub fn is_empty(&self) -> bool {
         self.rules.is_empty() && self.required_scopes.is_empty()

@@ -48,7 +48,7 @@ pub use model::{
     AllowedHost, AuthConfig, AuthMode, Config, LogConfig, LogFormat, McpConfig, MetricsConfig,
     ServerConfig, TlsConfig, TlsKey,
 };
-pub use oidc::{ClaimRule, ClaimRules, ClaimValue, IssuerConfig, OidcConfig};
+pub use oidc::{ClaimRule, ClaimRules, IssuerConfig, OidcConfig};
 pub use parse::Format;
 pub use pem::{PemFileError, load_certificates, load_private_key};
 

@@ -1,7 +1,5 @@
 //! The validated `oidc:` section and the claim rules shared with per-backend auth.
 
-use std::collections::BTreeMap;
-use std::fmt;
 use std::time::Duration;
 
 use url::Url;
@@ -50,45 +48,7 @@ pub struct IssuerConfig {
     pub audiences: Vec<String>,
 }
 
-/// Claim name (may be dotted for nested claims) -> the rule its value must satisfy.
-pub type ClaimRules = BTreeMap<String, ClaimRule>;
-
-/// A claim's accepted values: the claim matches if it equals any of them (for array claims
-/// and space-separated `scope`, if any element does). Never empty.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ClaimRule {
-    /// The accepted values; a scalar in the file is a one-element list.
-    pub any_of: Vec<ClaimValue>,
-}
-
-/// A scalar claim value.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ClaimValue {
-    /// A string.
-    String(String),
-    /// A number (integer or float), as JSON sees it.
-    Number(serde_json::Number),
-    /// A boolean.
-    Bool(bool),
-}
-
-impl ClaimValue {
-    /// The value as JSON, for comparison with a token's claims.
-    pub fn to_json(&self) -> serde_json::Value {
-        match self {
-            ClaimValue::String(s) => serde_json::Value::String(s.clone()),
-            ClaimValue::Number(n) => serde_json::Value::Number(n.clone()),
-            ClaimValue::Bool(b) => serde_json::Value::Bool(*b),
-        }
-    }
-}
-
-impl fmt::Display for ClaimValue {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ClaimValue::String(s) => write!(f, "{s:?}"),
-            ClaimValue::Number(n) => write!(f, "{n}"),
-            ClaimValue::Bool(b) => write!(f, "{b}"),
-        }
-    }
-}
+/// Claim rules as the token validator applies them: the validated configuration holds
+/// [`smcp_auth::ClaimRules`] themselves (built, and their names and values checked, once
+/// during validation), so starting the server does not parse them again.
+pub use smcp_auth::{ClaimRule, ClaimRules};

@@ -207,7 +207,7 @@ fn build_backend(
 ) -> Result<BackendEntry, BuildError> {
     let config = context.config;
     let id: Arc<str> = Arc::from(backend.id.as_str());
-    let auth = auth::backend_auth(context.server_auth, index, backend)?;
+    let auth = auth::backend_auth(context.server_auth, backend);
     let ready = Arc::new(AtomicBool::new(false));
     let (served_by, probe) = match &backend.transport {
         config::Transport::Http(http) => {

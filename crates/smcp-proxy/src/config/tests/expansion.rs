@@ -88,8 +88,12 @@ fn config_expands_every_string_value() {
     assert_eq!(config.oidc.issuers[0].issuer, "https://mcp.example.com/idp");
     assert_eq!(config.oidc.audiences, ["api"]);
     let claim = |name: &str| {
-        config.oidc.required_claims[name]
-            .any_of
+        config
+            .oidc
+            .required_claims
+            .get(name)
+            .map(|rule| rule.values().to_vec())
+            .unwrap_or_default()
             .iter()
             .map(ToString::to_string)
             .collect::<Vec<_>>()

@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use super::{env, yaml};
-use crate::config::{ClaimValue, CliOverrides, Config, Format, Transport, load_str};
+use serde_json::json;
+
+use crate::config::{CliOverrides, Config, Format, Transport, load_str};
 
 const YAML: &str = r#"
 server:
@@ -225,26 +227,17 @@ fn config_full_file_is_typed() {
         "https://user:secret@search.internal:8443/mcp"
     );
     assert_eq!(http.ca_file, None);
-    let groups = &search.auth.required_claims["groups"].any_of;
+    let values = |rules: &crate::config::ClaimRules, name: &str| {
+        rules.get(name).map(|rule| rule.values().to_vec())
+    };
+    let claims = &search.auth.required_claims;
     assert_eq!(
-        groups,
-        &[
-            ClaimValue::String("search".into()),
-            ClaimValue::String("admin".into())
-        ]
+        values(claims, "groups"),
+        Some(vec![json!("search"), json!("admin")])
     );
-    assert_eq!(
-        search.auth.required_claims["level"].any_of,
-        [ClaimValue::Number(3.into())]
-    );
-    assert_eq!(
-        search.auth.required_claims["ratio"].any_of[0].to_json(),
-        serde_json::json!(0.5)
-    );
-    assert_eq!(
-        search.auth.required_claims["staff"].any_of,
-        [ClaimValue::Bool(true)]
-    );
+    assert_eq!(values(claims, "level"), Some(vec![json!(3)]));
+    assert_eq!(values(claims, "ratio"), Some(vec![json!(0.5)]));
+    assert_eq!(values(claims, "staff"), Some(vec![json!(true)]));
     assert_eq!(search.auth.required_scopes, ["search:read"]);
     assert!(!search.identity_headers.enabled);
     assert_eq!(search.identity_headers.subject_header.as_str(), "x-user-id");
@@ -292,12 +285,12 @@ fn config_full_file_is_typed() {
     );
     assert_eq!(oidc.audiences_for(&oidc.issuers[1]), ["partner-api"]);
     assert_eq!(
-        oidc.required_claims["tenant"].any_of,
-        [ClaimValue::String("acme".into())]
+        values(&oidc.required_claims, "tenant"),
+        Some(vec![json!("acme")])
     );
     assert_eq!(
-        oidc.optional_claims["email_verified"].any_of,
-        [ClaimValue::Bool(true)]
+        values(&oidc.optional_claims, "email_verified"),
+        Some(vec![json!(true)])
     );
     assert_eq!(oidc.leeway, Duration::from_secs(30));
     assert_eq!(oidc.jwks_refresh_min_interval, Duration::from_secs(10));

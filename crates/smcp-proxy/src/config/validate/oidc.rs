@@ -7,7 +7,7 @@ use super::fields::{UrlRules, duration, http_url};
 use crate::config::error::Report;
 use crate::config::file::FileOidc;
 use crate::config::model::AuthMode;
-use crate::config::oidc::{ClaimRule, ClaimRules, ClaimValue, IssuerConfig, OidcConfig};
+use crate::config::oidc::{ClaimRule, ClaimRules, IssuerConfig, OidcConfig};
 use crate::config::scalar::{FileClaim, FileIssuer, Scalar};
 
 const NO_QUERY: UrlRules = UrlRules {
@@ -162,7 +162,10 @@ pub(super) fn strings(
     out
 }
 
-/// Claim rules: each claim maps to a scalar or a non-empty list of scalars.
+/// Claim rules: each claim maps to a scalar or a non-empty list of scalars. The rules are
+/// built here, by smcp-auth's own constructors (which refuse empty path segments such as
+/// `realm_access..roles`), so a rule the validator would refuse is a validation error with
+/// its key, and startup uses the built rules as they are.
 pub(super) fn claims(
     report: &mut Report,
     key: &str,
@@ -186,19 +189,26 @@ pub(super) fn claims(
                 Err(message) => report.error(&claim_key, message),
             }
         }
-        rules.insert(name.clone(), ClaimRule { any_of });
+        if any_of.len() != values.len() {
+            continue;
+        }
+        let built =
+            ClaimRule::any_of(any_of).and_then(|rule| rules.insert(name.clone(), rule).map(|_| ()));
+        if let Err(error) = built {
+            report.error(&claim_key, error.to_string());
+        }
     }
     rules
 }
 
-fn claim_value(value: &Scalar) -> Result<ClaimValue, String> {
+fn claim_value(value: &Scalar) -> Result<serde_json::Value, String> {
     Ok(match value {
-        Scalar::Str(s) => ClaimValue::String(s.clone()),
-        Scalar::Int(n) => ClaimValue::Number((*n).into()),
-        Scalar::Float(x) => ClaimValue::Number(
+        Scalar::Str(s) => serde_json::Value::String(s.clone()),
+        Scalar::Int(n) => serde_json::Value::Number((*n).into()),
+        Scalar::Float(x) => serde_json::Value::Number(
             serde_json::Number::from_f64(*x)
                 .ok_or_else(|| format!("{x} is not a usable claim value"))?,
         ),
-        Scalar::Bool(b) => ClaimValue::Bool(*b),
+        Scalar::Bool(b) => serde_json::Value::Bool(*b),
     })
 }
