@@ -12,8 +12,10 @@
 # 2. runs each target for SMCP_FUZZ_SECONDS (default 30) on a temporary copy of its seed
 #    corpus in fuzz/corpus/<target>/ (the repository is never written to), with libFuzzer's
 #    -rss_limit_mb=2048 and -timeout=10;
-# 3. exits non-zero if any target found a crash, a timeout, a leak or an out-of-memory,
-#    naming the reproducer. Artifacts are kept in a temporary directory that is printed.
+# 3. exits non-zero if any target found a crash (a panic, so also a failed assertion), a
+#    timeout or an out-of-memory, or left any other artifact, naming the reproducer. Artifacts
+#    are kept in a temporary directory that is printed. (Leaks would count too, but finding
+#    them needs LeakSanitizer, which this stable, sanitizer-free build does not link.)
 #
 # To reproduce a finding locally, run the same build (bash tests/fuzz.sh, or the cargo
 # command below) and give the artifact to the target:
