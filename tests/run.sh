@@ -4,7 +4,8 @@
 # 1. installs the real test peers (npm and PyPI packages pinned in tests/peers/) when missing;
 # 2. checks formatting and lints (warnings are errors);
 # 3. builds the benchmarks without running them;
-# 4. runs every test in the workspace (unit, service, and end-to-end against the real peers).
+# 4. runs every test in the workspace (unit, service, and end-to-end against the real peers);
+# 5. fuzzes the parsers for a bounded time (tests/fuzz.sh: SMCP_FUZZ_SECONDS per target).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -24,3 +25,6 @@ cargo bench --workspace --locked --no-run
 
 step "cargo test"
 cargo test --workspace --locked
+
+step "fuzz (tests/fuzz.sh, ${SMCP_FUZZ_SECONDS:-30}s per target)"
+bash tests/fuzz.sh

@@ -221,7 +221,20 @@ impl From<serde_json::Error> for ParseError {
 /// Parses one JSON-RPC message, keeping `bytes` as its forwarded form.
 ///
 /// Surrounding whitespace is allowed. A JSON array is refused with [`ParseError::Batch`].
+/// Bytes that are not UTF-8 are not JSON text (RFC 8259 section 8.1) and are a
+/// [`ParseError::Json`], wherever the bad byte is.
 pub fn parse(bytes: Bytes) -> Result<Message, ParseError> {
+    // serde_json checks UTF-8 only in the strings it reads: the values the envelope skips
+    // (`params`, `result`, unknown members) would otherwise be forwarded as "valid" JSON with
+    // any bytes in them. One pass over the whole message closes that.
+    if let Err(e) = std::str::from_utf8(&bytes) {
+        return Err(ParseError::Json(
+            <serde_json::Error as serde::de::Error>::custom(format_args!(
+                "invalid UTF-8 at byte {}",
+                e.valid_up_to()
+            )),
+        ));
+    }
     match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
         Some(b'{') => envelope::parse_object(bytes),
         Some(b'[') => {

@@ -167,6 +167,34 @@ fn malformed_json_is_a_parse_error() {
     }
 }
 
+/// Found by the `jsonrpc_parse` fuzz target: a non-UTF-8 byte in a value the envelope skips
+/// (an unknown member, `params`, `result`) was accepted, and the message forwarded as valid.
+#[test]
+fn invalid_utf8_anywhere_is_a_parse_error() {
+    for bytes in [
+        &b"{\"jsonrpc\":\"2.0\",\"method\":\"m\",\"extra\":\"\xff\"}"[..],
+        b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"m\",\"params\":{\"a\":[\"\xc0\xae\"]}}",
+        b"{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":\"\xed\xa0\x80\"}",
+        b"[{\"jsonrpc\":\"2.0\",\"m\xacthod\":\"m\"}]",
+        b"\"\xff\"",
+    ] {
+        let err = parse(Bytes::copy_from_slice(bytes))
+            .err()
+            .unwrap_or_else(|| panic!("accepted {bytes:?}"));
+        assert!(matches!(err, ParseError::Json(_)), "{bytes:?}: {err:?}");
+        assert_eq!(err.code(), PARSE_ERROR);
+        assert!(
+            parse_batch(Bytes::copy_from_slice(bytes)).is_err(),
+            "{bytes:?}"
+        );
+    }
+    // Non-ASCII UTF-8 is still fine, in skipped values and in read ones.
+    let message = ok(
+        "{\"jsonrpc\":\"2.0\",\"id\":\"\u{e9}\",\"method\":\"m\",\"params\":{\"a\":\"\u{20ac}\"}}",
+    );
+    assert_eq!(message.method(), Some("m"));
+}
+
 #[test]
 fn non_objects_are_refused() {
     for text in ["1", "\"x\"", "null", "true"] {
