@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use smcp_auth::token_source::{AssertionKey, ClientAuth, Secret};
+use smcp_transport::http::TrustedCas;
 use url::Url;
 
 use super::options::{Origin, Sources};
@@ -68,8 +69,11 @@ pub struct ServerTarget {
     pub url: Url,
     /// Bound on connecting and waiting for response headers.
     pub timeout: Duration,
-    /// Extra trusted CA certificates (server and IdP).
-    pub ca_file: Option<PathBuf>,
+    /// Extra trusted CA certificates (server and IdP), from `--server-ca-file`: read and
+    /// checked once, while the configuration is resolved, by the rule of the transport that
+    /// uses them ([`TrustedCas::load`]), so a bad file is a configuration problem and
+    /// building the client does not read it again.
+    pub trusted_cas: Option<TrustedCas>,
     /// Request bodies up to this many bytes are kept for a replay after a 401.
     pub replay_body_limit: usize,
 }
@@ -153,7 +157,11 @@ impl ClientConfig {
         };
         let server_url = p.url("server-url", true);
         let server_timeout = p.duration("server-timeout").unwrap_or_default();
-        let ca_file = p.path("server-ca-file");
+        let trusted_cas = p.path("server-ca-file").and_then(|path| {
+            TrustedCas::load(&path)
+                .map_err(|error| p.problem("server-ca-file", &error.to_string()))
+                .ok()
+        });
         let replay_body_limit = p.size("replay-body-limit").unwrap_or(1 << 20);
         let transport = match p.string("transport").as_deref() {
             Some("auto") | None => StdioTransport::Auto,
@@ -218,7 +226,7 @@ impl ClientConfig {
         let server = ServerTarget {
             url,
             timeout: server_timeout,
-            ca_file,
+            trusted_cas,
             replay_body_limit,
         };
         Ok((

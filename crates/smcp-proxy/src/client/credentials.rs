@@ -1,10 +1,11 @@
 //! Building the pieces that talk to the IdP: the HTTP client (system roots plus
 //! `--server-ca-file`) and the client-credentials token source from the configuration.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use smcp_auth::token_source::{ChallengeProbe, EndpointSource, TokenSource, TokenSourceConfig};
+use smcp_transport::http::TrustedCas;
 
 use super::config::{ClientConfig, TokenEndpointConfig};
 
@@ -37,25 +38,26 @@ pub fn idp_http_client(config: &ClientConfig) -> Result<reqwest::Client, BuildEr
         .connect_timeout(Duration::from_secs(10))
         .redirect(reqwest::redirect::Policy::limited(5))
         .user_agent(concat!("smcp-client/", env!("CARGO_PKG_VERSION")));
-    if let Some(path) = &config.server.ca_file {
-        builder = builder.tls_certs_merge(read_ca_file(path)?);
+    if let Some(cas) = &config.server.trusted_cas {
+        builder = builder.tls_certs_merge(ca_certificates(cas)?);
     }
     builder
         .build()
         .map_err(|error| BuildError::Http(error.to_string()))
 }
 
-fn read_ca_file(path: &Path) -> Result<Vec<reqwest::Certificate>, BuildError> {
-    let failure = |reason: String| BuildError::CaFile {
-        path: path.to_owned(),
-        reason,
-    };
-    let pem = std::fs::read(path).map_err(|e| failure(e.to_string()))?;
-    let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| failure(e.to_string()))?;
-    if certs.is_empty() {
-        return Err(failure("holds no certificate".into()));
-    }
-    Ok(certs)
+/// The `--server-ca-file` certificates (loaded and checked with the configuration) in
+/// reqwest's form.
+fn ca_certificates(cas: &TrustedCas) -> Result<Vec<reqwest::Certificate>, BuildError> {
+    cas.certificates()
+        .iter()
+        .map(|der| {
+            reqwest::Certificate::from_der(der.as_ref()).map_err(|error| BuildError::CaFile {
+                path: cas.path().to_owned(),
+                reason: error.to_string(),
+            })
+        })
+        .collect()
 }
 
 /// The token source of an `auth-mode oidc` configuration (`None` for `none`). `probe` asks

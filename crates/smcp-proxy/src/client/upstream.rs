@@ -170,8 +170,8 @@ impl Upstream {
             backend_id: Arc::from("server"),
             url: backend_url,
             timeout: config.server.timeout,
-            ca_file: config.server.ca_file.clone(),
-            trusted_cas: None,
+            ca_file: None,
+            trusted_cas: config.server.trusted_cas.clone(),
         })?;
         let probe = challenge_probe(backend.clone(), base, &server_url);
         let tokens = if config.oidc.is_some() {

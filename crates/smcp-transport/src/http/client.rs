@@ -139,6 +139,12 @@ impl TrustedCas {
         &self.path
     }
 
+    /// The certificates, DER-encoded, for a client that trusts them too (smcp-client's
+    /// identity-provider client is one: `--server-ca-file` serves both).
+    pub fn certificates(&self) -> &[CertificateDer<'static>] {
+        &self.certificates
+    }
+
     /// How many certificates the file holds.
     pub fn len(&self) -> usize {
         self.certificates.len()

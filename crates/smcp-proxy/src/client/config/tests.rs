@@ -268,3 +268,42 @@ fn oidc_options_with_auth_none_are_warned_about() {
     assert!(config.oidc.is_none());
     assert!(warnings[0].contains("--oidc-client-id"), "{warnings:?}");
 }
+
+#[test]
+fn the_server_ca_file_is_loaded_and_checked_with_the_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("ca.pem");
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    std::fs::write(&good, cert.cert.pem()).unwrap();
+    let good = good.to_str().unwrap();
+    let (config, _) = resolve(
+        &[
+            ("server-url", "https://localhost:8443"),
+            ("server-ca-file", good),
+        ],
+        &[],
+    )
+    .unwrap();
+    let cas = config.server.trusted_cas.expect("loaded");
+    assert_eq!(cas.len(), 1);
+    assert_eq!(cas.path(), std::path::Path::new(good));
+
+    let empty = dir.path().join("empty.pem");
+    std::fs::write(&empty, "not a certificate\n").unwrap();
+    let missing = dir.path().join("missing.pem");
+    for (path, cause) in [(&empty, "empty.pem"), (&missing, "missing.pem")] {
+        let problems = problems(
+            &[
+                ("server-url", "https://localhost:8443"),
+                ("server-ca-file", path.to_str().unwrap()),
+            ],
+            &[],
+        );
+        assert!(
+            problems.len() == 1
+                && problems[0].contains("server-ca-file")
+                && problems[0].contains(cause),
+            "{problems:?}"
+        );
+    }
+}
