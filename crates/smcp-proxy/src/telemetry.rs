@@ -109,4 +109,12 @@ fn describe() {
         "smcp_session_binding_refusals_total",
         "Requests answered 404 because their MCP session belongs to another principal (reason foreign), or their legacy SSE session was not announced to the caller exactly (unknown) or is named ambiguously (ambiguous), by backend and reason"
     );
+    describe_counter!(
+        "smcp_session_binding_evictions_total",
+        "HTTP session bindings dropped to make room for a new one, by backend and reason (per_principal: the principal held its maximum; capacity: the table was full)"
+    );
+    describe_gauge!(
+        "smcp_session_bindings",
+        "HTTP session bindings held (every HTTP route's sessions, bound to route and principal)"
+    );
 }

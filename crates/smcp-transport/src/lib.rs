@@ -38,6 +38,8 @@ pub mod reply;
 pub mod sse;
 pub mod stdio;
 pub mod stdio_backend;
+#[cfg(test)]
+mod test_metrics;
 
 /// Moved: the session store is now [`stdio_backend::session`]; this keeps the old path.
 pub mod session {

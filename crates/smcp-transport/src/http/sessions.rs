@@ -363,7 +363,10 @@ impl RouteSessions {
                 .get(owner)
                 .and_then(|sessions| sessions.values().next().cloned());
             match oldest {
-                Some(oldest) => table.remove(&oldest),
+                Some(oldest) => {
+                    table.remove(&oldest);
+                    self.evicted("per_principal");
+                }
                 None => break,
             }
         }
@@ -372,6 +375,7 @@ impl RouteSessions {
                 break;
             };
             table.remove(&oldest);
+            self.evicted("capacity");
         }
         table.insert(
             Arc::from(id),
@@ -379,6 +383,20 @@ impl RouteSessions {
             owner.clone(),
             legacy,
         );
+    }
+
+    /// Counts a binding dropped to make room for a new one on this route: `per_principal`
+    /// (its principal held `per_owner` already) or `capacity` (the whole table was full).
+    /// The client of an evicted session is then refused nothing (an id smcp does not know
+    /// passes to the backend), so a rising count means the bounds are too small for the
+    /// load, or someone is churning sessions.
+    fn evicted(&self, reason: &'static str) {
+        metrics::counter!(
+            "smcp_session_binding_evictions_total",
+            "backend" => self.route.to_string(),
+            "reason" => reason
+        )
+        .increment(1);
     }
 
     /// Number of bindings held in the whole table (for tests).
@@ -410,6 +428,13 @@ impl Table {
                 legacy,
             },
         );
+        self.report_size();
+    }
+
+    /// `smcp_session_bindings`: how many HTTP session bindings the table holds (at most its
+    /// capacity, see [`SessionBindings::new`]; smcp-server's is 100,000).
+    fn report_size(&self) {
+        metrics::gauge!("smcp_session_bindings").set(self.sessions.len() as f64);
     }
 
     fn touch(&mut self, id: &str) {
@@ -440,6 +465,7 @@ impl Table {
                 self.by_owner.remove(&binding.owner);
             }
         }
+        self.report_size();
     }
 }
 
@@ -572,6 +598,30 @@ pub(super) mod tests {
         // The least recently used overall (a1's touch came before a3) went first.
         assert_eq!(b.admit(Some("a1"), &bob()), Admission::Pass);
         assert_eq!(b.admit(Some("a3"), &bob()), Admission::Foreign);
+    }
+
+    #[test]
+    fn evictions_are_counted_by_reason_and_the_table_size_is_a_gauge() {
+        let capture = crate::test_metrics::Capture::default();
+        metrics::with_local_recorder(&capture, || {
+            let b = protected(2, 1);
+            b.observe(&Method::POST, None, &initialized("a1"), &alice());
+            b.observe(&Method::POST, None, &initialized("a2"), &alice()); // a1 out: per principal
+            b.observe(&Method::POST, None, &initialized("b1"), &bob());
+            let carol = SessionOwner::from_principal("https://idp", "carol");
+            b.observe(&Method::POST, None, &initialized("c1"), &carol); // a2 out: capacity
+            assert_eq!(b.len(), 2);
+            assert_eq!(capture.gauge("smcp_session_bindings{}"), Some(2.0));
+            b.observe(&Method::DELETE, Some("c1"), &status(StatusCode::OK), &carol);
+            assert_eq!(capture.gauge("smcp_session_bindings{}"), Some(1.0));
+        });
+        let evictions = |reason: &str| {
+            capture.get(&format!(
+                "smcp_session_binding_evictions_total{{backend=b,reason={reason}}}"
+            ))
+        };
+        assert_eq!(evictions("per_principal"), 1);
+        assert_eq!(evictions("capacity"), 1);
     }
 
     #[test]

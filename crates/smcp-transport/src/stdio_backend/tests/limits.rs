@@ -2,15 +2,12 @@
 //! never does, and what is refused gets 429 (the caller's own limit) or 503 (a full backend),
 //! both with `Retry-After` and a JSON-RPC error; evictions and refusals are counted.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use ::http::{Request, StatusCode};
-use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit};
 use serde_json::json;
 use tokio::task::JoinHandle;
 
@@ -19,6 +16,7 @@ use super::{
     json_body, options, post, settle,
 };
 use crate::owner::SessionOwner;
+use crate::test_metrics::Capture;
 
 fn alice() -> SessionOwner {
     SessionOwner::from_principal("https://issuer.test", "alice")
@@ -292,43 +290,4 @@ fn run_counted(test: impl Future<Output = ()>) -> Capture {
         .unwrap();
     metrics::with_local_recorder(&capture, || runtime.block_on(test));
     capture
-}
-
-/// Counters by `name{label=value,...}` (labels sorted).
-#[derive(Default)]
-struct Capture(Arc<Mutex<HashMap<String, Arc<AtomicU64>>>>);
-
-impl Capture {
-    fn get(&self, key: &str) -> u64 {
-        self.0
-            .lock()
-            .unwrap()
-            .get(key)
-            .map_or(0, |c| c.load(Ordering::SeqCst))
-    }
-}
-
-impl Recorder for Capture {
-    fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-    fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-    fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-
-    fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
-        let mut labels: Vec<String> = key
-            .labels()
-            .map(|l| format!("{}={}", l.key(), l.value()))
-            .collect();
-        labels.sort();
-        let name = format!("{}{{{}}}", key.name(), labels.join(","));
-        let cell = self.0.lock().unwrap().entry(name).or_default().clone();
-        Counter::from_arc(cell)
-    }
-
-    fn register_gauge(&self, _: &Key, _: &Metadata<'_>) -> Gauge {
-        Gauge::noop()
-    }
-
-    fn register_histogram(&self, _: &Key, _: &Metadata<'_>) -> Histogram {
-        Histogram::noop()
-    }
 }
