@@ -522,3 +522,52 @@ async fn https_to_the_server_with_a_ca_file_and_a_tls_listener() {
     assert!(message.contains("(tls:"), "{message}");
     smcp.stop().await;
 }
+
+/// The local listener keeps at most `--max-connections` open: one more is closed at accept and
+/// counted, and a slot freed is usable again (so `/metrics` answers once the flood is gone).
+#[tokio::test]
+async fn the_listener_closes_connections_over_max_connections() {
+    use tokio::io::AsyncReadExt;
+    let args = [
+        "--server-url".to_owned(),
+        "http://127.0.0.1:9".to_owned(),
+        "--max-connections".to_owned(),
+        "2".to_owned(),
+    ];
+    let client = spawn_http_client(&args, &[]).await;
+    let guard = Duration::from_secs(30);
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        held.push(
+            tokio::net::TcpStream::connect(client.addr)
+                .await
+                .expect("connect"),
+        );
+    }
+    // Accepted in order: the listener has counted both before it accepts the third.
+    let mut over = tokio::net::TcpStream::connect(client.addr)
+        .await
+        .expect("connect");
+    let mut buf = [0u8; 16];
+    let read = tokio::time::timeout(guard, over.read(&mut buf))
+        .await
+        .expect("the connection over the limit was held open");
+    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    drop(held);
+    let deadline = tokio::time::Instant::now() + guard;
+    let metrics = loop {
+        if let Ok(response) = http().get(client.url("/metrics")).send().await
+            && let Ok(text) = response.text().await
+        {
+            break text;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no slot was freed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let refused: u64 = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("smcp_connections_refused_total "))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no refusal count in\n{metrics}"));
+    assert!(refused >= 1, "{metrics}");
+}

@@ -21,6 +21,7 @@
 
 mod activity;
 mod graceful;
+mod limit;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -43,6 +44,7 @@ use smcp_transport::body::{self, Body, BoxError};
 
 use self::activity::{Activity, TrackedBody};
 pub(crate) use self::graceful::{GracefulShutdown, Watcher};
+pub(crate) use self::limit::{ConnectionLimit, OpenConnection, limit_to_open_files};
 
 /// How long a TLS handshake may take: a silent client must not hold a task.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);

@@ -42,6 +42,9 @@ pub struct ListenConfig {
     pub read_timeout: Duration,
     /// Accepted for compatibility with the Go client; streams are never cut.
     pub write_timeout: Duration,
+    /// The most connections open at once (`--max-connections`); the listener lowers it to
+    /// what the open-file limit leaves.
+    pub max_connections: usize,
     /// How long in-flight requests may finish after a shutdown signal.
     pub shutdown_timeout: Duration,
     /// `(cert, key)` PEM files when the listener serves TLS.
@@ -151,6 +154,7 @@ impl ClientConfig {
             port: p.port("port").unwrap_or(8081),
             read_timeout: p.duration("read-timeout").unwrap_or_default(),
             write_timeout: p.duration("write-timeout").unwrap_or_default(),
+            max_connections: p.count("max-connections").unwrap_or(1024),
             shutdown_timeout: p.duration("shutdown-timeout").unwrap_or_default(),
             tls: tls_files(&mut p),
             metrics_path: metrics_path(&mut p),

@@ -106,6 +106,13 @@ pub const OPTIONS: &[OptionSpec] = &[
         "HTTP write timeout (accepted for compatibility; never cuts a stream)",
     ),
     opt(
+        "max-connections",
+        &["SMCP_CLIENT_MAX_CONNECTIONS"],
+        Some("1024"),
+        "N",
+        "Most connections the local listener keeps open (more are closed at accept; new in smcp)",
+    ),
+    opt(
         "shutdown-timeout",
         &["SMCP_CLIENT_SHUTDOWN_TIMEOUT"],
         Some("10s"),

@@ -29,6 +29,7 @@ use super::origin::OriginPolicy;
 use super::readiness::{Probe, ReadinessProbes};
 
 use crate::config::{self, BackendConfig, Config};
+use crate::connection;
 use crate::telemetry;
 use crate::tls::{self, TlsSetupError};
 
@@ -153,42 +154,16 @@ pub(super) fn build(
         listener: ListenerSettings {
             read_timeout: config.server.read_timeout,
             shutdown_timeout: config.server.shutdown_timeout,
-            max_connections: connection_limit(config.server.max_connections, open_file_limit()),
+            max_connections: connection::limit_to_open_files(
+                config.server.max_connections,
+                "server.max_connections",
+            ),
         },
         started_at: SystemTime::now(),
         draining: AtomicBool::new(false),
         _probes: probes,
     };
     Ok((app, tls))
-}
-
-/// The soft open-file limit of this process, if it can be read.
-fn open_file_limit() -> Option<u64> {
-    nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
-        .ok()
-        .map(|(soft, _hard)| soft)
-}
-
-/// `server.max_connections`, lowered to three quarters of the open-file limit when that is
-/// smaller: the rest stays for upstream connections, stdio children's pipes, the listener and
-/// log files, so that a flood of connections can not leave `/health` without a descriptor.
-fn connection_limit(configured: usize, open_files: Option<u64>) -> usize {
-    let Some(open_files) = open_files else {
-        return configured;
-    };
-    let room = usize::try_from(open_files / 4 * 3)
-        .unwrap_or(usize::MAX)
-        .max(1);
-    if configured <= room {
-        return configured;
-    }
-    tracing::warn!(
-        max_connections = configured,
-        open_file_limit = open_files,
-        using = room,
-        "server.max_connections is above what the open-file limit leaves; lowered (raise `ulimit -n` to allow more)"
-    );
-    room
 }
 
 /// What every backend is built from besides its own configuration.
@@ -302,19 +277,4 @@ fn build_backend(
         auth,
         ready,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::connection_limit;
-
-    #[test]
-    fn the_connection_limit_leaves_a_quarter_of_the_open_files() {
-        assert_eq!(connection_limit(10_000, Some(1_048_576)), 10_000);
-        assert_eq!(connection_limit(10_000, Some(1024)), 768);
-        assert_eq!(connection_limit(10_000, Some(200)), 150);
-        assert_eq!(connection_limit(100, Some(200)), 100);
-        assert_eq!(connection_limit(10_000, None), 10_000);
-        assert_eq!(connection_limit(10_000, Some(1)), 1);
-    }
 }

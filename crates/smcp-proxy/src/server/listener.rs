@@ -31,7 +31,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use metrics::{Counter, Gauge};
+use metrics::Counter;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Handle;
 use tokio_rustls::TlsAcceptor;
@@ -39,10 +39,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::app::App;
 use super::dispatch::{self, Connection};
-use crate::connection::{self, Ending, GracefulShutdown};
+use crate::connection::{self, ConnectionLimit, Ending, GracefulShutdown, OpenConnection};
 
-/// At most one refusal warning per this long: a flood must not become a log flood.
-const REFUSAL_WARNING_INTERVAL: Duration = Duration::from_secs(10);
 /// The least time open connections get to finish once the listener has closed, even when the
 /// drain window is used up: enough for idle keep-alive connections to be closed politely.
 pub(crate) const CLOSE_GRACE: Duration = Duration::from_secs(1);
@@ -62,7 +60,7 @@ pub(crate) async fn serve(
     let graceful = GracefulShutdown::new();
     let mut drain = std::pin::pin!(drain);
     let mut stop = std::pin::pin!(stop);
-    let mut limit = ConnectionLimit::new(app.listener.max_connections);
+    let mut limit = ConnectionLimit::new(app.listener.max_connections, "server.max_connections");
     let window = app.listener.shutdown_timeout;
     // When the drain window ends, once draining has begun.
     let mut window_end: Option<tokio::time::Instant> = None;
@@ -254,97 +252,6 @@ impl LoopConnection {
 impl Drop for LoopConnection {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-/// The connection metrics, resolved once.
-struct ConnectionMetrics {
-    open: Gauge,
-    refused: Counter,
-    timed_out: Counter,
-}
-
-impl ConnectionMetrics {
-    fn new() -> Self {
-        Self {
-            open: metrics::gauge!("smcp_connections_open"),
-            refused: metrics::counter!("smcp_connections_refused_total"),
-            timed_out: metrics::counter!("smcp_connections_timed_out_total"),
-        }
-    }
-}
-
-/// `server.max_connections`: how many connections are open, and what to do beyond the limit.
-struct ConnectionLimit {
-    max: usize,
-    open: Arc<AtomicUsize>,
-    metrics: ConnectionMetrics,
-    /// When the last refusal was logged, and how many were refused since without a line.
-    last_warning: Option<tokio::time::Instant>,
-    unlogged: u64,
-}
-
-impl ConnectionLimit {
-    fn new(max: usize) -> Self {
-        Self {
-            max,
-            open: Arc::new(AtomicUsize::new(0)),
-            metrics: ConnectionMetrics::new(),
-            last_warning: None,
-            unlogged: 0,
-        }
-    }
-
-    /// Whether one more connection may open.
-    fn admits(&self) -> bool {
-        self.open.load(Ordering::Acquire) < self.max
-    }
-
-    /// Counts one more connection open until the returned guard is dropped.
-    fn open_one(&self) -> OpenConnection {
-        self.open.fetch_add(1, Ordering::AcqRel);
-        self.metrics.open.increment(1.0);
-        OpenConnection {
-            open: Arc::clone(&self.open),
-            gauge: self.metrics.open.clone(),
-        }
-    }
-
-    /// Closes a connection accepted over the limit at once (never waits for a slot: a
-    /// blocked accept loop would leave the backlog to the attacker), counts it and logs it,
-    /// at most once per [`REFUSAL_WARNING_INTERVAL`].
-    fn refuse(&mut self, stream: TcpStream, remote: std::net::SocketAddr) {
-        drop(stream);
-        self.metrics.refused.increment(1);
-        self.unlogged += 1;
-        let now = tokio::time::Instant::now();
-        if self
-            .last_warning
-            .is_some_and(|last| now.duration_since(last) < REFUSAL_WARNING_INTERVAL)
-        {
-            return;
-        }
-        tracing::warn!(
-            %remote,
-            max_connections = self.max,
-            refused = self.unlogged,
-            "connection refused: server.max_connections are open (count since the last such line)"
-        );
-        self.last_warning = Some(now);
-        self.unlogged = 0;
-    }
-}
-
-/// Counts a connection as open (for `server.max_connections` and the gauge) until dropped.
-struct OpenConnection {
-    open: Arc<AtomicUsize>,
-    gauge: Gauge,
-}
-
-impl Drop for OpenConnection {
-    fn drop(&mut self) {
-        self.open.fetch_sub(1, Ordering::AcqRel);
-        self.gauge.decrement(1.0);
     }
 }
 

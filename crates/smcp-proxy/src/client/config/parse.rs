@@ -110,6 +110,21 @@ impl<'s, 'e> Problems<'s, 'e> {
         }
     }
 
+    /// A whole number of at least 1.
+    pub(super) fn count(&mut self, name: &str) -> Option<usize> {
+        let text = self.string(name)?;
+        match text.trim().parse::<usize>() {
+            Ok(count) if count >= 1 => Some(count),
+            _ => {
+                self.problem(
+                    name,
+                    &format!("must be a whole number of at least 1 (got {text:?})"),
+                );
+                None
+            }
+        }
+    }
+
     /// A size such as `1MiB`, `512 KiB`, `64KB` or a number of bytes.
     pub(super) fn size(&mut self, name: &str) -> Option<usize> {
         let text = self.string(name)?;
