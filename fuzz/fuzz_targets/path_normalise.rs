@@ -14,6 +14,11 @@
 use libfuzzer_sys::fuzz_target;
 use smcp_router::normalise_or_refuse;
 
+// The upstream readings, shared with the router's proptest.
+#[path = "../../crates/smcp-router/tests/routing/readings.rs"]
+mod readings;
+use readings::{decoding_segments, raw_segments, whatwg_segments};
+
 fuzz_target!(|data: &[u8]| {
     let input = String::from_utf8_lossy(data);
     check(&input);
@@ -132,69 +137,4 @@ fn reference_accepts(target: &str) -> bool {
         .iter()
         .enumerate()
         .all(|(i, s)| *s != "." && *s != ".." && (!s.is_empty() || i + 1 == segments.len()))
-}
-
-/// Percent-decodes leniently, as most servers do: a `%` without two hex digits stays.
-fn decode(bytes: &[u8]) -> Vec<u8> {
-    let hex = |b: u8| char::from(b).to_digit(16);
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && let (Some(h), Some(l)) = (
-                bytes.get(i + 1).copied().and_then(hex),
-                bytes.get(i + 2).copied().and_then(hex),
-            )
-        {
-            out.push(u8::try_from(h * 16 + l).unwrap_or(0));
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    out
-}
-
-/// The raw reading: split on `/`, each segment decoded, a trailing empty segment dropped.
-fn raw_segments(path: &str) -> Vec<Vec<u8>> {
-    let mut segments: Vec<Vec<u8>> = path
-        .split('/')
-        .skip(1)
-        .map(|s| decode(s.as_bytes()))
-        .collect();
-    if segments.last().is_some_and(Vec::is_empty) {
-        segments.pop();
-    }
-    segments
-}
-
-/// A WHATWG parser's reading (`\` is `/`, `%2e` is `.`, dot segments resolved), decoded per
-/// segment; a target it refuses reads as a segment no raw path has.
-fn whatwg_segments(target: &str) -> Vec<Vec<u8>> {
-    url::Url::parse(&format!("http://upstream.test{target}")).map_or_else(
-        |error| vec![format!("<unparsable: {error}>").into_bytes()],
-        |url| raw_segments(url.path()),
-    )
-}
-
-/// A decoding server's reading: decode `times` times, `\` as `/`, `;params` dropped, empty
-/// and `.` segments skipped, `..` popping.
-fn decoding_segments(path: &str, times: usize) -> Vec<Vec<u8>> {
-    let mut bytes = path.as_bytes().to_vec();
-    for _ in 0..times {
-        bytes = decode(&bytes);
-    }
-    let mut out: Vec<Vec<u8>> = Vec::new();
-    for segment in bytes.split(|&b| b == b'/' || b == b'\\') {
-        let name = segment.split(|&b| b == b';').next().unwrap_or_default();
-        match name {
-            b"" | b"." => {}
-            b".." => {
-                out.pop();
-            }
-            other => out.push(other.to_vec()),
-        }
-    }
-    out
 }

@@ -6,5 +6,6 @@ mod routing {
     mod errors;
     mod normal;
     mod property;
+    mod readings;
     mod table;
 }

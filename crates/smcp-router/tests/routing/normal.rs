@@ -19,6 +19,8 @@ use proptest::prelude::{Just, ProptestConfig, Strategy, prop, prop_assert_eq};
 use proptest::{prop_oneof, proptest};
 use smcp_router::{RouteTable, normalise_or_refuse};
 
+use super::readings::{decoding_segments, raw_segments, whatwg_segments};
+
 const PREFIXES: [&str; 5] = ["/", "/public", "/private", "/public/inner", "/a/b"];
 
 /// Tokens a segment is made of: route names, near misses and every trick of the class.
@@ -66,74 +68,9 @@ fn hostile_path() -> impl Strategy<Value = String> {
         })
 }
 
-/// Percent-decodes leniently, as most servers do: a `%` without two hex digits stays.
-fn decode(bytes: &[u8]) -> Vec<u8> {
-    let hex = |b: u8| char::from(b).to_digit(16);
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && let (Some(h), Some(l)) = (
-                bytes.get(i + 1).copied().and_then(hex),
-                bytes.get(i + 2).copied().and_then(hex),
-            )
-        {
-            out.push(u8::try_from(h * 16 + l).unwrap_or(0));
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    out
-}
-
 /// The path part of a request target.
 fn path_of(target: &str) -> &str {
     target.split_once('?').map_or(target, |(path, _)| path)
-}
-
-/// The raw reading: split on `/`, each segment decoded, a trailing empty segment dropped.
-fn raw_segments(path: &str) -> Vec<Vec<u8>> {
-    let mut segments: Vec<Vec<u8>> = path
-        .split('/')
-        .skip(1)
-        .map(|s| decode(s.as_bytes()))
-        .collect();
-    if segments.last().is_some_and(Vec::is_empty) {
-        segments.pop();
-    }
-    segments
-}
-
-/// A WHATWG parser's reading, decoded per segment; a target it refuses reads as one
-/// segment no raw path has (so the property fails on it).
-fn whatwg_segments(target: &str) -> Vec<Vec<u8>> {
-    url::Url::parse(&format!("http://upstream.test{target}")).map_or_else(
-        |error| vec![format!("<unparsable: {error}>").into_bytes()],
-        |url| raw_segments(url.path()),
-    )
-}
-
-/// A decoding server's reading: decode `times` times, `\` as `/`, `;params` dropped, empty
-/// and `.` segments skipped, `..` popping.
-fn decoding_segments(path: &str, times: usize) -> Vec<Vec<u8>> {
-    let mut bytes = path.as_bytes().to_vec();
-    for _ in 0..times {
-        bytes = decode(&bytes);
-    }
-    let mut out: Vec<Vec<u8>> = Vec::new();
-    for segment in bytes.split(|&b| b == b'/' || b == b'\\') {
-        let name = segment.split(|&b| b == b';').next().unwrap_or_default();
-        match name {
-            b"" | b"." => {}
-            b".." => {
-                out.pop();
-            }
-            other => out.push(other.to_vec()),
-        }
-    }
-    out
 }
 
 /// The longest prefix of [`PREFIXES`] whose segments start `segments`.
