@@ -1,6 +1,7 @@
 //! A hostile client at the front door: invented methods and paths against `/metrics`, stalled
-//! HTTP/2 prefaces, connection floods over `server.max_connections`, foreign `Host` names and
-//! chunked bodies over `server.max_request_body`. Everything runs against the real server
+//! HTTP/2 prefaces, connection floods over `server.max_connections`, foreign `Host` names,
+//! chunked bodies over `server.max_request_body` or cut off, and what a chunked body that is
+//! read once looks like to the backend. Everything runs against the real server
 //! in-process on `127.0.0.1:0`; waits are bounded guards, never timings.
 
 #![allow(
@@ -261,6 +262,121 @@ async fn a_stdio_body_over_the_limit_is_a_413_that_says_so() {
     assert!(
         text.contains("smcp_rejected_requests_total{reason=\"body_too_large\"}"),
         "{text}"
+    );
+    smcp.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chunked_body_is_read_once_and_reaches_an_http_backend_whole_and_unchanged() {
+    // smcp reads a routed request's body whole (the seam where MCP-aware stages see its
+    // JSON-RPC envelope) and forwards those bytes: a chunked batch arrives at the backend
+    // byte for byte, now with its length declared. A body that breaks off is the client's
+    // failure (400 that says so), and nothing reaches the backend.
+    let backend = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let backend_addr = backend.local_addr().expect("addr");
+    let (seen_tx, mut seen_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = backend.accept().await {
+            let seen = seen_tx.clone();
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buf = [0u8; 4096];
+                // Head, then exactly Content-Length bytes of body.
+                loop {
+                    let n = match tcp.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => n,
+                    };
+                    request.extend_from_slice(&buf[..n]);
+                    let text = String::from_utf8_lossy(&request).into_owned();
+                    let Some((head, body)) = text.split_once("\r\n\r\n") else {
+                        continue;
+                    };
+                    let length = head
+                        .lines()
+                        .find_map(|line| {
+                            let (name, value) = line.split_once(':')?;
+                            name.eq_ignore_ascii_case("content-length")
+                                .then(|| value.trim().parse::<usize>().ok())?
+                        })
+                        .unwrap_or(0);
+                    if body.len() >= length {
+                        let _ = seen.send(text.clone());
+                        let reply = "[]";
+                        let answer = format!(
+                            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{reply}",
+                            reply.len()
+                        );
+                        let _ = tcp.write_all(answer.as_bytes()).await;
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    let backends = format!(
+        "    - id: h\n      transport: http\n      url: \"http://{backend_addr}\"\n      path: /v1/h\n"
+    );
+    let smcp = SmcpServer::start(&config("  max_request_body: 1024\n", &backends)).await;
+
+    let batch = [
+        r#"[{"jsonrpc":"2.0","id":1,"method":"tools/call","#,
+        r#""params":{"name":"echo","arguments":{"text":"h\u00e9"}}}, "#,
+        r#" {"jsonrpc":"2.0","method":"notifications/progress"}]"#,
+    ];
+    let mut chunked = String::new();
+    for piece in batch {
+        chunked.push_str(&format!("{:x}\r\n{piece}\r\n", piece.len()));
+    }
+    chunked.push_str("0\r\n\r\n");
+    let request = format!(
+        "POST /v1/h/mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n{chunked}"
+    );
+    let answer = raw(&smcp, request.as_bytes()).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let seen = tokio::time::timeout(GUARD, seen_rx.recv())
+        .await
+        .expect("the backend got the request")
+        .expect("a request");
+    let (head, body) = seen.split_once("\r\n\r\n").expect("head and body");
+    assert_eq!(body, batch.concat(), "the bytes are forwarded unchanged");
+    let head = head.to_ascii_lowercase();
+    assert!(
+        head.contains(&format!("content-length: {}", batch.concat().len())),
+        "{head}"
+    );
+    assert!(!head.contains("transfer-encoding"), "{head}");
+
+    // A chunked body cut off before its end: the client's failure, not the backend's.
+    let broken = "POST /v1/h/mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n40\r\n{\"jsonrpc\":\"2.0\"";
+    let mut tcp = TcpStream::connect(smcp.addr()).await.expect("connect");
+    tcp.write_all(broken.as_bytes()).await.expect("write");
+    tcp.shutdown().await.expect("half-close");
+    let mut out = Vec::new();
+    tokio::time::timeout(GUARD, tcp.read_to_end(&mut out))
+        .await
+        .expect("an answer")
+        .expect("read");
+    let answer = String::from_utf8_lossy(&out);
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("\"jsonrpc\":\"2.0\""), "{answer}");
+    assert!(
+        answer.contains("the request body could not be read"),
+        "{answer}"
+    );
+    assert!(
+        !answer.contains("unreachable"),
+        "a broken client body is never a backend failure: {answer}"
+    );
+    let client = reqwest::Client::new();
+    let text = metrics(&client, &smcp).await;
+    assert!(
+        text.contains("smcp_rejected_requests_total{reason=\"body_unreadable\"}"),
+        "{text}"
+    );
+    assert!(
+        seen_rx.try_recv().is_err(),
+        "nothing of the broken body reached the backend"
     );
     smcp.stop().await;
 }

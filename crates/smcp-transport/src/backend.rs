@@ -2,13 +2,15 @@
 //!
 //! A [`Backend`] is what a route leads to: a remote MCP server ([`HttpBackend`], with this
 //! route's view of the server's HTTP session bindings) or local children ([`StdioBackend`]).
-//! [`Backend::call`] takes the request with its body still streamed and a [`CallContext`]
-//! holding everything about the caller and the route that any backend needs, so the proxy's
-//! request path is the same line for both kinds and the differences live here:
+//! [`Backend::call`] takes the request with its body already read ([`RequestBody`]: the
+//! caller read it once, within its size limit, and may have looked at its JSON-RPC envelope)
+//! and a [`CallContext`] holding everything about the caller and the route that any backend
+//! needs, so the proxy's request path is the same line for both kinds and the differences live
+//! here:
 //!
-//! - the request body is bounded by the backend (HTTP: streamed through a size limit; stdio:
-//!   read whole, once, up to its `max_message_bytes`), so a body over the limit is a 413 that
-//!   says so and never a backend failure;
+//! - an HTTP backend is sent the body's bytes unchanged (whatever they are: the upstream
+//!   server judges them); a stdio backend takes its parsed message (and refuses a batch or
+//!   anything that is not one message with 400);
 //! - a session is bound to (route, principal) for both kinds: a stdio route's sessions live in
 //!   its own [`StdioBackend`] and carry their owner; an HTTP route checks the
 //!   [`RouteSessions`] before forwarding (another route's or principal's id: 404);
@@ -26,6 +28,7 @@ use crate::body::{self, Body};
 use crate::http::sessions::{self, Admission, RouteSessions};
 use crate::http::{ClientAddr, ForwardContext, ForwardError, HttpBackend};
 use crate::owner::SessionOwner;
+use crate::request_body::RequestBody;
 use crate::stdio_backend::{StdioBackend, StdioRequestContext};
 
 /// The backend a route leads to.
@@ -37,7 +40,8 @@ pub enum Backend {
         forwarder: HttpBackend,
         /// This route's view of the server's HTTP session bindings.
         sessions: RouteSessions,
-        /// The largest request body forwarded, in bytes (413 over it).
+        /// The largest request body forwarded, in bytes: the caller reads the body within it
+        /// ([`Backend::max_request_body`]; 413 over it).
         max_body: u64,
     },
     /// Local MCP servers spawned per session and spoken to over stdio (bounds its bodies
@@ -90,15 +94,15 @@ impl Backend {
     /// the 404 an unknown session gets, as the backend's answer.
     pub async fn call(
         &self,
-        request: Request<Body>,
+        request: Request<RequestBody>,
         context: CallContext,
     ) -> Result<Response<Body>, CallError> {
         match self {
             Backend::Http {
                 forwarder,
                 sessions,
-                max_body,
-            } => call_http(forwarder, sessions, *max_body, request, context).await,
+                ..
+            } => call_http(forwarder, sessions, request, context).await,
             Backend::Stdio(backend) => {
                 let stdio = StdioRequestContext {
                     sub_path: context.sub_path,
@@ -107,8 +111,17 @@ impl Backend {
                     owner: context.owner,
                     client: context.client.ip(),
                 };
-                Ok(backend.handle(request, stdio).await)
+                Ok(backend.serve(request, stdio).await)
             }
+        }
+    }
+
+    /// The largest request body this backend takes, in bytes: read the body for
+    /// [`Backend::call`] within it ([`RequestBody::read`]), and answer 413 over it.
+    pub fn max_request_body(&self) -> u64 {
+        match self {
+            Backend::Http { max_body, .. } => *max_body,
+            Backend::Stdio(backend) => backend.max_message_bytes(),
         }
     }
 
@@ -124,8 +137,7 @@ impl Backend {
 async fn call_http(
     forwarder: &HttpBackend,
     sessions: &RouteSessions,
-    max_body: u64,
-    request: Request<Body>,
+    request: Request<RequestBody>,
     context: CallContext,
 ) -> Result<Response<Body>, CallError> {
     // Read once: checked now, and needed again to learn from the response.
@@ -143,12 +155,8 @@ async fn call_http(
     } else {
         None
     };
-    let (parts, incoming) = request.into_parts();
-    let limit = usize::try_from(max_body).unwrap_or(usize::MAX);
-    let request = Request::from_parts(
-        parts,
-        body::boxed(http_body_util::Limited::new(incoming, limit)),
-    );
+    // Already bounded by the caller's read; sent with its exact length.
+    let request = request.map(|body| body::full(body.into_bytes()));
     let forward = ForwardContext {
         upstream_path_and_query: context.forward_path,
         public_prefix: context.prefix_stripped.then_some(context.public_prefix),

@@ -1,7 +1,7 @@
 //! MCP backends for smcp.
 //!
 //! Two kinds of backend sit behind one call ([`backend::Backend::call`]): remote MCP servers
-//! reached over HTTP (streamed both ways through a pooled client) and local stdio MCP servers
+//! reached over HTTP (through a pooled client, responses streamed) and local stdio MCP servers
 //! that smcp spawns and supervises, one child per MCP session. Sessions are bound to their
 //! (route, principal) for both kinds, and [`reply`] builds every answer smcp gives itself.
 //! This crate also holds the protocol pieces both need: JSON-RPC envelope parsing that keeps
@@ -21,7 +21,8 @@
 //!   - `connect`: a session's child as its connection.
 //! - [`http`]: the HTTP backend (forwarder, connection pools, the HTTP session bindings).
 //! - Shared: [`backend`] (one backend of either kind behind one call), [`body`] (the one body
-//!   type), `budget` (channels bounded by bytes), [`jsonrpc`] (envelopes that keep their
+//!   type, and reading one whole within a limit), [`request_body`] (a request body read once,
+//!   with its JSON-RPC envelope), `budget` (channels bounded by bytes), [`jsonrpc`] (envelopes that keep their
 //!   bytes), [`owner`] (the [`owner::SessionOwner`] both kinds bind sessions to), [`reply`]
 //!   (smcp's own answers), [`sse`] (SSE framing).
 //!
@@ -35,6 +36,7 @@ pub mod http;
 pub mod jsonrpc;
 pub mod owner;
 pub mod reply;
+pub mod request_body;
 pub mod sse;
 pub mod stdio;
 pub mod stdio_backend;

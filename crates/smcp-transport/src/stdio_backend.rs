@@ -46,8 +46,9 @@ use ::http::{Method, Request, Response};
 use self::session::conn::Connector;
 use self::session::{Sessions, Settings};
 use self::streamable::reply;
-use crate::body::Body;
+use crate::body::{Body, ReadError};
 use crate::reply::ProxyError;
+use crate::request_body::RequestBody;
 use crate::stdio::ChildSpec;
 
 pub use crate::owner::SessionOwner;
@@ -84,8 +85,9 @@ pub struct StdioBackendOptions {
     /// to the replay buffer only. [`DEFAULT_STALL_TIMEOUT`] unless a test needs less.
     pub stall_timeout: Duration,
     /// The largest request body (one JSON-RPC message) read from a client, in bytes; a body
-    /// over it is answered 413 and never reaches the child. The backend reads the body itself,
-    /// so the caller passes it on streamed (smcp-server: `server.max_request_body`).
+    /// over it is answered 413 and never reaches the child. [`StdioBackend::handle`] reads
+    /// within it; a caller of [`StdioBackend::serve`] reads the body itself, with the same
+    /// limit (smcp-server: `server.max_request_body`).
     pub max_message_bytes: u64,
 }
 
@@ -155,8 +157,29 @@ impl StdioBackend {
         }
     }
 
-    /// Serves one HTTP request addressed to this backend.
+    /// Serves one HTTP request addressed to this backend, reading its body first (at most
+    /// `max_message_bytes`: over it 413, a body that broke off 400). A caller that has read
+    /// the body already (the proxy does, for its MCP stages) uses [`StdioBackend::serve`].
     pub async fn handle(&self, req: Request<Body>, ctx: StdioRequestContext) -> Response<Body> {
+        let (parts, body) = req.into_parts();
+        let limit = self.sessions.settings.max_message_bytes;
+        match RequestBody::read(body, limit).await {
+            Ok(body) => self.serve(Request::from_parts(parts, body), ctx).await,
+            Err(ReadError::TooLarge) => {
+                reply::error(None, &ProxyError::PayloadTooLarge { limit: Some(limit) })
+            }
+            Err(ReadError::Failed) => reply::error(None, &ProxyError::BodyUnreadable),
+        }
+    }
+
+    /// Serves one HTTP request addressed to this backend whose body has been read. The caller
+    /// bounds the body (smcp-server reads it within `server.max_request_body`, which is this
+    /// backend's `max_message_bytes`).
+    pub async fn serve(
+        &self,
+        req: Request<RequestBody>,
+        ctx: StdioRequestContext,
+    ) -> Response<Body> {
         let sessions = &self.sessions;
         let method = req.method().clone();
         match normalize(&ctx.sub_path) {
@@ -205,6 +228,11 @@ impl StdioBackend {
     /// and reaped and every task of the backend has finished.
     pub async fn shutdown(&self) {
         self.sessions.shutdown().await;
+    }
+
+    /// The largest request body it takes, in bytes (`max_message_bytes`).
+    pub fn max_message_bytes(&self) -> u64 {
+        self.sessions.settings.max_message_bytes
     }
 
     /// How many sessions are open.

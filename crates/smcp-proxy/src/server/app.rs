@@ -43,7 +43,6 @@ pub(crate) struct App {
     pub(crate) host_policy: HostPolicy,
     /// The auth state when `auth.mode` is `oidc`.
     pub(crate) auth: Option<Arc<ServerAuth>>,
-    pub(crate) max_request_body: u64,
     pub(crate) metrics_path: Option<String>,
     pub(crate) prometheus: Option<PrometheusHandle>,
     /// The gauge of requests without a response head yet.
@@ -76,10 +75,6 @@ impl App {
 
     pub(crate) fn auth(&self) -> Option<&ServerAuth> {
         self.auth.as_deref()
-    }
-
-    pub(crate) fn max_request_body(&self) -> u64 {
-        self.max_request_body
     }
 
     pub(crate) fn metrics_path(&self) -> Option<&str> {

@@ -10,11 +10,12 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use http::{HeaderName, Request, Response, StatusCode};
+use http::{HeaderName, Request, Response};
 use smcp_transport::backend::{Backend, CallContext, CallError};
 use smcp_transport::body::Body;
 use smcp_transport::http::ForwardError;
 use smcp_transport::reply::ProxyError;
+use smcp_transport::request_body::RequestBody;
 
 use super::auth::{BackendAuth, Caller};
 use super::dispatch::{Connection, reject};
@@ -82,16 +83,15 @@ impl BackendEntry {
         self.ready.load(Ordering::Relaxed)
     }
 
-    /// The call stage: passes the request to the backend with what it needs to know about
-    /// the route, the connection and the caller, and maps what the call could not do to
-    /// smcp's own reply (`max_request_body` is named in a 413).
+    /// The call stage: passes the request (its body read) to the backend with what it needs to
+    /// know about the route, the connection and the caller, and maps what the call could not do
+    /// to smcp's own reply.
     pub(crate) async fn call(
         &self,
-        request: Request<Body>,
+        request: Request<RequestBody>,
         routed: Routed,
         connection: &Connection,
         caller: Caller,
-        max_request_body: u64,
     ) -> Response<Body> {
         let host = request
             .headers()
@@ -117,24 +117,18 @@ impl BackendEntry {
             set_headers: caller.set_headers,
         };
         match self.backend.call(request, context).await {
-            Ok(response) => {
-                // The stdio backend's only 413 is a body over `max_message_bytes`
-                // (= server.max_request_body): a rejection, counted like the HTTP path's.
-                if response.status() == StatusCode::PAYLOAD_TOO_LARGE
-                    && self.kind() == TransportKind::Stdio
-                {
-                    reject("body_too_large");
-                }
-                response
+            Ok(response) => response,
+            Err(CallError::Forward(error)) => {
+                forward_error(&error, self.backend.max_request_body())
             }
-            Err(CallError::Forward(error)) => forward_error(&error, max_request_body),
         }
     }
 }
 
 /// The answer to a failed forward. A failure of the client's own body is the client's: a body
-/// cut off at `max_request_body` (a chunked one declares no length) is a 413 saying so and
-/// counted as a rejection, never reported as an unreachable backend.
+/// cut off at `max_request_body` is a 413 saying so and counted as a rejection, never reported
+/// as an unreachable backend. (smcp-server reads the body before the call, so this is for
+/// bodies a forward streams; kept so that no body failure is ever mapped to a backend one.)
 fn forward_error(error: &ForwardError, max_request_body: u64) -> Response<Body> {
     let error = match error {
         ForwardError::Body {

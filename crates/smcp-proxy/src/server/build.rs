@@ -146,7 +146,6 @@ pub(super) fn build(
         origin_policy: OriginPolicy::new(&allowed_origins),
         host_policy,
         auth: server_auth,
-        max_request_body: config.server.max_request_body,
         metrics_path,
         prometheus,
         in_flight: InFlight::new(),

@@ -15,7 +15,8 @@
 //! 5. auth (protected backends only): bearer token validated for the backend's resource URL
 //!    and rules, or 401/403/503 (`auth`); the caller becomes the session owner and, for HTTP
 //!    backends, the identity headers;
-//! 6. declared body size (413), then the backend call, with the body wrapped in a size limit.
+//! 6. the body, read whole within the backend's limit (413 over it, 400 when it breaks off):
+//!    the seam where MCP-aware stages will see its JSON-RPC envelope; then the backend call.
 //!
 //! Responses on backend routes and the `/.well-known/` documents to an allowed `Origin` carry
 //! CORS headers (`cors`). Every answer smcp gives itself comes from `reply`, so errors look the
@@ -26,9 +27,10 @@ use std::sync::Arc;
 
 use http::{HeaderValue, Request, Response, header};
 use hyper::body::Incoming;
-use smcp_transport::body::{self, Body};
+use smcp_transport::body::{self, Body, ReadError};
 use smcp_transport::http::ClientAddr;
 use smcp_transport::reply::ProxyError;
+use smcp_transport::request_body::RequestBody;
 
 use super::app::App;
 use super::backend::{BackendEntry, Routed};
@@ -172,7 +174,7 @@ fn origin_refused<B>(request: &Request<B>, backend: &str) -> Response<Body> {
     reply::error(&ProxyError::OriginRefused)
 }
 
-/// Stages 4 to 6 for a routed request: admission, auth, body size, then the backend call.
+/// Stages 4 to 6 for a routed request: admission, auth, the body, then the backend call.
 async fn admit_and_call(
     app: &App,
     connection: &Connection,
@@ -201,19 +203,33 @@ async fn admit_and_call(
             return response;
         }
     };
-    let limit = app.max_request_body();
+    // The body, read once and within the backend's limit, for every backend kind: a declared
+    // length over it is refused before anything is read, a chunked body as soon as it crosses.
+    let limit = entry.backend.max_request_body();
     if declared_length(&request).is_some_and(|length| length > limit) {
         reject("body_too_large");
         return reply::error(&ProxyError::PayloadTooLarge { limit: Some(limit) });
     }
+    let (head, body) = request.into_parts();
+    let body = match RequestBody::read(body::boxed(body), limit).await {
+        Ok(body) => body,
+        Err(ReadError::TooLarge) => {
+            reject("body_too_large");
+            return reply::error(&ProxyError::PayloadTooLarge { limit: Some(limit) });
+        }
+        Err(ReadError::Failed) => {
+            reject("body_unreadable");
+            return reply::error(&ProxyError::BodyUnreadable);
+        }
+    };
 
-    // The seam for MCP-aware stages (per-tool policy, audit, rate limits): here the caller
-    // is known and nothing has reached a backend yet.
+    // The seam for MCP-aware stages (per-tool policy, audit, rate limits): the caller is known,
+    // nothing has reached a backend yet, and `body.envelope()` is the parsed JSON-RPC message
+    // (or batch) whichever kind of backend the route leads to.
 
-    // Each backend bounds and reads the body itself (streamed to an HTTP backend, read once
-    // by a stdio backend), with the same limit.
-    let request = request.map(body::boxed);
-    entry.call(request, target, connection, caller, limit).await
+    entry
+        .call(Request::from_parts(head, body), target, connection, caller)
+        .await
 }
 
 /// Whether a request names the MCP session it belongs to: an `Mcp-Session-Id` (Streamable

@@ -15,12 +15,13 @@ use ::http::{HeaderMap, Request, Response};
 use crate::body::Body;
 use crate::jsonrpc::Kind;
 use crate::reply::ProxyError;
+use crate::request_body::RequestBody;
 use crate::stdio_backend::session::conn::ConnError;
 use crate::stdio_backend::session::stream::sink;
 use crate::stdio_backend::session::{
     EndReason, LegacyStream, Lookup, Output, SessionOwner, Sessions, Transport, drive,
 };
-use crate::stdio_backend::streamable::post::{create_failed, read_message};
+use crate::stdio_backend::streamable::post::{create_failed, message_of};
 use crate::stdio_backend::streamable::{Media, accepts, reply};
 
 /// `GET /sse`: a new session and its stream.
@@ -61,7 +62,7 @@ pub(crate) async fn open(
 /// on the stream.
 pub(crate) async fn message(
     sessions: &Arc<Sessions>,
-    req: Request<Body>,
+    req: Request<RequestBody>,
     query: Option<&str>,
     owner: &SessionOwner,
 ) -> Response<Body> {
@@ -83,9 +84,9 @@ pub(crate) async fn message(
         }
     };
     session.activity.touch();
-    let msg = match read_message(req.into_body(), sessions.settings.max_message_bytes).await {
+    let msg = match message_of(req.into_body()) {
         Ok(msg) => msg,
-        Err(response) => return response,
+        Err(error) => return reply::error(None, &error),
     };
     match msg.kind() {
         Kind::Request => {

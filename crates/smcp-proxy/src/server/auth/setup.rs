@@ -54,6 +54,9 @@ pub(crate) fn server_auth(
         jwks_refresh_min_interval: oidc.jwks_refresh_min_interval,
         ..ValidatorConfig::default()
     };
+    // A loaded config has been through validation, which asked smcp-auth's issuer rules per
+    // entry (so a loaded config always passes here); `Config` is a public struct, though, and
+    // one built by hand has not. The same rules, from the same crate, guard that case.
     validator_config.check().map_err(|error| SetupError {
         key: "oidc.issuers".to_owned(),
         message: error.to_string(),

@@ -11,7 +11,6 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use ::http::{HeaderValue, Request, Response, StatusCode};
-use http_body_util::BodyExt as _;
 use tokio::sync::oneshot;
 
 use super::headers::{Media, accepts};
@@ -19,6 +18,7 @@ use super::{SESSION_ID, reply, session_for};
 use crate::body::Body;
 use crate::jsonrpc::{self, Kind, Message, ParseError};
 use crate::reply::ProxyError;
+use crate::request_body::{Envelope, RequestBody};
 use crate::stdio_backend::session::conn::ConnError;
 use crate::stdio_backend::session::stream::{Decision, Shape};
 use crate::stdio_backend::session::{
@@ -28,7 +28,7 @@ use crate::stdio_backend::session::{
 /// Handles a `POST` to the Streamable HTTP endpoint.
 pub(crate) async fn post(
     sessions: &Arc<Sessions>,
-    req: Request<Body>,
+    req: Request<RequestBody>,
     owner: &SessionOwner,
     client: IpAddr,
 ) -> Response<Body> {
@@ -49,9 +49,9 @@ pub(crate) async fn post(
             );
         }
     };
-    let msg = match read_message(body, sessions.settings.max_message_bytes).await {
+    let msg = match message_of(body) {
         Ok(msg) => msg,
-        Err(response) => return response,
+        Err(error) => return reply::error(None, &error),
     };
 
     if msg.is_request() && msg.method() == Some("initialize") {
@@ -87,104 +87,33 @@ pub(crate) async fn post(
     }
 }
 
-/// Collects the body, at most `limit` bytes of it, and parses it as one JSON-RPC message, or
-/// the 413 or 400 to answer with. The whole message is read before anything reaches the
-/// child, so an oversize body never becomes half a line on its stdin.
-pub(crate) async fn read_message(body: Body, limit: u64) -> Result<Message, Response<Body>> {
-    let bytes = match read_bounded(body, limit).await {
-        Ok(bytes) => bytes,
-        Err(BodyRead::TooLarge) => {
-            return Err(reply::error(
-                None,
-                &ProxyError::PayloadTooLarge { limit: Some(limit) },
-            ));
-        }
-        Err(BodyRead::Failed) => {
-            return Err(reply::error(None, &ProxyError::BodyUnreadable));
-        }
+/// The one JSON-RPC message of a body, or the error to answer with (400): a stdio child takes one
+/// message per line, so a batch is refused, as is anything that is not a message. The proxy has
+/// read the whole body (within `max_message_bytes`) before this, so an oversize body never
+/// becomes half a line on the child's stdin.
+pub(crate) fn message_of(body: RequestBody) -> Result<Message, ProxyError> {
+    // The envelope parser refuses bytes that are not UTF-8 as a parse error; this says what
+    // is wrong more plainly, and the child must get text.
+    if std::str::from_utf8(body.bytes()).is_err() {
+        return Err(ProxyError::BodyNotUtf8);
+    }
+    let error = match body.into_envelope() {
+        Envelope::One(message) => return Ok(message),
+        Envelope::Batch(_) => ParseError::Batch,
+        Envelope::Invalid(error) => error,
     };
-    // The envelope parser does not decode the strings it skips, and the backend must get
-    // text: check the whole body once.
-    if std::str::from_utf8(&bytes).is_err() {
-        return Err(reply::error(None, &ProxyError::BodyNotUtf8));
-    }
-    jsonrpc::parse(bytes).map_err(|e| {
-        let message = match e {
-            ParseError::Batch | ParseError::EmptyBatch => {
-                "Invalid Request: JSON-RPC batches are not supported; send one message per POST"
-                    .to_owned()
-            }
-            ParseError::Json(_) => format!("Parse error: {e}"),
-            _ => format!("Invalid Request: {e}"),
-        };
-        reply::error(
-            None,
-            &ProxyError::InvalidMessage {
-                code: e.code(),
-                message,
-            },
-        )
+    let message = match error {
+        ParseError::Batch | ParseError::EmptyBatch => {
+            "Invalid Request: JSON-RPC batches are not supported; send one message per POST"
+                .to_owned()
+        }
+        ParseError::Json(_) => format!("Parse error: {error}"),
+        _ => format!("Invalid Request: {error}"),
+    };
+    Err(ProxyError::InvalidMessage {
+        code: error.code(),
+        message,
     })
-}
-
-/// Why a request body could not be read.
-enum BodyRead {
-    /// More than the limit arrived (what came is dropped).
-    TooLarge,
-    /// The client's body failed (it went away, or sent a broken chunk).
-    Failed,
-}
-
-/// The whole body, at most `limit` bytes of it: frame by frame, so an oversize body is refused
-/// as soon as it crosses the limit (a caller's own size-limit error counts as too large too).
-async fn read_bounded(mut body: Body, limit: u64) -> Result<bytes::Bytes, BodyRead> {
-    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-    // Most bodies arrive in one frame: that frame is kept as it is, and only a second frame
-    // makes a buffer to join them in.
-    let mut first: Option<bytes::Bytes> = None;
-    let mut joined: Option<bytes::BytesMut> = None;
-    let mut len = 0usize;
-    while let Some(frame) = body.frame().await {
-        let frame = match frame {
-            Ok(frame) => frame,
-            Err(error) if is_over_limit(&*error) => return Err(BodyRead::TooLarge),
-            Err(_) => return Err(BodyRead::Failed),
-        };
-        let Ok(data) = frame.into_data() else {
-            continue;
-        };
-        if data.len() > limit - len {
-            return Err(BodyRead::TooLarge);
-        }
-        len += data.len();
-        match (&mut joined, first.take()) {
-            (Some(joined), _) => joined.extend_from_slice(&data),
-            (None, None) => first = Some(data),
-            (None, Some(earlier)) => {
-                let mut buffer = bytes::BytesMut::with_capacity(len);
-                buffer.extend_from_slice(&earlier);
-                buffer.extend_from_slice(&data);
-                joined = Some(buffer);
-            }
-        }
-    }
-    Ok(match (joined, first) {
-        (Some(joined), _) => joined.freeze(),
-        (None, Some(first)) => first,
-        (None, None) => bytes::Bytes::new(),
-    })
-}
-
-/// Whether a body error is (or wraps) a body over a size limit.
-fn is_over_limit(error: &(dyn std::error::Error + 'static)) -> bool {
-    let mut cause = Some(error);
-    while let Some(error) = cause {
-        if error.is::<http_body_util::LengthLimitError>() {
-            return true;
-        }
-        cause = error.source();
-    }
-    false
 }
 
 /// `initialize` without a session: start a child, create the session, forward the request.
@@ -325,48 +254,5 @@ fn answer(
             request.id(),
             &ProxyError::BadGateway("Bad Gateway: the request ended without a response".into()),
         ),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use bytes::Bytes;
-    use http_body_util::StreamBody;
-
-    use super::{BodyRead, read_bounded};
-    use crate::body;
-
-    fn chunked(chunks: &[&'static str]) -> body::Body {
-        let frames: Vec<_> = chunks
-            .iter()
-            .map(|chunk| {
-                Ok::<_, std::convert::Infallible>(http_body::Frame::data(Bytes::from(*chunk)))
-            })
-            .collect();
-        body::boxed(StreamBody::new(futures_util::stream::iter(frames)))
-    }
-
-    #[tokio::test]
-    async fn one_frame_is_kept_and_several_are_joined_in_order() {
-        let one = read_bounded(chunked(&["{\"a\":1}"]), 100)
-            .await
-            .ok()
-            .unwrap();
-        assert_eq!(one, Bytes::from_static(b"{\"a\":1}"));
-        let three = read_bounded(chunked(&["{\"a\"", ":", "1}"]), 100)
-            .await
-            .ok()
-            .unwrap();
-        assert_eq!(three, Bytes::from_static(b"{\"a\":1}"));
-        let none = read_bounded(chunked(&[]), 100).await.ok().unwrap();
-        assert!(none.is_empty());
-    }
-
-    #[tokio::test]
-    async fn frames_adding_up_past_the_limit_are_too_large() {
-        let exact = read_bounded(chunked(&["12345", "67890"]), 10).await;
-        assert!(exact.is_ok(), "exactly the limit passes");
-        let over = read_bounded(chunked(&["12345", "67890", "x"]), 10).await;
-        assert!(matches!(over, Err(BodyRead::TooLarge)));
     }
 }
