@@ -86,15 +86,20 @@ pub enum ConfigError {
     /// loopback hosts only, for local development and tests).
     #[error("`{0}` must be an https URL (http only for localhost)")]
     InsecureUrl(String),
-    /// An issuer identifier with a query or fragment (forbidden by RFC 8414), or with a `|`
-    /// (which would make [`Principal::key`](crate::Principal::key) ambiguous).
-    #[error("issuer `{0}` must not have a query, a fragment or a `|`")]
+    /// An issuer identifier with a query or fragment (forbidden by RFC 8414), user info, or a
+    /// `|` (which would make [`Principal::key`](crate::Principal::key) ambiguous).
+    #[error("issuer `{0}` must not have a query, a fragment, a user name or password, or a `|`")]
     IssuerQuery(String),
+    /// An issuer identifier that is not a URL at all.
+    #[error("issuer `{0}` is not an absolute URL")]
+    NotAUrl(String),
 }
 
 impl ValidatorConfig {
-    /// Checks the cross-field rules: at least one issuer, no duplicates, https (or loopback
-    /// http) issuer and JWKS URLs, no query, fragment or `|` in an issuer.
+    /// Checks every rule: at least one issuer, no duplicates, and each issuer's own rules
+    /// ([`IssuerConfig::check`]). A configuration loader that reports problems per field calls
+    /// [`check_issuer`] and [`check_jwks_uri`] for each entry instead, so that the rules stay
+    /// here and are not restated.
     pub fn check(&self) -> Result<(), ConfigError> {
         if self.issuers.is_empty() {
             return Err(ConfigError::NoIssuers);
@@ -106,21 +111,53 @@ impl ValidatorConfig {
             {
                 return Err(ConfigError::DuplicateIssuer(issuer.issuer.clone()));
             }
-            let url = Url::parse(&issuer.issuer)
-                .map_err(|_| ConfigError::InsecureUrl(issuer.issuer.clone()))?;
-            if !is_secure_url(&url) {
-                return Err(ConfigError::InsecureUrl(issuer.issuer.clone()));
-            }
-            if url.query().is_some() || url.fragment().is_some() || issuer.issuer.contains('|') {
-                return Err(ConfigError::IssuerQuery(issuer.issuer.clone()));
-            }
-            if let Some(jwks) = &issuer.jwks_uri
-                && !is_secure_url(jwks)
-            {
-                return Err(ConfigError::InsecureUrl(jwks.to_string()));
-            }
+            issuer.check()?;
         }
         Ok(())
+    }
+}
+
+impl IssuerConfig {
+    /// Checks this issuer's own rules: [`check_issuer`] on the identifier and
+    /// [`check_jwks_uri`] on the JWKS URL when one is set.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        check_issuer(&self.issuer)?;
+        if let Some(jwks) = &self.jwks_uri {
+            check_jwks_uri(jwks)?;
+        }
+        Ok(())
+    }
+}
+
+/// The rules for an issuer identifier (the one copy of them): a URL, https or loopback http
+/// ([`is_secure_url`]), with no query or fragment (RFC 8414), no user name or password, and no
+/// `|` (the separator of [`Principal::key`](crate::Principal::key)). Returns the parsed URL.
+///
+/// The identifier is compared byte for byte with tokens' `iss`, so it is checked as given:
+/// trim it before, if the source may pad it.
+pub fn check_issuer(issuer: &str) -> Result<Url, ConfigError> {
+    let url = Url::parse(issuer).map_err(|_| ConfigError::NotAUrl(issuer.to_owned()))?;
+    if !is_secure_url(&url) {
+        return Err(ConfigError::InsecureUrl(issuer.to_owned()));
+    }
+    if url.query().is_some()
+        || url.fragment().is_some()
+        || !url.username().is_empty()
+        || url.password().is_some()
+        || issuer.contains('|')
+    {
+        return Err(ConfigError::IssuerQuery(issuer.to_owned()));
+    }
+    Ok(url)
+}
+
+/// The rule for a configured JWKS URL: https or loopback http ([`is_secure_url`]), since
+/// whoever can replace the keys can mint accepted tokens.
+pub fn check_jwks_uri(jwks: &Url) -> Result<(), ConfigError> {
+    if is_secure_url(jwks) {
+        Ok(())
+    } else {
+        Err(ConfigError::InsecureUrl(jwks.to_string()))
     }
 }
 
@@ -196,7 +233,15 @@ mod tests {
         ));
         assert!(matches!(
             with_issuers(&["not a url"]).check(),
-            Err(ConfigError::InsecureUrl(_))
+            Err(ConfigError::NotAUrl(_))
+        ));
+        assert!(matches!(
+            with_issuers(&["https://user:pw@a.example/"]).check(),
+            Err(ConfigError::IssuerQuery(_))
+        ));
+        assert!(matches!(
+            with_issuers(&["https://a.example/#f"]).check(),
+            Err(ConfigError::IssuerQuery(_))
         ));
         assert!(matches!(
             with_issuers(&["https://a.example", "https://a.example"]).check(),

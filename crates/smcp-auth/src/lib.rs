@@ -29,7 +29,9 @@ pub mod token_source;
 mod validator;
 
 pub use claims::{ClaimRule, ClaimRuleError, ClaimRules};
-pub use config::{ConfigError, IssuerConfig, ValidatorConfig, is_secure_url};
+pub use config::{
+    ConfigError, IssuerConfig, ValidatorConfig, check_issuer, check_jwks_uri, is_secure_url,
+};
 pub use error::{AuthError, ClaimProblem, ErrorClass};
 pub use principal::Principal;
 pub use validator::Validator;

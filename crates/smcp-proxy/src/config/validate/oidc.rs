@@ -10,11 +10,6 @@ use crate::config::model::AuthMode;
 use crate::config::oidc::{ClaimRule, ClaimRules, IssuerConfig, OidcConfig};
 use crate::config::scalar::{FileClaim, FileIssuer, Scalar};
 
-const NO_QUERY: UrlRules = UrlRules {
-    query: false,
-    userinfo: false,
-};
-
 pub(super) fn oidc(report: &mut Report, file: &FileOidc, mode: AuthMode) -> OidcConfig {
     let mut issuers: Vec<IssuerConfig> = Vec::new();
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
@@ -34,8 +29,10 @@ pub(super) fn oidc(report: &mut Report, file: &FileOidc, mode: AuthMode) -> Oidc
             continue;
         };
         let issuer = issuer.trim().to_owned();
-        if let Err(message) = http_url(&issuer, NO_QUERY) {
-            report.error(&issuer_key, message);
+        // The rules of an issuer are smcp-auth's (the validator enforces them): asked here, per
+        // entry, so each problem names its key.
+        if let Err(error) = smcp_auth::check_issuer(&issuer) {
+            report.error(&issuer_key, error.to_string());
             continue;
         }
         if let Some(first) = seen.insert(issuer.clone(), i) {
@@ -51,6 +48,11 @@ pub(super) fn oidc(report: &mut Report, file: &FileOidc, mode: AuthMode) -> Oidc
                 userinfo: false,
             };
             http_url(text, rules)
+                .and_then(|url| {
+                    smcp_auth::check_jwks_uri(&url)
+                        .map(|()| url)
+                        .map_err(|error| error.to_string())
+                })
                 .map_err(|message| report.error(format!("{key}.jwks_uri"), message))
                 .ok()
         });

@@ -130,11 +130,23 @@ pub(super) fn cases() -> Vec<(String, String)> {
         ),
         case(
             oidc("  issuers: [\"idp.example\"]\n  audience: api\n"),
-            "oidc.issuers[0]: invalid URL \"idp.example\": relative URL without a base",
+            "oidc.issuers[0]: issuer `idp.example` is not an absolute URL",
         ),
         case(
             oidc("  issuers: [\"https://idp.example?tenant=1\"]\n  audience: api\n"),
-            "oidc.issuers[0]: must not have a query (got \"https://idp.example?tenant=1\")",
+            "oidc.issuers[0]: issuer `https://idp.example?tenant=1` must not have a query, a fragment, a user name or password, or a `|`",
+        ),
+        // The issuer rules are smcp-auth's, asked per entry: plain http to a remote host is
+        // refused here with its key (it was refused only at startup before).
+        case(
+            oidc("  issuers: [\"http://idp.example\"]\n  audience: api\n"),
+            "oidc.issuers[0]: `http://idp.example` must be an https URL (http only for localhost)",
+        ),
+        case(
+            oidc(
+                "  issuers:\n    - issuer: https://idp.example\n      jwks_uri: http://keys.example/jwks\n  audience: api\n",
+            ),
+            "oidc.issuers[0].jwks_uri: `http://keys.example/jwks` must be an https URL (http only for localhost)",
         ),
         case(
             oidc("  issuers:\n    - jwks_uri: https://idp.example/keys\n  audience: api\n"),
@@ -142,7 +154,7 @@ pub(super) fn cases() -> Vec<(String, String)> {
         ),
         case(
             oidc("  issuers:\n    - issuer: \"ldap://idp.example\"\n  audience: api\n"),
-            "oidc.issuers[0].issuer: must be an http or https URL (got \"ldap://idp.example\")",
+            "oidc.issuers[0].issuer: `ldap://idp.example` must be an https URL (http only for localhost)",
         ),
         case(
             oidc(
