@@ -97,12 +97,15 @@ impl Backend {
         request: Request<RequestBody>,
         context: CallContext,
     ) -> Result<Response<Body>, CallError> {
+        // Each kind's call is boxed where it is made: its state is kilobytes (the request, the
+        // context, the forward or the stdio exchange), and a future that awaited it inline
+        // would grow by that much, and be copied again by each caller that creates it.
         match self {
             Backend::Http {
                 forwarder,
                 sessions,
                 ..
-            } => call_http(forwarder, sessions, request, context).await,
+            } => Box::pin(call_http(forwarder, sessions, request, context)).await,
             Backend::Stdio(backend) => {
                 let stdio = StdioRequestContext {
                     sub_path: context.sub_path,
@@ -111,7 +114,7 @@ impl Backend {
                     owner: context.owner,
                     client: context.client.ip(),
                 };
-                Ok(backend.serve(request, stdio).await)
+                Ok(Box::pin(backend.serve(request, stdio)).await)
             }
         }
     }

@@ -211,7 +211,11 @@ impl HttpBackend {
         req: Request<Body>,
         ctx: ForwardContext,
     ) -> Result<Response<Body>, ForwardError> {
-        let result = self.forward_inner(req, &ctx).await;
+        // Boxed where it is made: the state of a forward (the pooled send, its timeout, the
+        // response wrappers) is some kilobytes, and every future that awaits it inline grows
+        // by that much and copies it again when it is itself created, once per level (see
+        // `docs/benchmarks.md`, "future sizes").
+        let result = Box::pin(self.forward_inner(req, &ctx)).await;
         match &result {
             // The client's own body failed (over the size limit, or the client went away):
             // not the backend's fault, so not an upstream error.

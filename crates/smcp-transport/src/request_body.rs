@@ -67,7 +67,9 @@ impl Envelope {
 #[derive(Debug)]
 pub struct RequestBody {
     bytes: Bytes,
-    envelope: OnceCell<Envelope>,
+    /// Boxed: a request is moved through several futures on its way to the backend, and an
+    /// inline envelope (a parsed message is some 200 bytes) would be copied with it each time.
+    envelope: OnceCell<Box<Envelope>>,
 }
 
 impl RequestBody {
@@ -96,7 +98,8 @@ impl RequestBody {
 
     /// The JSON-RPC reading of the bytes, parsed on the first call.
     pub fn envelope(&self) -> &Envelope {
-        self.envelope.get_or_init(|| Envelope::read(&self.bytes))
+        self.envelope
+            .get_or_init(|| Box::new(Envelope::read(&self.bytes)))
     }
 
     /// The bytes, dropping the reading.
@@ -108,7 +111,7 @@ impl RequestBody {
     /// message keeps its own.
     pub fn into_envelope(self) -> Envelope {
         match self.envelope.into_inner() {
-            Some(envelope) => envelope,
+            Some(envelope) => *envelope,
             None => Envelope::read(&self.bytes),
         }
     }
