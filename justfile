@@ -30,3 +30,8 @@ bench:
 # docs/benchmarks.md and docs/benchmarks.png. Same as `bash benches/compare/run.sh`.
 bench-compare *args:
     bash benches/compare/run.sh {{args}}
+
+# Instructions per call of smcp-server builds under callgrind (a deterministic A/B for noisy
+# machines): just bench-instructions HARNESS_DIR BIN... (see benches/compare/instructions.sh).
+bench-instructions *args:
+    bash benches/compare/instructions.sh {{args}}
