@@ -181,6 +181,15 @@ impl ClaimRules {
         self.rules.is_empty() && self.required_scopes.is_empty()
     }
 
+    /// Whether every value rule's claim is present in `claims` and matches (the required
+    /// scopes are not looked at: a caller that decides on scopes itself, such as a per-tool
+    /// policy with a scope hierarchy, checks them its own way).
+    pub fn claims_match(&self, claims: &Map<String, Value>) -> bool {
+        self.rules.iter().all(|(name, rule)| {
+            lookup(claims, name).is_some_and(|actual| rule.matches(actual, is_scope_claim(name)))
+        })
+    }
+
     /// Every rule's claim must be present and match; every required scope must be granted.
     pub(crate) fn check_required(&self, claims: &Map<String, Value>) -> Result<(), AuthError> {
         for (name, rule) in &self.rules {
