@@ -19,6 +19,7 @@ mod listener;
 mod observe;
 mod ops;
 mod origin;
+mod policy;
 mod readiness;
 mod reply;
 mod wellknown;

@@ -127,6 +127,15 @@ pub enum ProxyError {
     BackendTimeout,
     /// 502: the stdio backend failed; the text says how (a fixed text).
     BadGateway(Cow<'static, str>),
+    /// 200 with a JSON-RPC error: what a server answers for a tool, prompt, resource or method
+    /// that does not exist, given for one a policy hides (the caller cannot tell the two apart).
+    Unknown {
+        /// The JSON-RPC error code (`-32602` for a tool or prompt, `-32002` for a resource,
+        /// `-32601` for a method).
+        code: i64,
+        /// The message, in the form servers use (`Unknown tool: x`).
+        message: String,
+    },
     /// 502 (smcp-client): no access token could be obtained for the server; the text says
     /// why (the identity provider's error, never a secret).
     TokenUnavailable(String),
@@ -142,7 +151,7 @@ impl ProxyError {
     pub fn respond(&self, id: Option<&RequestId>) -> Response<Body> {
         let (status, code, message) = self.decide();
         let mut response = match self {
-            Self::Auth { data, .. } => auth_refusal(status, code, &message, data),
+            Self::Auth { data, .. } => auth_refusal(status, id, code, &message, data),
             _ => jsonrpc_error(status, id, code, &message),
         };
         let headers = response.headers_mut();
@@ -221,6 +230,7 @@ impl ProxyError {
             Self::InvalidMessage { code, message } => {
                 (StatusCode::BAD_REQUEST, *code, message.as_str().into())
             }
+            Self::Unknown { code, message } => (StatusCode::OK, *code, message.as_str().into()),
             Self::Auth {
                 status, message, ..
             } => (*status, AUTH_ERROR, (*message).into()),
@@ -334,13 +344,18 @@ impl ProxyError {
 /// An auth refusal's body carries `data` (the OAuth error code and where the metadata is).
 fn auth_refusal(
     status: StatusCode,
+    id: Option<&RequestId>,
     code: i64,
     message: &str,
     data: &serde_json::Value,
 ) -> Response<Body> {
+    // The id as it was sent (a number or a string): its JSON text parsed back.
+    let id = id
+        .and_then(|id| serde_json::from_str::<serde_json::Value>(&id.to_json()).ok())
+        .unwrap_or(serde_json::Value::Null);
     let body = serde_json::json!({
         "jsonrpc": "2.0",
-        "id": null,
+        "id": id,
         "error": { "code": code, "message": message, "data": data },
     });
     let bytes = serde_json::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec());

@@ -33,6 +33,8 @@ pub struct BackendConfig {
     pub auth: BackendAuth,
     /// Identity headers smcp sets on forwarded requests (and strips from incoming ones).
     pub identity_headers: IdentityHeaders,
+    /// Per-tool, prompt and resource rules (`policy:`); `None` when the backend has none.
+    pub policy: Option<smcp_policy::Policy>,
 }
 
 impl BackendConfig {

@@ -94,6 +94,33 @@ pub(crate) struct FileBackend {
     pub(crate) stdio: Option<FileStdio>,
     pub(crate) auth: Option<FileBackendAuth>,
     pub(crate) identity_headers: Option<FileIdentityHeaders>,
+    pub(crate) policy: Option<FilePolicy>,
+}
+
+/// `mcp.backends[].policy:`
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FilePolicy {
+    pub(crate) default: Option<String>,
+    pub(crate) rules: Option<Vec<FilePolicyRule>>,
+    /// Accepted so that the key is known, refused by validation until rate limits exist.
+    pub(crate) rate_limit: Option<serde::de::IgnoredAny>,
+    /// Accepted so that the key is known, refused by validation until rate limits exist.
+    pub(crate) tool_rate_limits: Option<serde::de::IgnoredAny>,
+}
+
+/// `mcp.backends[].policy.rules[]`
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FilePolicyRule {
+    pub(crate) tools: Option<Vec<String>>,
+    pub(crate) prompts: Option<Vec<String>>,
+    pub(crate) resources: Option<Vec<String>>,
+    pub(crate) methods: Option<Vec<String>>,
+    pub(crate) allow: Option<Scalar>,
+    pub(crate) deny: Option<Scalar>,
+    pub(crate) scopes: Option<Vec<String>>,
+    pub(crate) claims: Option<BTreeMap<String, FileClaim>>,
 }
 
 /// `mcp.backends[].stdio:`
@@ -140,6 +167,7 @@ pub(crate) struct FileOidc {
     pub(crate) leeway: Option<Scalar>,
     pub(crate) jwks_refresh_min_interval: Option<Scalar>,
     pub(crate) scopes_supported: Option<Vec<String>>,
+    pub(crate) scope_hierarchy: Option<BTreeMap<String, Vec<String>>>,
 }
 
 /// `tls:`

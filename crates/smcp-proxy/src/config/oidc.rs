@@ -22,6 +22,8 @@ pub struct OidcConfig {
     pub jwks_refresh_min_interval: Duration,
     /// Scopes advertised in protected-resource metadata. Default none.
     pub scopes_supported: Vec<String>,
+    /// Which scopes imply others (`oidc.scope_hierarchy`), for backend policies.
+    pub scope_hierarchy: smcp_policy::ScopeHierarchy,
 }
 
 impl OidcConfig {

@@ -8,6 +8,7 @@ mod backend;
 mod fields;
 mod oidc;
 mod paths;
+mod policy;
 mod server;
 
 use std::path::PathBuf;

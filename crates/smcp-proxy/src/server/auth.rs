@@ -29,7 +29,7 @@ use smcp_auth::{AuthError, ClaimRules, Principal, Validator};
 use smcp_transport::body::Body;
 use smcp_transport::owner::SessionOwner;
 
-pub(crate) use challenge::Refusal;
+pub(crate) use challenge::{Refusal, insufficient_scope};
 pub(crate) use public_base::{METADATA_PREFIX, PublicBase};
 pub(crate) use setup::{SetupError, backend_auth, server_auth};
 
@@ -63,6 +63,9 @@ pub(crate) struct Caller {
     pub(crate) owner: SessionOwner,
     /// Identity headers for an HTTP backend (empty for unprotected backends).
     pub(crate) set_headers: HeaderMap,
+    /// What the validated token proves (scopes, claims), for the policy stage; `None` on an
+    /// unprotected backend.
+    pub(crate) principal: Option<Principal>,
 }
 
 impl Caller {
@@ -71,6 +74,7 @@ impl Caller {
         Caller {
             owner: SessionOwner::anonymous(),
             set_headers: HeaderMap::new(),
+            principal: None,
         }
     }
 }
@@ -177,7 +181,22 @@ pub(crate) async fn authorize<B>(
     Ok(Caller {
         owner: SessionOwner::from_principal(&principal.issuer, &principal.subject),
         set_headers,
+        principal: Some(principal),
     })
+}
+
+/// The protected-resource metadata URL of the backend at `path` for this request (for a
+/// challenge raised after authentication, such as a policy's step-up).
+pub(crate) fn metadata_url<B>(
+    policy: &BackendAuth,
+    request: &Request<B>,
+    scheme: &str,
+    path: &str,
+) -> Option<String> {
+    policy
+        .server
+        .base_for(request, scheme)
+        .map(|base| base.metadata_url(path))
 }
 
 /// The auth stage for `/api/models` (the global rules only, the server's root resource).

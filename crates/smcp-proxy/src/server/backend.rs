@@ -20,6 +20,7 @@ use smcp_transport::request_body::RequestBody;
 use super::auth::{BackendAuth, Caller};
 use super::dispatch::{Connection, reject};
 use super::observe::RouteMetrics;
+use super::policy::BackendPolicy;
 use super::reply;
 
 /// How a backend is reached.
@@ -55,6 +56,8 @@ pub(crate) struct BackendEntry {
     pub(crate) identity_strip: Arc<[HeaderName]>,
     /// The auth policy when the backend is protected (effective mode oidc).
     pub(crate) auth: Option<BackendAuth>,
+    /// Its per-tool policy (`policy:`), decided at the seam before the call.
+    pub(crate) policy: Option<BackendPolicy>,
     /// Whether the backend can serve right now (see `readiness`).
     pub(crate) ready: Arc<AtomicBool>,
     /// Its request metrics, resolved once.

@@ -10,6 +10,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 use std::time::SystemTime;
 
+use smcp_policy::ScopeHierarchy;
 use smcp_router::{RouteTable, RouteTableError};
 use smcp_transport::backend::Backend;
 use smcp_transport::http::sessions::{
@@ -26,6 +27,7 @@ use super::backend::BackendEntry;
 use super::host::HostPolicy;
 use super::observe::{InFlight, NO_BACKEND, RouteMetrics};
 use super::origin::OriginPolicy;
+use super::policy::BackendPolicy;
 use super::readiness::{Probe, ReadinessProbes};
 
 use crate::config::{self, BackendConfig, Config};
@@ -114,6 +116,7 @@ pub(super) fn build(
         config,
         server_auth: server_auth.as_ref(),
         sessions: &sessions,
+        scope_hierarchy: Arc::new(config.oidc.scope_hierarchy.clone()),
         purpose,
     };
     let mut backends = Vec::with_capacity(config.mcp.backends.len());
@@ -170,6 +173,8 @@ struct BuildContext<'a> {
     config: &'a Config,
     server_auth: Option<&'a Arc<ServerAuth>>,
     sessions: &'a Arc<SessionBindings>,
+    /// `oidc.scope_hierarchy`, shared by every backend's policy.
+    scope_hierarchy: Arc<ScopeHierarchy>,
     purpose: Purpose,
 }
 
@@ -274,6 +279,10 @@ fn build_backend(
         backend: served_by,
         identity_strip: identity_strip.into(),
         auth,
+        policy: backend.policy.clone().map(|policy| BackendPolicy {
+            policy,
+            hierarchy: Arc::clone(&context.scope_hierarchy),
+        }),
         ready,
     })
 }

@@ -16,7 +16,8 @@
 //!    and rules, or 401/403/503 (`auth`); the caller becomes the session owner and, for HTTP
 //!    backends, the identity headers;
 //! 6. the body, read whole within the backend's limit (413 over it, 400 when it breaks off):
-//!    the seam where MCP-aware stages will see its JSON-RPC envelope; then the backend call.
+//!    the seam where MCP-aware stages see its JSON-RPC envelope: the backend's per-tool policy
+//!    (`policy`: allowed, step-up 403, claims 403, hidden); then the backend call.
 //!
 //! Responses on backend routes and the `/.well-known/` documents to an allowed `Origin` carry
 //! CORS headers (`cors`). Every answer smcp gives itself comes from `reply`, so errors look the
@@ -36,7 +37,7 @@ use super::app::App;
 use super::backend::{BackendEntry, Routed};
 use super::observe::{NO_BACKEND, RequestObservation};
 use super::origin::OriginVerdict;
-use super::{admission, auth, cors, ops, reply, wellknown};
+use super::{admission, auth, cors, ops, policy, reply, wellknown};
 
 /// What the listener knows about the connection a request came in on.
 #[derive(Debug, Clone)]
@@ -223,9 +224,17 @@ async fn admit_and_call(
         }
     };
 
-    // The seam for MCP-aware stages (per-tool policy, audit, rate limits): the caller is known,
-    // nothing has reached a backend yet, and `body.envelope()` is the parsed JSON-RPC message
-    // (or batch) whichever kind of backend the route leads to.
+    // The seam for MCP-aware stages: the caller is known, nothing has reached a backend yet,
+    // and `body.envelope()` is the parsed JSON-RPC message (or batch) whichever kind of
+    // backend the route leads to. The per-tool policy decides here (audit and rate limits
+    // will sit beside it).
+    if let Some(policy) = &entry.policy
+        && let Some(refusal) =
+            policy::admit(policy, entry, &head, connection.scheme, &body, &caller)
+    {
+        reject("policy");
+        return refusal;
+    }
 
     entry
         .call(Request::from_parts(head, body), target, connection, caller)

@@ -2,7 +2,8 @@
 //!
 //! - `/.well-known/oauth-protected-resource/<backend path>` describes that protected backend:
 //!   `resource` is its public URL (the audience a client should ask its IdP for, RFC 8707),
-//!   `scopes_supported` is `oidc.scopes_supported` plus the backend's `auth.required_scopes`.
+//!   `scopes_supported` is `oidc.scopes_supported` plus the backend's `auth.required_scopes`
+//!   and the scopes its policy rules name (what a step-up may ask for).
 //!   Deeper paths (`/<backend path>/mcp`) resolve to the backend that serves them, so clients
 //!   that derive the metadata URL from their endpoint URL find it too.
 //! - `/.well-known/oauth-protected-resource` describes the server as a whole (`/api/models`),
@@ -68,11 +69,14 @@ pub(crate) fn answer<B>(app: &App, request: &Request<B>, scheme: &str) -> Option
         .map(|route| route.value().clone());
     match backend {
         Some(entry) if entry.auth.is_some() => {
-            if let Some(policy) = &entry.auth {
-                for scope in policy.required_scopes() {
-                    if !scopes.contains(scope) {
-                        scopes.push(scope.clone());
-                    }
+            let required = entry.auth.iter().flat_map(|auth| auth.required_scopes());
+            let by_rules = entry
+                .policy
+                .iter()
+                .flat_map(|policy| policy.policy.scopes());
+            for scope in required.map(String::as_str).chain(by_rules) {
+                if !scopes.iter().any(|known| known == scope) {
+                    scopes.push(scope.to_owned());
                 }
             }
             document["resource"] = json!(base.resource(&entry.path));

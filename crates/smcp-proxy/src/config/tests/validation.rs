@@ -3,6 +3,7 @@
 use super::{Files, problems, warnings, yaml};
 
 mod backends;
+mod policy;
 mod sections;
 
 /// One rule case: a file and the exact problem line it must produce.
@@ -15,6 +16,7 @@ fn case(text: impl Into<String>, expected: &str) -> (String, String) {
 fn cases() -> Vec<(String, String)> {
     let mut cases = sections::cases();
     cases.extend(backends::cases());
+    cases.extend(policy::cases());
     cases
 }
 

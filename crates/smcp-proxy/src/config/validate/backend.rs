@@ -139,6 +139,8 @@ fn backend(
         &k("identity_headers"),
         file.identity_headers.as_ref(),
     );
+    let anonymous = cx.auth_mode == AuthMode::None || auth.mode == BackendAuthMode::None;
+    let policy = super::policy::policy(report, &k("policy"), file.policy.as_ref(), anonymous);
     let (id, path, transport) = (id?, path?, transport?);
     Some(BackendConfig {
         name: file
@@ -156,6 +158,7 @@ fn backend(
         transport,
         auth,
         identity_headers,
+        policy,
     })
 }
 

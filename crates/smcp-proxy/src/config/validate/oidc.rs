@@ -125,6 +125,7 @@ pub(super) fn oidc(report: &mut Report, file: &FileOidc, mode: AuthMode) -> Oidc
             file.scopes_supported.as_ref(),
             true,
         ),
+        scope_hierarchy: super::policy::scope_hierarchy(report, file.scope_hierarchy.as_ref()),
     }
 }
 

@@ -121,6 +121,16 @@ impl Refusal {
     }
 }
 
+/// The step-up answer for a call that needs `scopes` the token was not granted (a per-tool
+/// policy's decision): 403 with `error="insufficient_scope"` and every scope the call needs,
+/// as the auth stage answers a backend's own `required_scopes`.
+pub(crate) fn insufficient_scope(metadata_url: Option<&str>, scopes: &[String]) -> ProxyError {
+    Refusal::Token(AuthError::InsufficientScope {
+        needed: scopes.to_vec(),
+    })
+    .proxy_error(metadata_url)
+}
+
 /// `Bearer resource_metadata="..."[, error="...", error_description="..."][, scope="..."]`.
 fn challenge(
     metadata_url: Option<&str>,

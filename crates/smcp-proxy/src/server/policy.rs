@@ -1,0 +1,174 @@
+//! The policy stage (`mcp.backends[].policy`): the MCP-aware stage at the seam between
+//! authentication and the call, the same for both backend kinds.
+//!
+//! It reads the request body's JSON-RPC envelope (already read once, `RequestBody`) and decides
+//! every request in it with the backend's [`smcp_policy::Policy`]: one message, or each element
+//! of a 2025-03-26 batch (the first refusal answers for the whole batch, since forwarding part
+//! of it would change the bytes). Notifications and responses are not decided: they ask the
+//! backend for nothing. What is allowed is forwarded unchanged; a refusal is answered here:
+//!
+//! - missing scopes: 403 with `WWW-Authenticate: Bearer error="insufficient_scope",
+//!   scope="<every scope the rule needs>", resource_metadata="..."` (step-up), the request's id in
+//!   the JSON-RPC error;
+//! - claims that do not match: 403 with a JSON-RPC error and no challenge;
+//! - hidden (`deny`, or `default: deny` and no rule): the error a server gives for something
+//!   that does not exist (`Unknown tool: x`, -32602), so the caller cannot tell it exists;
+//! - params that could be read two ways (a member twice): 400.
+//!
+//! Every decision is counted in `smcp_policy_decisions_total{backend,decision}` (decision:
+//! allow, step_up, claims, deny, default_deny, invalid) and every refusal logged at info
+//! (backend, method, tool/prompt/resource, decision, rule index; never arguments or tokens).
+//!
+//! Not yet here (named in the "MCP-aware policy" issue): filtering `*/list` replies, the audit
+//! trail, rate limits.
+
+use std::sync::Arc;
+
+use http::request::Parts;
+use http::{Request, Response};
+use serde_json::json;
+use smcp_policy::{Caller as PolicyCaller, Decision, Policy, ScopeHierarchy, Target};
+use smcp_transport::body::Body;
+use smcp_transport::jsonrpc::Message;
+use smcp_transport::reply::ProxyError;
+use smcp_transport::request_body::{Envelope, RequestBody};
+
+use super::auth::{self, Caller};
+use super::backend::BackendEntry;
+
+/// A backend's policy and the server's scope hierarchy.
+pub(crate) struct BackendPolicy {
+    pub(crate) policy: Policy,
+    pub(crate) hierarchy: Arc<ScopeHierarchy>,
+}
+
+/// Decides every request in `body`; `Some` is the answer to send instead of calling the
+/// backend.
+pub(crate) fn admit(
+    policy: &BackendPolicy,
+    entry: &BackendEntry,
+    head: &Parts,
+    scheme: &str,
+    body: &RequestBody,
+    caller: &Caller,
+) -> Option<Response<Body>> {
+    if body.is_empty() {
+        return None;
+    }
+    let no_scopes = Vec::new();
+    let token = PolicyCaller {
+        scopes: caller.principal.as_ref().map_or(&no_scopes, |p| &p.scopes),
+        claims: caller.principal.as_ref().map(|p| &*p.claims),
+    };
+    let decide = |message: &Message| decide_one(policy, entry, head, scheme, message, &token);
+    match body.envelope() {
+        Envelope::One(message) => decide(message),
+        Envelope::Batch(elements) => elements.iter().flatten().find_map(decide),
+        // Not JSON-RPC: nothing to decide on; the backend answers it (a stdio backend refuses
+        // it, an HTTP backend's server judges it).
+        Envelope::Invalid(_) => None,
+    }
+}
+
+fn decide_one(
+    policy: &BackendPolicy,
+    entry: &BackendEntry,
+    head: &Parts,
+    scheme: &str,
+    message: &Message,
+    caller: &PolicyCaller<'_>,
+) -> Option<Response<Body>> {
+    let (Some(method), true) = (message.method(), message.is_request()) else {
+        return None;
+    };
+    let target = match Target::of(method, message.bytes()) {
+        Ok(target) => target,
+        Err(error) => {
+            count(&entry.id, "invalid");
+            tracing::info!(backend = %entry.id, method, %error, "policy refused a request whose params cannot be read");
+            let refusal = ProxyError::InvalidMessage {
+                code: smcp_transport::jsonrpc::INVALID_PARAMS,
+                message: format!("Invalid params: {error}"),
+            };
+            return Some(refusal.respond(message.id()));
+        }
+    };
+    let decision = policy.policy.decide(&target, caller, &policy.hierarchy);
+    count(&entry.id, decision.label());
+    if decision.is_allowed() {
+        return None;
+    }
+    let rule = match &decision {
+        Decision::StepUp { rule, .. } | Decision::Forbidden { rule } => Some(*rule),
+        Decision::Hidden { rule } => *rule,
+        Decision::Allow { .. } => None,
+    };
+    tracing::info!(
+        backend = %entry.id,
+        method,
+        target = target_name(&target),
+        decision = decision.label(),
+        rule,
+        "policy refused a request"
+    );
+    let refusal = match &decision {
+        Decision::StepUp { scopes, .. } => {
+            let metadata = entry.auth.as_ref().and_then(|auth| {
+                auth::metadata_url(
+                    auth,
+                    &Request::from_parts(head.clone(), ()),
+                    scheme,
+                    &entry.path,
+                )
+            });
+            auth::insufficient_scope(metadata.as_deref(), scopes)
+        }
+        Decision::Forbidden { .. } => ProxyError::Auth {
+            status: http::StatusCode::FORBIDDEN,
+            message: "the token's claims do not allow this call",
+            data: json!({ "oauth_error": null }),
+            challenge: None,
+        },
+        Decision::Hidden { .. } | Decision::Allow { .. } => unknown(&target),
+    };
+    Some(refusal.respond(message.id()))
+}
+
+/// What a server answers for a target that does not exist.
+fn unknown(target: &Target<'_>) -> ProxyError {
+    let (code, message) = match target {
+        Target::Tool(name) => (
+            smcp_transport::jsonrpc::INVALID_PARAMS,
+            format!("Unknown tool: {name}"),
+        ),
+        Target::Prompt(name) => (
+            smcp_transport::jsonrpc::INVALID_PARAMS,
+            format!("Unknown prompt: {name}"),
+        ),
+        Target::Resource(uri) => (RESOURCE_NOT_FOUND, format!("Resource not found: {uri}")),
+        Target::Method(method) => (
+            smcp_transport::jsonrpc::METHOD_NOT_FOUND,
+            format!("Method not found: {method}"),
+        ),
+    };
+    ProxyError::Unknown { code, message }
+}
+
+/// MCP's error code for a resource that does not exist.
+const RESOURCE_NOT_FOUND: i64 = -32002;
+
+fn target_name<'a>(target: &'a Target<'_>) -> &'a str {
+    match target {
+        Target::Tool(name) | Target::Prompt(name) | Target::Resource(name) => name,
+        Target::Method(method) => method,
+    }
+}
+
+fn count(backend: &Arc<str>, decision: &'static str) {
+    metrics::counter!(
+        "smcp_policy_decisions_total",
+        "backend" => Arc::clone(backend),
+        "decision" => decision
+    )
+    .increment(1);
+}

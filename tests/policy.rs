@@ -1,0 +1,335 @@
+//! Per-tool policy (`mcp.backends[].policy`) against real peers: server-everything over stdio
+//! and over Streamable HTTP behind smcp-server in oidc mode, tokens from the real OpenID
+//! provider (`tests/peers/oidc`, which grants `mcp:tools` and `mcp:admin`). The same policy on
+//! both backends, decided at the seam for both kinds:
+//!
+//! - allowed tools reach the server and come back unchanged;
+//! - a tool that needs `mcp:admin` gets a step-up 403 (`insufficient_scope`, the scope, the
+//!   metadata URL, the request's id in the JSON-RPC error) for a `mcp:tools` token, and runs
+//!   for a `mcp:admin` token in the same session;
+//! - the scope hierarchy: `mcp:admin` implies `mcp:tools`, which a rule needs;
+//! - a claims rule refuses with a 403 and no challenge;
+//! - a denied tool and, under `default: deny`, a tool no rule names, answer as unknown tools;
+//!   `tools/list` (lifecycle) is never refused;
+//! - every decision is counted, and the metadata lists the scopes the rules use.
+
+#![allow(
+    clippy::panic,
+    clippy::expect_used,
+    reason = "test helpers outside #[test] fns fail the test with a message"
+)]
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use smcp_e2e::oidc::RS256_CLIENT;
+use smcp_e2e::{
+    HttpMode, SmcpServer, everything_stdio, spawn_everything_http, spawn_oidc_provider,
+};
+
+const POLICY: &str = r#"      policy:
+        default: deny
+        rules:
+          - tools: ["get-env"]
+            deny: true
+          - tools: ["echo"]
+            allow: true
+          - tools: ["get-*"]
+            scopes: ["mcp:tools"]
+          - tools: ["trigger-long-running-operation"]
+            scopes: ["mcp:admin"]
+          - prompts: ["*"]
+            claims: {client_id: "nobody-has-this-client-id"}
+"#;
+
+fn config(issuer: &str, everything_port: u16) -> String {
+    let stdio = everything_stdio();
+    let env: serde_json::Map<String, Value> = stdio
+        .env
+        .iter()
+        .map(|(k, v)| (k.clone(), json!(v)))
+        .collect();
+    format!(
+        r#"server:
+  host: "127.0.0.1"
+  port: 0
+  shutdown_timeout: "5s"
+auth:
+  mode: oidc
+oidc:
+  issuers: ["{issuer}"]
+  audience: "urn:smcp:nobody"
+  scope_hierarchy: {{"mcp:admin": ["mcp:tools"]}}
+mcp:
+  backends:
+    - id: everything-http
+      transport: http
+      url: "http://127.0.0.1:{everything_port}/mcp"
+      path: /v1/everything
+      strip_path: true
+{POLICY}    - id: everything-stdio
+      transport: stdio
+      path: /v1/local
+      stdio:
+        command: {command}
+        args: {args}
+        env: {env}
+        stdio_timeout: "30s"
+{POLICY}"#,
+        command = json!(stdio.program.to_string_lossy()),
+        args = json!(stdio.args),
+        env = Value::Object(env),
+    )
+}
+
+/// One Streamable HTTP exchange: status, headers and the JSON-RPC message of the answer
+/// (from a JSON body or the last `data:` of an SSE body).
+struct Answer {
+    status: u16,
+    challenge: Option<String>,
+    session: Option<String>,
+    message: Value,
+}
+
+async fn post(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+    session: Option<&str>,
+    body: &Value,
+) -> Answer {
+    let mut request = http
+        .post(url)
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2025-06-18")
+        .json(body);
+    if let Some(session) = session {
+        request = request.header("mcp-session-id", session);
+    }
+    let response = request.send().await.expect("post");
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let (status, challenge, session) = (
+        response.status().as_u16(),
+        header("www-authenticate"),
+        header("mcp-session-id"),
+    );
+    let text = response.text().await.expect("body");
+    let json_text = if text.trim_start().starts_with('{') {
+        text.clone()
+    } else {
+        text.lines()
+            .rev()
+            .filter_map(|line| line.strip_prefix("data:"))
+            .map(str::trim)
+            .find(|data| data.contains("\"id\""))
+            .unwrap_or("null")
+            .to_owned()
+    };
+    let message = serde_json::from_str(&json_text).unwrap_or(Value::Null);
+    Answer {
+        status,
+        challenge,
+        session,
+        message,
+    }
+}
+
+fn call(id: u64, tool: &str, arguments: Value) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+           "params": {"name": tool, "arguments": arguments}})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_policy_decides_for_stdio_and_http_backends_with_step_up_and_hidden_tools() {
+    let provider = spawn_oidc_provider().await;
+    let (everything, port) = spawn_everything_http(HttpMode::StreamableHttp).await;
+    let smcp = SmcpServer::start(&config(provider.issuer(), port)).await;
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while http
+        .get(smcp.url("/ready"))
+        .send()
+        .await
+        .map(|r| r.status() != 200)
+        .unwrap_or(true)
+    {
+        assert!(tokio::time::Instant::now() < deadline, "not ready in 30 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    for (backend, base) in [
+        ("everything-stdio", smcp.url("/v1/local")),
+        ("everything-http", smcp.url("/v1/everything")),
+    ] {
+        // The stdio backend serves Streamable HTTP at its path, the HTTP route strips it.
+        let url = base.clone();
+        let tools = provider
+            .client_credentials_token(RS256_CLIENT, Some(&base), Some("mcp:tools"))
+            .await;
+        let admin = provider
+            .client_credentials_token(RS256_CLIENT, Some(&base), Some("mcp:admin"))
+            .await;
+        let initialize = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "policy-test", "version": "1"}}});
+        let opened = post(&http, &url, &tools, None, &initialize).await;
+        assert_eq!(opened.status, 200, "{backend}: {}", opened.message);
+        let session = opened.session.expect("a session id");
+        let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+        let sent = post(&http, &url, &tools, Some(&session), &initialized).await;
+        assert_eq!(sent.status, 202, "{backend}");
+        let session = Some(session.as_str());
+
+        // Allowed: the server's own answer.
+        let echo = post(
+            &http,
+            &url,
+            &tools,
+            session,
+            &call(1, "echo", json!({"message": "hi"})),
+        )
+        .await;
+        assert_eq!(echo.status, 200, "{backend}");
+        assert_eq!(
+            echo.message["result"]["content"][0]["text"], "Echo: hi",
+            "{backend}: {}",
+            echo.message
+        );
+
+        // Needs mcp:tools, granted directly, and through the hierarchy to an mcp:admin token.
+        for token in [&tools, &admin] {
+            let sum = post(
+                &http,
+                &url,
+                token,
+                session,
+                &call(2, "get-sum", json!({"a": 1, "b": 2})),
+            )
+            .await;
+            assert_eq!(sum.status, 200, "{backend}");
+            assert!(
+                sum.message["result"].is_object(),
+                "{backend}: {}",
+                sum.message
+            );
+        }
+
+        // Needs mcp:admin: a step-up challenge for the mcp:tools token ...
+        let long = call(
+            3,
+            "trigger-long-running-operation",
+            json!({"duration": 1, "steps": 1}),
+        );
+        let refused = post(&http, &url, &tools, session, &long).await;
+        assert_eq!(refused.status, 403, "{backend}: {}", refused.message);
+        let challenge = refused.challenge.expect("a WWW-Authenticate challenge");
+        assert!(
+            challenge.contains("error=\"insufficient_scope\""),
+            "{challenge}"
+        );
+        assert!(challenge.contains("scope=\"mcp:admin\""), "{challenge}");
+        let path = base.trim_start_matches(&smcp.url(""));
+        let metadata_url = smcp.url(&format!("/.well-known/oauth-protected-resource{path}"));
+        assert!(
+            challenge.contains(&format!("resource_metadata=\"{metadata_url}\"")),
+            "{challenge}"
+        );
+        assert_eq!(
+            refused.message["id"], 3,
+            "the request's id: {}",
+            refused.message
+        );
+        assert_eq!(refused.message["error"]["data"]["scope"], "mcp:admin");
+        // ... and the call runs with the stepped-up token, in the same session.
+        let ran = post(&http, &url, &admin, session, &long).await;
+        assert_eq!(ran.status, 200, "{backend}: {}", ran.message);
+        assert!(
+            ran.message["result"].is_object(),
+            "{backend}: {}",
+            ran.message
+        );
+
+        // A claims rule: 403 without a challenge (another token would not do better).
+        let prompt = json!({"jsonrpc": "2.0", "id": 4, "method": "prompts/get",
+                            "params": {"name": "simple-prompt"}});
+        let forbidden = post(&http, &url, &admin, session, &prompt).await;
+        assert_eq!(forbidden.status, 403, "{backend}: {}", forbidden.message);
+        assert!(forbidden.challenge.is_none(), "{backend}");
+        assert_eq!(forbidden.message["id"], 4);
+
+        // Denied, and not named by any rule under default: deny: unknown tools.
+        for (id, tool) in [(5, "get-env"), (6, "trigger-sampling-request")] {
+            let hidden = post(&http, &url, &admin, session, &call(id, tool, json!({}))).await;
+            assert_eq!(hidden.status, 200, "{backend} {tool}");
+            assert_eq!(hidden.message["id"], id);
+            assert_eq!(
+                hidden.message["error"]["code"], -32602,
+                "{}",
+                hidden.message
+            );
+            assert_eq!(
+                hidden.message["error"]["message"],
+                format!("Unknown tool: {tool}")
+            );
+        }
+
+        // The lifecycle is never refused by default: deny.
+        let list = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/list"});
+        let listed = post(&http, &url, &tools, session, &list).await;
+        assert_eq!(listed.status, 200, "{backend}");
+        assert!(
+            listed.message["result"]["tools"].is_array(),
+            "{}",
+            listed.message
+        );
+
+        // The metadata names the scopes the rules use.
+        let metadata: Value = http
+            .get(&metadata_url)
+            .send()
+            .await
+            .expect("metadata")
+            .json()
+            .await
+            .expect("metadata JSON");
+        let scopes = metadata["scopes_supported"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        assert!(
+            scopes.contains(&json!("mcp:admin")) && scopes.contains(&json!("mcp:tools")),
+            "{metadata}"
+        );
+
+        let metrics = http
+            .get(smcp.url("/metrics"))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics text");
+        for decision in ["allow", "step_up", "claims", "deny", "default_deny"] {
+            let series = format!(
+                "smcp_policy_decisions_total{{backend=\"{backend}\",decision=\"{decision}\"}}"
+            );
+            assert!(metrics.contains(&series), "{series} missing");
+        }
+        println!("{backend}: allowed, stepped up, refused on claims, hidden: as the policy says");
+    }
+    smcp.stop().await;
+    drop(everything);
+    drop(provider);
+}
