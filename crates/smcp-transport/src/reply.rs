@@ -462,6 +462,13 @@ mod tests {
             (ProxyError::TokenUnavailable("no token".into()), 502),
             (ProxyError::UpstreamUnreachable("cannot reach".into()), 502),
             (ProxyError::UpstreamTimeout("no answer".into()), 504),
+            (
+                ProxyError::Unknown {
+                    code: jsonrpc::INVALID_PARAMS,
+                    message: "Unknown tool: x".into(),
+                },
+                200,
+            ),
         ]
     }
 
@@ -478,12 +485,9 @@ mod tests {
             assert_eq!(body["error"]["code"], error.code(), "{error:?}");
             assert_eq!(body["error"]["message"], *error.message(), "{error:?}");
             assert!(!error.message().is_empty());
-            let id = if matches!(error, ProxyError::Auth { .. }) {
-                serde_json::Value::Null
-            } else {
-                serde_json::json!(7)
-            };
-            assert_eq!(body["id"], id, "{error:?}");
+            // Every error names the request it answers, auth refusals included (a step-up
+            // challenge must, so that the client knows which call to retry).
+            assert_eq!(body["id"], serde_json::json!(7), "{error:?}");
         }
     }
 
