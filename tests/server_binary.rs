@@ -274,3 +274,32 @@ impl Drop for Running {
         let _ = self.0.wait();
     }
 }
+
+#[test]
+fn check_prints_each_backends_effective_policy_and_refuses_a_broken_rule_as_startup_does() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("smcp-server.yml");
+    let base = "server:\n  host: \"127.0.0.1\"\n  port: 0\n  public_url: \"https://mcp.example.com\"\nauth:\n  mode: oidc\noidc:\n  issuers: [\"https://idp.example.com\"]\n  audience: api\n  scope_hierarchy: {\"mcp:admin\": [\"mcp:write\"]}\nmcp:\n  backends:\n    - id: echo\n      transport: stdio\n      path: /v1/echo\n      stdio:\n        command: cat\n      policy:\n        default: deny\n        rules:\n";
+    let good =
+        format!("{base}          - tools: [\"trigger-*\"]\n            scopes: [\"mcp:write\"]\n");
+    std::fs::write(&config, good).expect("write config");
+    let check = run(&["check"], &config);
+    assert_eq!(check.status.code(), Some(0), "{}", text(&check));
+    let out = text(&check);
+    assert!(out.contains("policy of echo (/v1/echo):"), "{out}");
+    assert!(
+        out.contains("1. tools trigger-*: scopes mcp:write (else step-up 403)"),
+        "{out}"
+    );
+    assert!(out.contains("mcp:admin -> mcp:write"), "{out}");
+
+    // A rule with two effects: the same refusal, with its key, from check and from startup.
+    let broken = format!(
+        "{base}          - tools: [\"x\"]\n            allow: true\n            deny: true\n"
+    );
+    std::fs::write(&config, broken).expect("write config");
+    refused_by_check_as_by_startup(
+        &config,
+        "mcp.backends[0].policy.rules[0]: a rule has one effect",
+    );
+}

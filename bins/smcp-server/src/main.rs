@@ -102,7 +102,8 @@ fn main() -> ExitCode {
 }
 
 /// `check`: the configuration loaded; now every build step startup runs (TLS key pair, claim
-/// rules, CA files, route table), without binding a port or spawning a child.
+/// rules, CA files, route table), without binding a port or spawning a child; then the
+/// routing table and the backends' policies.
 fn check(loaded: &config::Loaded) -> ExitCode {
     for warning in &loaded.warnings {
         println!("warning: {warning}");
@@ -127,6 +128,7 @@ fn check(loaded: &config::Loaded) -> ExitCode {
         return ExitCode::from(EXIT_CONFIG);
     }
     print!("{}", loaded.config.describe_routes());
+    print!("{}", loaded.config.describe_policies());
     ExitCode::SUCCESS
 }
 

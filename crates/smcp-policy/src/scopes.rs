@@ -22,6 +22,13 @@ impl ScopeHierarchy {
         Self { implies }
     }
 
+    /// Each scope and the scopes it implies directly, sorted by scope.
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &[String])> {
+        self.implies
+            .iter()
+            .map(|(scope, implied)| (scope.as_str(), implied.as_slice()))
+    }
+
     /// Whether no scope implies another.
     pub fn is_empty(&self) -> bool {
         self.implies.is_empty()

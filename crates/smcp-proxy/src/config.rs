@@ -21,6 +21,7 @@
 mod backend;
 mod cli;
 mod describe;
+mod describe_policy;
 mod duration;
 mod env;
 mod error;

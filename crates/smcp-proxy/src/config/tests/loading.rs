@@ -126,6 +126,55 @@ PATH            ID      TRANSPORT  TARGET                                       
     assert!(!table.contains("do-not-show"));
     let empty = Config::from_yaml_str("").unwrap();
     assert_eq!(empty.describe_routes(), "no backends configured\n");
+    assert_eq!(empty.describe_policies(), "");
+}
+
+#[test]
+fn config_describe_policies() {
+    let text = r#"
+auth:
+  mode: oidc
+oidc:
+  issuers: ["https://idp.example"]
+  audience: api
+  scope_hierarchy: {"mcp:admin": ["mcp:write"], "mcp:write": ["mcp:read"]}
+mcp:
+  backends:
+    - id: everything
+      transport: stdio
+      path: /v1/everything
+      stdio: {command: cat}
+      policy:
+        default: deny
+        rules:
+          - tools: ["echo", "get-*"]
+            allow: true
+          - tools: ["trigger-*"]
+            scopes: ["mcp:write"]
+          - tools: ["*-admin"]
+            claims: {roles: admin, tier: [1, 2]}
+          - methods: ["logging/*"]
+            deny: true
+    - id: plain
+      transport: stdio
+      path: /v1/plain
+      stdio: {command: cat}
+"#;
+    let config = Config::from_yaml_str(text).unwrap();
+    let expected = "
+policy of everything (/v1/everything):
+  1. tools echo, get-*: allow
+  2. tools trigger-*: scopes mcp:write (else step-up 403)
+  3. tools *-admin: claims roles = \"admin\", tier = 1 | 2 (else 403)
+  4. methods logging/*: deny (hidden)
+  otherwise: deny (hidden; initialize, ping, notifications and */list always pass)
+
+scope hierarchy (a granted scope implies, transitively):
+  mcp:admin -> mcp:write
+  mcp:write -> mcp:read
+";
+    let described = config.describe_policies();
+    assert_eq!(described, expected, "\n{described}");
 }
 
 #[test]
