@@ -10,7 +10,8 @@
 //! - the scope hierarchy: `mcp:admin` implies `mcp:tools`, which a rule needs;
 //! - a claims rule refuses with a 403 and no challenge;
 //! - a denied tool and, under `default: deny`, a tool no rule names, answer as unknown tools;
-//!   `tools/list` (lifecycle) is never refused;
+//!   `tools/list` (lifecycle) is never refused, and its reply lists only what may be called or
+//!   stepped up to (whether the backend answers with JSON or SSE);
 //! - every decision is counted, and the metadata lists the scopes the rules use.
 
 #![allow(
@@ -289,8 +290,36 @@ async fn one_policy_decides_for_stdio_and_http_backends_with_step_up_and_hidden_
         let list = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/list"});
         let listed = post(&http, &url, &tools, session, &list).await;
         assert_eq!(listed.status, 200, "{backend}");
-        assert!(
-            listed.message["result"]["tools"].is_array(),
+        // ... and its reply is filtered: what may be called or stepped up to stays.
+        let names: Vec<&str> = listed.message["result"]["tools"]
+            .as_array()
+            .expect("a tool list")
+            .iter()
+            .filter_map(|tool| tool["name"].as_str())
+            .collect();
+        for shown in ["echo", "get-sum", "trigger-long-running-operation"] {
+            assert!(
+                names.contains(&shown),
+                "{backend}: {shown} missing from {names:?}"
+            );
+        }
+        for hidden in [
+            "get-env",
+            "trigger-sampling-request",
+            "trigger-elicitation-request",
+        ] {
+            assert!(
+                !names.contains(&hidden),
+                "{backend}: {hidden} listed in {names:?}"
+            );
+        }
+        // Prompts are all behind a claims rule this caller fails: none is listed.
+        let prompts = json!({"jsonrpc": "2.0", "id": 8, "method": "prompts/list"});
+        let listed = post(&http, &url, &admin, session, &prompts).await;
+        assert_eq!(listed.status, 200, "{backend}");
+        assert_eq!(
+            listed.message["result"]["prompts"],
+            json!([]),
             "{}",
             listed.message
         );

@@ -57,7 +57,7 @@ pub(crate) struct BackendEntry {
     /// The auth policy when the backend is protected (effective mode oidc).
     pub(crate) auth: Option<BackendAuth>,
     /// Its per-tool policy (`policy:`), decided at the seam before the call.
-    pub(crate) policy: Option<BackendPolicy>,
+    pub(crate) policy: Option<Arc<BackendPolicy>>,
     /// Whether the backend can serve right now (see `readiness`).
     pub(crate) ready: Arc<AtomicBool>,
     /// Its request metrics, resolved once.

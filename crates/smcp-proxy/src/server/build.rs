@@ -279,9 +279,11 @@ fn build_backend(
         backend: served_by,
         identity_strip: identity_strip.into(),
         auth,
-        policy: backend.policy.clone().map(|policy| BackendPolicy {
-            policy,
-            hierarchy: Arc::clone(&context.scope_hierarchy),
+        policy: backend.policy.clone().map(|policy| {
+            Arc::new(BackendPolicy {
+                policy,
+                hierarchy: Arc::clone(&context.scope_hierarchy),
+            })
         }),
         ready,
     })

@@ -228,17 +228,25 @@ async fn admit_and_call(
     // and `body.envelope()` is the parsed JSON-RPC message (or batch) whichever kind of
     // backend the route leads to. The per-tool policy decides here (audit and rate limits
     // will sit beside it).
-    if let Some(policy) = &entry.policy
-        && let Some(refusal) =
-            policy::admit(policy, entry, &head, connection.scheme, &body, &caller)
-    {
-        reject("policy");
-        return refusal;
+    // A list request's reply is filtered to what the caller may use or step up to.
+    let mut list_filter = None;
+    if let Some(policy) = &entry.policy {
+        match policy::admit(policy, entry, &head, connection.scheme, &body, &caller) {
+            policy::Verdict::Refuse(refusal) => {
+                reject("policy");
+                return refusal;
+            }
+            policy::Verdict::Forward(filter) => list_filter = filter,
+        }
     }
 
-    entry
+    let response = entry
         .call(Request::from_parts(head, body), target, connection, caller)
-        .await
+        .await;
+    match list_filter {
+        Some(filter) => filter.apply(response).await,
+        None => response,
+    }
 }
 
 /// Whether a request names the MCP session it belongs to: an `Mcp-Session-Id` (Streamable

@@ -19,8 +19,12 @@
 //! allow, step_up, claims, deny, default_deny, invalid) and every refusal logged at info
 //! (backend, method, tool/prompt/resource, decision, rule index; never arguments or tokens).
 //!
-//! Not yet here (named in the "MCP-aware policy" issue): filtering `*/list` replies, the audit
-//! trail, rate limits.
+//! `*/list` requests are allowed (lifecycle) and their replies filtered to what the caller may
+//! use or step up to (`lists`).
+//!
+//! Not yet here (named in the "MCP-aware policy" issue): the audit trail, rate limits.
+
+mod lists;
 
 use std::sync::Arc;
 
@@ -42,31 +46,56 @@ pub(crate) struct BackendPolicy {
     pub(crate) hierarchy: Arc<ScopeHierarchy>,
 }
 
-/// Decides every request in `body`; `Some` is the answer to send instead of calling the
-/// backend.
+pub(crate) use lists::ListFilter;
+
+/// What the policy stage decided for a request body.
+pub(crate) enum Verdict {
+    /// Answer with this instead of calling the backend.
+    Refuse(Response<Body>),
+    /// Call the backend; when the body holds list requests, pass the reply through the filter.
+    Forward(Option<ListFilter>),
+}
+
+/// Decides every request in `body`.
 pub(crate) fn admit(
-    policy: &BackendPolicy,
+    policy: &Arc<BackendPolicy>,
     entry: &BackendEntry,
     head: &Parts,
     scheme: &str,
     body: &RequestBody,
     caller: &Caller,
-) -> Option<Response<Body>> {
+) -> Verdict {
     if body.is_empty() {
-        return None;
+        return Verdict::Forward(None);
     }
     let no_scopes = Vec::new();
+    let scopes = caller.principal.as_ref().map_or(&no_scopes, |p| &p.scopes);
+    let claims = caller.principal.as_ref().map(|p| &p.claims);
     let token = PolicyCaller {
-        scopes: caller.principal.as_ref().map_or(&no_scopes, |p| &p.scopes),
-        claims: caller.principal.as_ref().map(|p| &*p.claims),
+        scopes,
+        claims: claims.map(|claims| &**claims),
     };
-    let decide = |message: &Message| decide_one(policy, entry, head, scheme, message, &token);
-    match body.envelope() {
+    let mut filter = ListFilter::new(policy, scopes, claims);
+    let mut decide = |message: &Message| {
+        let refusal = decide_one(policy, entry, head, scheme, message, &token);
+        if refusal.is_none()
+            && let (Some(method), Some(id)) = (message.method(), message.id())
+        {
+            filter.add(method, id);
+        }
+        refusal
+    };
+    let refusal = match body.envelope() {
         Envelope::One(message) => decide(message),
         Envelope::Batch(elements) => elements.iter().flatten().find_map(decide),
         // Not JSON-RPC: nothing to decide on; the backend answers it (a stdio backend refuses
         // it, an HTTP backend's server judges it).
         Envelope::Invalid(_) => None,
+    };
+    match refusal {
+        Some(response) => Verdict::Refuse(response),
+        None if filter.is_empty() => Verdict::Forward(None),
+        None => Verdict::Forward(Some(filter)),
     }
 }
 

@@ -1,0 +1,398 @@
+//! Filtering `*/list` replies to what the caller may use or may step up to.
+//!
+//! A `tools/list`, `prompts/list`, `resources/list` or `resources/templates/list` request on a
+//! backend with a policy gets a [`ListFilter`]; the backend's reply then passes through it,
+//! JSON or SSE, each page of a paginated list on its own. Only the one JSON-RPC response whose
+//! id is the request's is changed, and in it only the entries of the list: an entry stays when
+//! the policy would allow a call of it or ask for a step-up (an agent must see a tool to ask
+//! for it), and goes when it is hidden (`deny`, `default: deny`) or refused on claims. An entry
+//! without its name (or URI) is dropped: it cannot be judged. Everything else in the reply,
+//! `nextCursor` included, stays as the backend sent it; a list reply is re-serialised, and
+//! an SSE reply re-encoded event by event (comments, such as keep-alives, are dropped).
+//!
+//! A JSON reply is read whole, up to [`MAX_LIST_REPLY`]; a larger one becomes a 502 rather than
+//! passing unfiltered. A broken SSE stream (an event over the same bound) ends the stream at
+//! that point, for the same reason: nothing unfiltered is ever passed on.
+
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use http::{HeaderValue, Response, header};
+use http_body_util::BodyExt as _;
+use serde_json::{Map, Value};
+use smcp_policy::{Caller as PolicyCaller, Target};
+use smcp_transport::body::{self, Body};
+use smcp_transport::jsonrpc::{self, RequestId};
+use smcp_transport::reply::ProxyError;
+use smcp_transport::sse::{Decoder, encode_into};
+
+use super::BackendPolicy;
+
+/// The largest list reply (JSON body or one SSE event) read to be filtered: 16 MiB.
+pub(crate) const MAX_LIST_REPLY: usize = 16 * 1024 * 1024;
+
+/// Which list a request asks for: the member of `result` that holds it, and the field of an
+/// entry that names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ListKind {
+    Tools,
+    Prompts,
+    Resources,
+    ResourceTemplates,
+}
+
+impl ListKind {
+    fn of(method: &str) -> Option<Self> {
+        Some(match method {
+            "tools/list" => Self::Tools,
+            "prompts/list" => Self::Prompts,
+            "resources/list" => Self::Resources,
+            "resources/templates/list" => Self::ResourceTemplates,
+            _ => return None,
+        })
+    }
+
+    fn member(self) -> &'static str {
+        match self {
+            Self::Tools => "tools",
+            Self::Prompts => "prompts",
+            Self::Resources => "resources",
+            Self::ResourceTemplates => "resourceTemplates",
+        }
+    }
+
+    fn key(self) -> &'static str {
+        match self {
+            Self::Tools | Self::Prompts => "name",
+            Self::Resources => "uri",
+            Self::ResourceTemplates => "uriTemplate",
+        }
+    }
+
+    fn target(self, name: &str) -> Target<'_> {
+        match self {
+            Self::Tools => Target::Tool(name.into()),
+            Self::Prompts => Target::Prompt(name.into()),
+            Self::Resources | Self::ResourceTemplates => Target::Resource(name.into()),
+        }
+    }
+}
+
+/// What list replies are filtered by: the list requests (id and list), the policy and the
+/// caller.
+pub(crate) struct ListFilter {
+    lists: Vec<(RequestId, ListKind)>,
+    policy: Arc<BackendPolicy>,
+    scopes: Vec<String>,
+    claims: Option<Arc<Map<String, Value>>>,
+}
+
+impl ListFilter {
+    /// A filter for the caller, with no list request yet.
+    pub(crate) fn new(
+        policy: &Arc<BackendPolicy>,
+        scopes: &[String],
+        claims: Option<&Arc<Map<String, Value>>>,
+    ) -> Self {
+        Self {
+            lists: Vec::new(),
+            policy: Arc::clone(policy),
+            scopes: scopes.to_vec(),
+            claims: claims.cloned(),
+        }
+    }
+
+    /// Notes a request with `method` and `id`; true when it is a list request.
+    pub(crate) fn add(&mut self, method: &str, id: &RequestId) -> bool {
+        match ListKind::of(method) {
+            Some(kind) => {
+                self.lists.push((id.clone(), kind));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether any list request was noted.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.lists.is_empty()
+    }
+
+    /// The id to name in an error of the filter itself (the first list request's).
+    fn first_id(&self) -> Option<&RequestId> {
+        self.lists.first().map(|(id, _)| id)
+    }
+
+    /// The backend's `response`, its list filtered (see the module docs).
+    pub(crate) async fn apply(self, response: Response<Body>) -> Response<Body> {
+        let content_type = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        if content_type.starts_with("text/event-stream") {
+            return self.apply_to_stream(response);
+        }
+        if !content_type.starts_with("application/json") {
+            return response;
+        }
+        let (mut parts, body) = response.into_parts();
+        let bytes = match body::read_bounded(body, MAX_LIST_REPLY as u64).await {
+            Ok(bytes) => bytes,
+            Err(error) => {
+                tracing::warn!(%error, "a list reply could not be read to filter it");
+                return ProxyError::BadGateway(
+                    "Bad Gateway: the backend's list reply could not be filtered".into(),
+                )
+                .respond(self.first_id());
+            }
+        };
+        let filtered = self.filter_body(&bytes).unwrap_or(bytes);
+        parts.headers.remove(header::CONTENT_LENGTH);
+        if let Ok(length) = HeaderValue::from_str(&filtered.len().to_string()) {
+            parts.headers.insert(header::CONTENT_LENGTH, length);
+        }
+        Response::from_parts(parts, body::full(filtered))
+    }
+
+    fn apply_to_stream(self, response: Response<Body>) -> Response<Body> {
+        let (mut parts, body) = response.into_parts();
+        parts.headers.remove(header::CONTENT_LENGTH);
+        let mut decoder = Decoder::with_max_event_bytes(MAX_LIST_REPLY);
+        let mut broken = false;
+        let body = body.map_frame(move |frame| {
+            if !frame.is_data() {
+                // Trailers pass as they are.
+                return frame;
+            }
+            let Ok(data) = frame.into_data() else {
+                return http_body::Frame::data(Bytes::new());
+            };
+            if broken {
+                return http_body::Frame::data(Bytes::new());
+            }
+            let events = match decoder.feed(&data) {
+                Ok(events) => events,
+                Err(error) => {
+                    tracing::warn!(%error, "a list reply stream could not be decoded to filter it; ending it");
+                    broken = true;
+                    return http_body::Frame::data(Bytes::new());
+                }
+            };
+            let mut out = BytesMut::new();
+            for mut event in events {
+                if let Some(filtered) = self.filter_message(&event.data) {
+                    event.data = filtered;
+                }
+                encode_into(&event, &mut out);
+            }
+            http_body::Frame::data(out.freeze())
+        });
+        Response::from_parts(parts, body::boxed(body))
+    }
+
+    /// A JSON body with its lists filtered: one message, or a batch of responses, each
+    /// element on its own; `None` leaves it as it is.
+    fn filter_body(&self, bytes: &Bytes) -> Option<Bytes> {
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'[') {
+            return self.filter_message(bytes);
+        }
+        let elements = jsonrpc::parse_batch(bytes.clone()).ok()?;
+        let mut changed = false;
+        let mut out: Vec<Value> = Vec::with_capacity(elements.len());
+        for element in elements {
+            let element = element.ok()?;
+            let bytes = match self.filter_message(element.bytes()) {
+                Some(filtered) => {
+                    changed = true;
+                    filtered
+                }
+                None => element.into_bytes(),
+            };
+            out.push(serde_json::from_slice(&bytes).ok()?);
+        }
+        changed
+            .then(|| serde_json::to_vec(&out).ok().map(Bytes::from))
+            .flatten()
+    }
+
+    /// The message with its list filtered, when it is the response to one of the list
+    /// requests; `None` leaves it as it is.
+    fn filter_message(&self, bytes: &Bytes) -> Option<Bytes> {
+        let message = jsonrpc::parse(bytes.clone()).ok()?;
+        if !message.is_response() {
+            return None;
+        }
+        let id = message.id()?;
+        let kind = self
+            .lists
+            .iter()
+            .find(|(listed, _)| listed == id)
+            .map(|(_, kind)| *kind)?;
+        let mut value: Value = serde_json::from_slice(bytes).ok()?;
+        let entries = value
+            .get_mut("result")?
+            .get_mut(kind.member())?
+            .as_array_mut()?;
+        let caller = PolicyCaller {
+            scopes: &self.scopes,
+            claims: self.claims.as_deref(),
+        };
+        let before = entries.len();
+        entries.retain(|entry| {
+            entry
+                .get(kind.key())
+                .and_then(Value::as_str)
+                .is_some_and(|name| {
+                    self.policy
+                        .policy
+                        .decide(&kind.target(name), &caller, &self.policy.hierarchy)
+                        .is_visible()
+                })
+        });
+        if entries.len() == before {
+            return None;
+        }
+        serde_json::to_vec(&value).ok().map(Bytes::from)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use bytes::Bytes;
+    use http::{Response, header};
+    use http_body_util::BodyExt as _;
+    use serde_json::{Value, json};
+    use smcp_policy::{
+        ClaimRules, DefaultEffect, Glob, Policy, Requirement, Rule, ScopeHierarchy, Selector,
+    };
+    use smcp_transport::body;
+    use smcp_transport::jsonrpc::RequestId;
+
+    use super::{BackendPolicy, ListFilter};
+
+    fn policy() -> Arc<BackendPolicy> {
+        let rules = vec![
+            Rule::new(
+                Selector::Tools(vec![Glob::new("secret")]),
+                Requirement::Deny,
+            ),
+            Rule::new(Selector::Tools(vec![Glob::new("echo")]), Requirement::Allow),
+            Rule::new(
+                Selector::Tools(vec![Glob::new("write-*")]),
+                Requirement::token(vec!["mcp:write".into()], ClaimRules::new()),
+            ),
+        ];
+        Arc::new(BackendPolicy {
+            policy: Policy::new(DefaultEffect::Deny, rules),
+            hierarchy: Arc::new(ScopeHierarchy::new()),
+        })
+    }
+
+    fn filter(id: i64) -> ListFilter {
+        let mut filter = ListFilter::new(&policy(), &[], None);
+        assert!(filter.add("tools/list", &RequestId::Number(id)));
+        assert!(!filter.add("tools/call", &RequestId::Number(id + 100)));
+        filter
+    }
+
+    fn listing(id: i64) -> Value {
+        json!({"jsonrpc": "2.0", "id": id, "result": {
+            "tools": [{"name": "echo"}, {"name": "secret"}, {"name": "write-file"},
+                      {"name": "unlisted"}, {"description": "no name"}],
+            "nextCursor": "page-2"}})
+    }
+
+    async fn body_of(response: Response<body::Body>) -> Bytes {
+        response.into_body().collect().await.unwrap().to_bytes()
+    }
+
+    fn names(value: &Value) -> Vec<&str> {
+        value["result"]["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_json_list_keeps_what_may_be_used_or_stepped_up_to() {
+        let mut response = Response::new(body::full(listing(3).to_string()));
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, "application/json".parse().unwrap());
+        let filtered = filter(3).apply(response).await;
+        let length = filtered.headers()[header::CONTENT_LENGTH].clone();
+        let bytes = body_of(filtered).await;
+        assert_eq!(length.to_str().unwrap(), bytes.len().to_string());
+        let value: Value = serde_json::from_slice(&bytes).unwrap();
+        // Allowed, and needing a step-up, stay; denied, unnamed by any rule under
+        // default deny, and nameless go. The cursor is the backend's.
+        assert_eq!(names(&value), ["echo", "write-file"]);
+        assert_eq!(value["result"]["nextCursor"], "page-2");
+    }
+
+    #[tokio::test]
+    async fn another_id_or_another_message_passes_unchanged() {
+        let text = listing(4).to_string();
+        let mut response = Response::new(body::full(text.clone()));
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, "application/json".parse().unwrap());
+        let bytes = body_of(filter(3).apply(response).await).await;
+        assert_eq!(bytes, text.as_bytes());
+    }
+
+    #[tokio::test]
+    async fn a_batch_reply_is_filtered_element_by_element() {
+        let other = json!({"jsonrpc": "2.0", "id": 8, "result": {"tools": [{"name": "secret"}]}});
+        let text = json!([listing(3), other]).to_string();
+        let mut response = Response::new(body::full(text));
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, "application/json".parse().unwrap());
+        let value: Value =
+            serde_json::from_slice(&body_of(filter(3).apply(response).await).await).unwrap();
+        assert_eq!(names(&value[0]), ["echo", "write-file"]);
+        assert_eq!(value[1], other, "a reply to another request is not touched");
+    }
+
+    #[tokio::test]
+    async fn an_sse_list_is_filtered_in_its_response_event_only() {
+        let progress = json!({"jsonrpc": "2.0", "method": "notifications/progress",
+                              "params": {"progressToken": 1, "progress": 1,
+                                         "tools": [{"name": "secret"}]}});
+        let stream = format!(
+            ": keepalive\n\nevent: message\ndata: {progress}\n\nid: 9\ndata: {}\n\n",
+            listing(3)
+        );
+        // Split mid-event: the decoder joins the chunks.
+        let (a, b) = stream.split_at(stream.len() / 2);
+        let frames = vec![
+            Ok::<_, std::convert::Infallible>(http_body::Frame::data(Bytes::from(a.to_owned()))),
+            Ok(http_body::Frame::data(Bytes::from(b.to_owned()))),
+        ];
+        let mut response = Response::new(body::boxed(http_body_util::StreamBody::new(
+            futures_util::stream::iter(frames),
+        )));
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, "text/event-stream".parse().unwrap());
+        let bytes = body_of(filter(3).apply(response).await).await;
+        let text = String::from_utf8(bytes.to_vec()).unwrap();
+        let datas: Vec<Value> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("data: ").or_else(|| l.strip_prefix("data:")))
+            .map(|d| serde_json::from_str(d).unwrap())
+            .collect();
+        assert_eq!(datas.len(), 2, "{text}");
+        assert_eq!(datas[0], progress, "other messages are not touched");
+        assert_eq!(names(&datas[1]), ["echo", "write-file"]);
+        assert!(text.contains("id: 9") || text.contains("id:9"), "{text}");
+        assert!(text.contains("event: message") || text.contains("event:message"));
+    }
+}
