@@ -362,3 +362,117 @@ async fn one_policy_decides_for_stdio_and_http_backends_with_step_up_and_hidden_
     drop(everything);
     drop(provider);
 }
+
+/// Reads the SSE stream until an event named `event` whose data satisfies `wanted`.
+async fn next_event(
+    stream: &mut reqwest::Response,
+    buffer: &mut String,
+    event: &str,
+    wanted: impl Fn(&str) -> bool,
+) -> String {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        while let Some(end) = buffer.find("\n\n") {
+            let block: String = buffer.drain(..end + 2).collect();
+            let mut name = "message";
+            let mut data = String::new();
+            for line in block.lines() {
+                if let Some(value) = line.strip_prefix("event:") {
+                    name = value.trim();
+                } else if let Some(value) = line.strip_prefix("data:") {
+                    data.push_str(value.trim());
+                }
+            }
+            if name == event && wanted(&data) {
+                return data;
+            }
+        }
+        let chunk = tokio::time::timeout_at(deadline, stream.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("no {event} event in time: {buffer}"))
+            .expect("stream")
+            .unwrap_or_else(|| panic!("stream ended before a {event} event: {buffer}"));
+        buffer.push_str(&String::from_utf8_lossy(&chunk).replace("\r\n", "\n"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_legacy_sse_session_gets_its_tool_list_filtered_on_the_stream() {
+    // Legacy HTTP+SSE: the reply to a POSTed tools/list comes on the GET stream, so the
+    // stream is filtered too.
+    let provider = spawn_oidc_provider().await;
+    let (everything, port) = spawn_everything_http(HttpMode::StreamableHttp).await;
+    let smcp = SmcpServer::start(&config(provider.issuer(), port)).await;
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("client");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while http
+        .get(smcp.url("/ready"))
+        .send()
+        .await
+        .map(|r| r.status() != 200)
+        .unwrap_or(true)
+    {
+        assert!(tokio::time::Instant::now() < deadline, "not ready in 30 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let base = smcp.url("/v1/local");
+    let token = provider
+        .client_credentials_token(RS256_CLIENT, Some(&base), Some("mcp:tools"))
+        .await;
+    let mut stream = http
+        .get(format!("{base}/sse"))
+        .bearer_auth(&token)
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .expect("GET /sse");
+    assert_eq!(stream.status(), 200);
+    let mut buffer = String::new();
+    let endpoint = next_event(&mut stream, &mut buffer, "endpoint", |_| true).await;
+    let send = |body: Value| {
+        http.post(smcp.url(&endpoint))
+            .bearer_auth(&token)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+    };
+    let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2024-11-05", "capabilities": {},
+        "clientInfo": {"name": "policy-legacy", "version": "0"}}});
+    assert_eq!(send(initialize).await.expect("initialize").status(), 202);
+    next_event(&mut stream, &mut buffer, "message", |d| {
+        d.contains("\"id\":1")
+    })
+    .await;
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    assert_eq!(send(initialized).await.expect("initialized").status(), 202);
+    let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"});
+    assert_eq!(send(list).await.expect("tools/list").status(), 202);
+    let reply = next_event(&mut stream, &mut buffer, "message", |d| {
+        d.contains("\"id\":2")
+    })
+    .await;
+    let reply: Value = serde_json::from_str(&reply).expect("JSON-RPC");
+    let names: Vec<&str> = reply["result"]["tools"]
+        .as_array()
+        .expect("a tool list")
+        .iter()
+        .filter_map(|tool| tool["name"].as_str())
+        .collect();
+    assert!(
+        names.contains(&"echo") && names.contains(&"trigger-long-running-operation"),
+        "{names:?}"
+    );
+    assert!(
+        !names.contains(&"get-env") && !names.contains(&"trigger-sampling-request"),
+        "{names:?}"
+    );
+    drop(stream);
+    smcp.stop().await;
+    drop(everything);
+    drop(provider);
+}

@@ -230,7 +230,12 @@ async fn admit_and_call(
     // will sit beside it).
     // A list request's reply is filtered to what the caller may use or step up to.
     let mut list_filter = None;
-    if let Some(policy) = &entry.policy {
+    if let Some(policy) = &entry.policy
+        && head.method == http::Method::GET
+    {
+        // A stream: legacy SSE replies (to lists POSTed elsewhere) arrive on it.
+        list_filter = Some(policy::stream_filter(policy, &caller));
+    } else if let Some(policy) = &entry.policy {
         match policy::admit(policy, entry, &head, connection.scheme, &body, &caller) {
             policy::Verdict::Refuse(refusal) => {
                 reject("policy");

@@ -56,6 +56,13 @@ pub(crate) enum Verdict {
     Forward(Option<ListFilter>),
 }
 
+/// The filter for a `GET` stream of `caller` (see [`ListFilter::for_stream`]).
+pub(crate) fn stream_filter(policy: &Arc<BackendPolicy>, caller: &Caller) -> ListFilter {
+    let no_scopes = Vec::new();
+    let scopes = caller.principal.as_ref().map_or(&no_scopes, |p| &p.scopes);
+    ListFilter::for_stream(policy, scopes, caller.principal.as_ref().map(|p| &p.claims))
+}
+
 /// Decides every request in `body`.
 pub(crate) fn admit(
     policy: &Arc<BackendPolicy>,

@@ -2,13 +2,16 @@
 //!
 //! A `tools/list`, `prompts/list`, `resources/list` or `resources/templates/list` request on a
 //! backend with a policy gets a [`ListFilter`]; the backend's reply then passes through it,
-//! JSON or SSE, each page of a paginated list on its own. Only the one JSON-RPC response whose
+//! JSON or SSE, each page of a paginated list on its own. A `GET` stream gets one too
+//! ([`ListFilter::for_stream`]) that filters every list reply on it by its shape: a legacy SSE
+//! session's replies arrive there, not in the answer to their POST (202). Only the one JSON-RPC response whose
 //! id is the request's is changed, and in it only the entries of the list: an entry stays when
 //! the policy would allow a call of it or ask for a step-up (an agent must see a tool to ask
 //! for it), and goes when it is hidden (`deny`, `default: deny`) or refused on claims. An entry
 //! without its name (or URI) is dropped: it cannot be judged. Everything else in the reply,
 //! `nextCursor` included, stays as the backend sent it; a list reply is re-serialised, and
-//! an SSE reply re-encoded event by event (comments, such as keep-alives, are dropped).
+//! an SSE reply re-encoded event by event (a chunk that is only a comment, such as a
+//! keep-alive, becomes smcp's own keep-alive comment).
 //!
 //! A JSON reply is read whole, up to [`MAX_LIST_REPLY`]; a larger one becomes a 502 rather than
 //! passing unfiltered. A broken SSE stream (an event over the same bound) ends the stream at
@@ -24,7 +27,7 @@ use smcp_policy::{Caller as PolicyCaller, Target};
 use smcp_transport::body::{self, Body};
 use smcp_transport::jsonrpc::{self, RequestId};
 use smcp_transport::reply::ProxyError;
-use smcp_transport::sse::{Decoder, encode_into};
+use smcp_transport::sse::{Decoder, KEEPALIVE, encode_into};
 
 use super::BackendPolicy;
 
@@ -82,6 +85,9 @@ impl ListKind {
 /// caller.
 pub(crate) struct ListFilter {
     lists: Vec<(RequestId, ListKind)>,
+    /// Filter every response that holds a list, whatever its id: for `GET` streams, where a
+    /// legacy SSE session's replies arrive (their requests were POSTed elsewhere).
+    by_shape: bool,
     policy: Arc<BackendPolicy>,
     scopes: Vec<String>,
     claims: Option<Arc<Map<String, Value>>>,
@@ -96,9 +102,23 @@ impl ListFilter {
     ) -> Self {
         Self {
             lists: Vec::new(),
+            by_shape: false,
             policy: Arc::clone(policy),
             scopes: scopes.to_vec(),
             claims: claims.cloned(),
+        }
+    }
+
+    /// A filter for the caller's `GET` stream: every response on it that holds a list
+    /// (`result.tools`, `prompts`, `resources` or `resourceTemplates`) is filtered.
+    pub(crate) fn for_stream(
+        policy: &Arc<BackendPolicy>,
+        scopes: &[String],
+        claims: Option<&Arc<Map<String, Value>>>,
+    ) -> Self {
+        Self {
+            by_shape: true,
+            ..Self::new(policy, scopes, claims)
         }
     }
 
@@ -180,6 +200,11 @@ impl ListFilter {
                     return http_body::Frame::data(Bytes::new());
                 }
             };
+            if events.is_empty() && data.first() == Some(&b':') {
+                // A comment (a keep-alive): the decoder drops those, but a quiet stream needs
+                // them to stay open through intermediaries.
+                return http_body::Frame::data(KEEPALIVE);
+            }
             let mut out = BytesMut::new();
             for mut event in events {
                 if let Some(filtered) = self.filter_message(&event.data) {
@@ -225,12 +250,27 @@ impl ListFilter {
             return None;
         }
         let id = message.id()?;
-        let kind = self
+        let mut value: Value = serde_json::from_slice(bytes).ok()?;
+        let listed = self
             .lists
             .iter()
             .find(|(listed, _)| listed == id)
-            .map(|(_, kind)| *kind)?;
-        let mut value: Value = serde_json::from_slice(bytes).ok()?;
+            .map(|(_, kind)| *kind);
+        let kind = match listed {
+            Some(kind) => kind,
+            None if self.by_shape => {
+                let result = value.get("result")?;
+                [
+                    ListKind::Tools,
+                    ListKind::Prompts,
+                    ListKind::Resources,
+                    ListKind::ResourceTemplates,
+                ]
+                .into_iter()
+                .find(|kind| result.get(kind.member()).is_some_and(Value::is_array))?
+            }
+            None => return None,
+        };
         let entries = value
             .get_mut("result")?
             .get_mut(kind.member())?
@@ -345,6 +385,27 @@ mod tests {
             .insert(header::CONTENT_TYPE, "application/json".parse().unwrap());
         let bytes = body_of(filter(3).apply(response).await).await;
         assert_eq!(bytes, text.as_bytes());
+    }
+
+    #[tokio::test]
+    async fn a_get_stream_filters_every_list_reply_by_its_shape() {
+        // A legacy SSE session's replies come on its GET stream, whatever POST asked.
+        let filter = ListFilter::for_stream(&policy(), &[], None);
+        let call = json!({"jsonrpc": "2.0", "id": 5, "result": {"content": []}});
+        let stream = format!("data: {}\n\ndata: {call}\n\n", listing(42));
+        let mut response = Response::new(body::full(stream));
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, "text/event-stream".parse().unwrap());
+        let bytes = body_of(filter.apply(response).await).await;
+        let text = String::from_utf8(bytes.to_vec()).unwrap();
+        let datas: Vec<Value> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("data: ").or_else(|| l.strip_prefix("data:")))
+            .map(|d| serde_json::from_str(d).unwrap())
+            .collect();
+        assert_eq!(names(&datas[0]), ["echo", "write-file"]);
+        assert_eq!(datas[1], call);
     }
 
     #[tokio::test]
