@@ -67,6 +67,8 @@ pub mod procs;
 pub mod servers;
 #[path = "support/smcp.rs"]
 pub mod smcp;
+#[path = "support/sse.rs"]
+pub mod sse;
 #[path = "support/yaml.rs"]
 pub mod yaml;
 

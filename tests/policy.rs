@@ -363,37 +363,15 @@ async fn one_policy_decides_for_stdio_and_http_backends_with_step_up_and_hidden_
     drop(provider);
 }
 
-/// Reads the SSE stream until an event named `event` whose data satisfies `wanted`.
+/// The next event named `event` whose data satisfies `wanted` (see
+/// [`smcp_e2e::sse::next_event`]).
 async fn next_event(
     stream: &mut reqwest::Response,
     buffer: &mut String,
     event: &str,
     wanted: impl Fn(&str) -> bool,
 ) -> String {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        while let Some(end) = buffer.find("\n\n") {
-            let block: String = buffer.drain(..end + 2).collect();
-            let mut name = "message";
-            let mut data = String::new();
-            for line in block.lines() {
-                if let Some(value) = line.strip_prefix("event:") {
-                    name = value.trim();
-                } else if let Some(value) = line.strip_prefix("data:") {
-                    data.push_str(value.trim());
-                }
-            }
-            if name == event && wanted(&data) {
-                return data;
-            }
-        }
-        let chunk = tokio::time::timeout_at(deadline, stream.chunk())
-            .await
-            .unwrap_or_else(|_| panic!("no {event} event in time: {buffer}"))
-            .expect("stream")
-            .unwrap_or_else(|| panic!("stream ended before a {event} event: {buffer}"));
-        buffer.push_str(&String::from_utf8_lossy(&chunk).replace("\r\n", "\n"));
-    }
+    smcp_e2e::sse::next_event(stream, buffer, event, Duration::from_secs(30), wanted).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
