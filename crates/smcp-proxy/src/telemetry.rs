@@ -94,6 +94,10 @@ fn describe() {
         "Requests whose response headers have not been sent yet"
     );
     describe_counter!(
+        "smcp_policy_decisions_total",
+        "Requests decided by a backend's policy, by backend and decision (allow, step_up, claims, deny, default_deny, invalid)"
+    );
+    describe_counter!(
         "smcp_upstream_errors_total",
         "Failed calls to HTTP backends, by backend and kind (connect, tls, timeout, protocol, body)"
     );
