@@ -24,6 +24,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use smcp_e2e::oidc::RS256_CLIENT;
+use smcp_e2e::yaml::{http_backend, server_config, stdio_backend};
 use smcp_e2e::{
     HttpMode, SmcpServer, everything_stdio, spawn_everything_http, spawn_oidc_provider,
 };
@@ -44,43 +45,56 @@ const POLICY: &str = r#"      policy:
 "#;
 
 fn config(issuer: &str, everything_port: u16) -> String {
-    let stdio = everything_stdio();
-    let env: serde_json::Map<String, Value> = stdio
-        .env
-        .iter()
-        .map(|(k, v)| (k.clone(), json!(v)))
-        .collect();
-    format!(
-        r#"server:
-  host: "127.0.0.1"
-  port: 0
-  shutdown_timeout: "5s"
-auth:
-  mode: oidc
-oidc:
-  issuers: ["{issuer}"]
-  audience: "urn:smcp:nobody"
-  scope_hierarchy: {{"mcp:admin": ["mcp:tools"]}}
-mcp:
-  backends:
-    - id: everything-http
-      transport: http
-      url: "http://127.0.0.1:{everything_port}/mcp"
-      path: /v1/everything
-      strip_path: true
-{POLICY}    - id: everything-stdio
-      transport: stdio
-      path: /v1/local
-      stdio:
-        command: {command}
-        args: {args}
-        env: {env}
-        stdio_timeout: "30s"
-{POLICY}"#,
-        command = json!(stdio.program.to_string_lossy()),
-        args = json!(stdio.args),
-        env = Value::Object(env),
+    let backends = [
+        http_backend(
+            "everything-http",
+            "/v1/everything",
+            &format!("http://127.0.0.1:{everything_port}/mcp"),
+        ) + POLICY,
+        stdio_backend(
+            "everything-stdio",
+            "/v1/local",
+            &everything_stdio(),
+            "policy",
+        ) + POLICY,
+    ];
+    server_config(&backends).replacen(
+        "mcp:\n",
+        &format!(
+            "auth:\n  mode: oidc\noidc:\n  issuers: [\"{issuer}\"]\n  audience: \"urn:smcp:nobody\"\n  scope_hierarchy: {{\"mcp:admin\": [\"mcp:tools\"]}}\nmcp:\n"
+        ),
+        1,
     )
+}
+
+/// The OpenID provider, server-everything over HTTP, and smcp-server with [`config`] in front
+/// of it (and of server-everything over stdio), ready; and an HTTP client.
+async fn start() -> (
+    smcp_e2e::OidcProvider,
+    smcp_e2e::ChildGuard,
+    SmcpServer,
+    reqwest::Client,
+) {
+    let provider = spawn_oidc_provider().await;
+    let (everything, port) = spawn_everything_http(HttpMode::StreamableHttp).await;
+    let smcp = SmcpServer::start(&config(provider.issuer(), port)).await;
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("client");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while http
+        .get(smcp.url("/ready"))
+        .send()
+        .await
+        .map(|r| r.status() != 200)
+        .unwrap_or(true)
+    {
+        assert!(tokio::time::Instant::now() < deadline, "not ready in 30 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    (provider, everything, smcp, http)
 }
 
 /// One Streamable HTTP exchange: status, headers and the JSON-RPC message of the answer
@@ -150,25 +164,7 @@ fn call(id: u64, tool: &str, arguments: Value) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_policy_decides_for_stdio_and_http_backends_with_step_up_and_hidden_tools() {
-    let provider = spawn_oidc_provider().await;
-    let (everything, port) = spawn_everything_http(HttpMode::StreamableHttp).await;
-    let smcp = SmcpServer::start(&config(provider.issuer(), port)).await;
-    let http = reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .expect("client");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while http
-        .get(smcp.url("/ready"))
-        .send()
-        .await
-        .map(|r| r.status() != 200)
-        .unwrap_or(true)
-    {
-        assert!(tokio::time::Instant::now() < deadline, "not ready in 30 s");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let (provider, everything, smcp, http) = start().await;
 
     for (backend, base) in [
         ("everything-stdio", smcp.url("/v1/local")),
@@ -378,25 +374,7 @@ async fn next_event(
 async fn a_legacy_sse_session_gets_its_tool_list_filtered_on_the_stream() {
     // Legacy HTTP+SSE: the reply to a POSTed tools/list comes on the GET stream, so the
     // stream is filtered too.
-    let provider = spawn_oidc_provider().await;
-    let (everything, port) = spawn_everything_http(HttpMode::StreamableHttp).await;
-    let smcp = SmcpServer::start(&config(provider.issuer(), port)).await;
-    let http = reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(60))
-        .build()
-        .expect("client");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while http
-        .get(smcp.url("/ready"))
-        .send()
-        .await
-        .map(|r| r.status() != 200)
-        .unwrap_or(true)
-    {
-        assert!(tokio::time::Instant::now() < deadline, "not ready in 30 s");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let (provider, everything, smcp, http) = start().await;
     let base = smcp.url("/v1/local");
     let token = provider
         .client_credentials_token(RS256_CLIENT, Some(&base), Some("mcp:tools"))

@@ -98,6 +98,10 @@ fn describe() {
         "Requests decided by a backend's policy, by backend and decision (allow, step_up, claims, deny, default_deny, invalid)"
     );
     describe_counter!(
+        "smcp_policy_list_replies_refused_total",
+        "List replies a policy could not filter and did not pass on, by reason (too_large: over 16 MiB, unreadable, stream_broken)"
+    );
+    describe_counter!(
         "smcp_upstream_errors_total",
         "Failed calls to HTTP backends, by backend and kind (connect, tls, timeout, protocol, body)"
     );

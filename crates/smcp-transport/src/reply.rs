@@ -146,6 +146,15 @@ pub enum ProxyError {
 }
 
 impl ProxyError {
+    /// The answer to a request body that could not be read whole within `limit` bytes: 413
+    /// naming the limit, or 400 when the body broke off.
+    pub fn body_read(error: crate::body::ReadError, limit: u64) -> Self {
+        match error {
+            crate::body::ReadError::TooLarge => Self::PayloadTooLarge { limit: Some(limit) },
+            crate::body::ReadError::Failed => Self::BodyUnreadable,
+        }
+    }
+
     /// The answer to this error for request `id` (`null` when unknown): status, JSON-RPC
     /// code, message and headers are decided here and nowhere else.
     pub fn respond(&self, id: Option<&RequestId>) -> Response<Body> {

@@ -46,7 +46,7 @@ use ::http::{Method, Request, Response};
 use self::session::conn::Connector;
 use self::session::{Sessions, Settings};
 use self::streamable::reply;
-use crate::body::{Body, ReadError};
+use crate::body::Body;
 use crate::reply::ProxyError;
 use crate::request_body::RequestBody;
 use crate::stdio::ChildSpec;
@@ -165,10 +165,7 @@ impl StdioBackend {
         let limit = self.sessions.settings.max_message_bytes;
         match RequestBody::read(body, limit).await {
             Ok(body) => self.serve(Request::from_parts(parts, body), ctx).await,
-            Err(ReadError::TooLarge) => {
-                reply::error(None, &ProxyError::PayloadTooLarge { limit: Some(limit) })
-            }
-            Err(ReadError::Failed) => reply::error(None, &ProxyError::BodyUnreadable),
+            Err(error) => reply::error(None, &ProxyError::body_read(error, limit)),
         }
     }
 

@@ -214,13 +214,12 @@ async fn admit_and_call(
     let (head, body) = request.into_parts();
     let body = match RequestBody::read(body::boxed(body), limit).await {
         Ok(body) => body,
-        Err(ReadError::TooLarge) => {
-            reject("body_too_large");
-            return reply::error(&ProxyError::PayloadTooLarge { limit: Some(limit) });
-        }
-        Err(ReadError::Failed) => {
-            reject("body_unreadable");
-            return reply::error(&ProxyError::BodyUnreadable);
+        Err(error) => {
+            reject(match error {
+                ReadError::TooLarge => "body_too_large",
+                ReadError::Failed => "body_unreadable",
+            });
+            return reply::error(&ProxyError::body_read(error, limit));
         }
     };
 
@@ -229,21 +228,22 @@ async fn admit_and_call(
     // backend the route leads to. The per-tool policy decides here (audit and rate limits
     // will sit beside it).
     // A list request's reply is filtered to what the caller may use or step up to.
-    let mut list_filter = None;
-    if let Some(policy) = &entry.policy
-        && head.method == http::Method::GET
-    {
+    let list_filter = match &entry.policy {
+        None => None,
         // A stream: legacy SSE replies (to lists POSTed elsewhere) arrive on it.
-        list_filter = Some(policy::stream_filter(policy, &caller));
-    } else if let Some(policy) = &entry.policy {
-        match policy::admit(policy, entry, &head, connection.scheme, &body, &caller) {
-            policy::Verdict::Refuse(refusal) => {
-                reject("policy");
-                return refusal;
-            }
-            policy::Verdict::Forward(filter) => list_filter = filter,
+        Some(policy) if head.method == http::Method::GET => {
+            Some(policy::ListFilter::for_stream(policy, &caller))
         }
-    }
+        Some(policy) => {
+            match policy::admit(policy, entry, &head, connection.scheme, &body, &caller) {
+                policy::Verdict::Refuse(refusal) => {
+                    reject("policy");
+                    return refusal;
+                }
+                policy::Verdict::Forward(filter) => filter,
+            }
+        }
+    };
 
     let response = entry
         .call(Request::from_parts(head, body), target, connection, caller)

@@ -56,13 +56,6 @@ pub(crate) enum Verdict {
     Forward(Option<ListFilter>),
 }
 
-/// The filter for a `GET` stream of `caller` (see [`ListFilter::for_stream`]).
-pub(crate) fn stream_filter(policy: &Arc<BackendPolicy>, caller: &Caller) -> ListFilter {
-    let no_scopes = Vec::new();
-    let scopes = caller.principal.as_ref().map_or(&no_scopes, |p| &p.scopes);
-    ListFilter::for_stream(policy, scopes, caller.principal.as_ref().map(|p| &p.claims))
-}
-
 /// Decides every request in `body`.
 pub(crate) fn admit(
     policy: &Arc<BackendPolicy>,
@@ -75,20 +68,22 @@ pub(crate) fn admit(
     if body.is_empty() {
         return Verdict::Forward(None);
     }
-    let no_scopes = Vec::new();
-    let scopes = caller.principal.as_ref().map_or(&no_scopes, |p| &p.scopes);
-    let claims = caller.principal.as_ref().map(|p| &p.claims);
     let token = PolicyCaller {
-        scopes,
-        claims: claims.map(|claims| &**claims),
+        scopes: caller
+            .principal
+            .as_ref()
+            .map_or(&[], |p| p.scopes.as_slice()),
+        claims: caller.principal.as_ref().map(|p| &*p.claims),
     };
-    let mut filter = ListFilter::new(policy, scopes, claims);
+    // Allowed list requests, whose replies are filtered (none, for almost every request).
+    let mut lists = Vec::new();
     let mut decide = |message: &Message| {
         let refusal = decide_one(policy, entry, head, scheme, message, &token);
         if refusal.is_none()
             && let (Some(method), Some(id)) = (message.method(), message.id())
+            && let Some(list) = lists::ListKind::of(method)
         {
-            filter.add(method, id);
+            lists.push((id.clone(), list));
         }
         refusal
     };
@@ -101,8 +96,7 @@ pub(crate) fn admit(
     };
     match refusal {
         Some(response) => Verdict::Refuse(response),
-        None if filter.is_empty() => Verdict::Forward(None),
-        None => Verdict::Forward(Some(filter)),
+        None => Verdict::Forward(ListFilter::for_requests(policy, caller, lists)),
     }
 }
 

@@ -33,11 +33,11 @@ pub(super) fn policy(
             DefaultEffect::Allow
         }
     };
-    for name in ["rate_limit", "tool_rate_limits"] {
-        let set = match name {
-            "rate_limit" => file.rate_limit.is_some(),
-            _ => file.tool_rate_limits.is_some(),
-        };
+    let limits = [
+        ("rate_limit", file.rate_limit.is_some()),
+        ("tool_rate_limits", file.tool_rate_limits.is_some()),
+    ];
+    for (name, set) in limits {
         if set {
             // A limit that is accepted and not enforced would be worse than none.
             report.error(

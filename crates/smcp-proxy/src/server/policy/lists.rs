@@ -30,6 +30,7 @@ use smcp_transport::reply::ProxyError;
 use smcp_transport::sse::{Decoder, KEEPALIVE, encode_into};
 
 use super::BackendPolicy;
+use crate::server::auth::Caller;
 
 /// The largest list reply (JSON body or one SSE event) read to be filtered: 16 MiB.
 pub(crate) const MAX_LIST_REPLY: usize = 16 * 1024 * 1024;
@@ -37,7 +38,7 @@ pub(crate) const MAX_LIST_REPLY: usize = 16 * 1024 * 1024;
 /// Which list a request asks for: the member of `result` that holds it, and the field of an
 /// entry that names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ListKind {
+pub(crate) enum ListKind {
     Tools,
     Prompts,
     Resources,
@@ -45,7 +46,8 @@ enum ListKind {
 }
 
 impl ListKind {
-    fn of(method: &str) -> Option<Self> {
+    /// The list `method` asks for, if it is one of the list methods.
+    pub(crate) fn of(method: &str) -> Option<Self> {
         Some(match method {
             "tools/list" => Self::Tools,
             "prompts/list" => Self::Prompts,
@@ -94,48 +96,36 @@ pub(crate) struct ListFilter {
 }
 
 impl ListFilter {
-    /// A filter for the caller, with no list request yet.
-    pub(crate) fn new(
+    /// The filter for the list requests `lists` (id and list) of `caller`, or `None` when
+    /// there are none.
+    pub(crate) fn for_requests(
         policy: &Arc<BackendPolicy>,
-        scopes: &[String],
-        claims: Option<&Arc<Map<String, Value>>>,
-    ) -> Self {
-        Self {
-            lists: Vec::new(),
-            by_shape: false,
-            policy: Arc::clone(policy),
-            scopes: scopes.to_vec(),
-            claims: claims.cloned(),
-        }
+        caller: &Caller,
+        lists: Vec<(RequestId, ListKind)>,
+    ) -> Option<Self> {
+        (!lists.is_empty()).then(|| Self::new(policy, caller, lists, false))
     }
 
-    /// A filter for the caller's `GET` stream: every response on it that holds a list
+    /// The filter for `caller`'s `GET` stream: every response on it that holds a list
     /// (`result.tools`, `prompts`, `resources` or `resourceTemplates`) is filtered.
-    pub(crate) fn for_stream(
+    pub(crate) fn for_stream(policy: &Arc<BackendPolicy>, caller: &Caller) -> Self {
+        Self::new(policy, caller, Vec::new(), true)
+    }
+
+    fn new(
         policy: &Arc<BackendPolicy>,
-        scopes: &[String],
-        claims: Option<&Arc<Map<String, Value>>>,
+        caller: &Caller,
+        lists: Vec<(RequestId, ListKind)>,
+        by_shape: bool,
     ) -> Self {
+        let principal = caller.principal.as_ref();
         Self {
-            by_shape: true,
-            ..Self::new(policy, scopes, claims)
+            lists,
+            by_shape,
+            policy: Arc::clone(policy),
+            scopes: principal.map(|p| p.scopes.clone()).unwrap_or_default(),
+            claims: principal.map(|p| Arc::clone(&p.claims)),
         }
-    }
-
-    /// Notes a request with `method` and `id`; true when it is a list request.
-    pub(crate) fn add(&mut self, method: &str, id: &RequestId) -> bool {
-        match ListKind::of(method) {
-            Some(kind) => {
-                self.lists.push((id.clone(), kind));
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// Whether any list request was noted.
-    pub(crate) fn is_empty(&self) -> bool {
-        self.lists.is_empty()
     }
 
     /// The id to name in an error of the filter itself (the first list request's).
@@ -162,6 +152,10 @@ impl ListFilter {
             Ok(bytes) => bytes,
             Err(error) => {
                 tracing::warn!(%error, "a list reply could not be read to filter it");
+                refused(match error {
+                    body::ReadError::TooLarge => "too_large",
+                    body::ReadError::Failed => "unreadable",
+                });
                 return ProxyError::BadGateway(
                     "Bad Gateway: the backend's list reply could not be filtered".into(),
                 )
@@ -196,6 +190,7 @@ impl ListFilter {
                 Ok(events) => events,
                 Err(error) => {
                     tracing::warn!(%error, "a list reply stream could not be decoded to filter it; ending it");
+                    refused("stream_broken");
                     broken = true;
                     return http_body::Frame::data(Bytes::new());
                 }
@@ -298,6 +293,12 @@ impl ListFilter {
     }
 }
 
+/// Counts a list reply that could not be filtered and was not passed on, by `reason`
+/// (`too_large`, `unreadable`, `stream_broken`).
+fn refused(reason: &'static str) {
+    metrics::counter!("smcp_policy_list_replies_refused_total", "reason" => reason).increment(1);
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -312,7 +313,8 @@ mod tests {
     use smcp_transport::body;
     use smcp_transport::jsonrpc::RequestId;
 
-    use super::{BackendPolicy, ListFilter};
+    use super::{BackendPolicy, ListFilter, ListKind};
+    use crate::server::auth::Caller;
 
     fn policy() -> Arc<BackendPolicy> {
         let rules = vec![
@@ -333,10 +335,10 @@ mod tests {
     }
 
     fn filter(id: i64) -> ListFilter {
-        let mut filter = ListFilter::new(&policy(), &[], None);
-        assert!(filter.add("tools/list", &RequestId::Number(id)));
-        assert!(!filter.add("tools/call", &RequestId::Number(id + 100)));
-        filter
+        assert_eq!(ListKind::of("tools/call"), None);
+        let lists = vec![(RequestId::Number(id), ListKind::of("tools/list").unwrap())];
+        assert!(ListFilter::for_requests(&policy(), &Caller::anonymous(), Vec::new()).is_none());
+        ListFilter::for_requests(&policy(), &Caller::anonymous(), lists).expect("a list request")
     }
 
     fn listing(id: i64) -> Value {
@@ -377,6 +379,36 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_json_list_over_the_bound_is_a_502_not_an_unfiltered_list() {
+        let names: Vec<Value> = (0..)
+            .map(|i| json!({"name": format!("secret-{i:08}")}))
+            .take(super::MAX_LIST_REPLY / 24 + 1)
+            .collect();
+        let text = json!({"jsonrpc": "2.0", "id": 3, "result": {"tools": names}}).to_string();
+        assert!(text.len() > super::MAX_LIST_REPLY);
+        let mut response = Response::new(body::full(text));
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, "application/json".parse().unwrap());
+        let filtered = filter(3).apply(response).await;
+        assert_eq!(filtered.status(), 502);
+        let value: Value = serde_json::from_slice(&body_of(filtered).await).unwrap();
+        assert_eq!(value["id"], 3);
+        assert!(value.get("result").is_none());
+    }
+
+    #[tokio::test]
+    async fn an_sse_event_over_the_bound_ends_the_stream_without_passing_it() {
+        let event = format!("data: {}\n\n", "x".repeat(super::MAX_LIST_REPLY + 1));
+        let mut response = Response::new(body::full(event));
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, "text/event-stream".parse().unwrap());
+        let bytes = body_of(filter(3).apply(response).await).await;
+        assert!(bytes.is_empty(), "{} bytes passed", bytes.len());
+    }
+
+    #[tokio::test]
     async fn another_id_or_another_message_passes_unchanged() {
         let text = listing(4).to_string();
         let mut response = Response::new(body::full(text.clone()));
@@ -390,7 +422,7 @@ mod tests {
     #[tokio::test]
     async fn a_get_stream_filters_every_list_reply_by_its_shape() {
         // A legacy SSE session's replies come on its GET stream, whatever POST asked.
-        let filter = ListFilter::for_stream(&policy(), &[], None);
+        let filter = ListFilter::for_stream(&policy(), &Caller::anonymous());
         let call = json!({"jsonrpc": "2.0", "id": 5, "result": {"content": []}});
         let stream = format!("data: {}\n\ndata: {call}\n\n", listing(42));
         let mut response = Response::new(body::full(stream));
