@@ -12,7 +12,9 @@
 //! - a denied tool and, under `default: deny`, a tool no rule names, answer as unknown tools;
 //!   `tools/list` (lifecycle) is never refused, and its reply lists only what may be called or
 //!   stepped up to (whether the backend answers with JSON or SSE);
-//! - every decision is counted, and the metadata lists the scopes the rules use.
+//! - every decision is counted, and the metadata lists the scopes the rules use;
+//! - rate limits: per caller and per tool, 429 with `Retry-After` and the request's id, a
+//!   caller's buckets its own.
 
 #![allow(
     clippy::panic,
@@ -44,19 +46,25 @@ const POLICY: &str = r#"      policy:
             claims: {client_id: "nobody-has-this-client-id"}
 "#;
 
-fn config(issuer: &str, everything_port: u16) -> String {
+/// Rate limits on top of [`POLICY`]: a caller may send 4 requests at once, then one a minute;
+/// `get-sum` once a minute.
+const RATE_LIMITS: &str = r#"        rate_limit: {per_principal: "1/min", burst: 4}
+        tool_rate_limits: {"get-sum": "1/min"}
+"#;
+
+fn config(issuer: &str, everything_port: u16, policy: &str) -> String {
     let backends = [
         http_backend(
             "everything-http",
             "/v1/everything",
             &format!("http://127.0.0.1:{everything_port}/mcp"),
-        ) + POLICY,
+        ) + policy,
         stdio_backend(
             "everything-stdio",
             "/v1/local",
             &everything_stdio(),
             "policy",
-        ) + POLICY,
+        ) + policy,
     ];
     server_config(&backends).replacen(
         "mcp:\n",
@@ -68,8 +76,10 @@ fn config(issuer: &str, everything_port: u16) -> String {
 }
 
 /// The OpenID provider, server-everything over HTTP, and smcp-server with [`config`] in front
-/// of it (and of server-everything over stdio), ready; and an HTTP client.
-async fn start() -> (
+/// of it (and of server-everything over stdio), each with `policy`, ready; and an HTTP client.
+async fn start(
+    policy: &str,
+) -> (
     smcp_e2e::OidcProvider,
     smcp_e2e::ChildGuard,
     SmcpServer,
@@ -77,7 +87,7 @@ async fn start() -> (
 ) {
     let provider = spawn_oidc_provider().await;
     let (everything, port) = spawn_everything_http(HttpMode::StreamableHttp).await;
-    let smcp = SmcpServer::start(&config(provider.issuer(), port)).await;
+    let smcp = SmcpServer::start(&config(provider.issuer(), port, policy)).await;
     let http = reqwest::Client::builder()
         .no_proxy()
         .timeout(Duration::from_secs(60))
@@ -164,7 +174,7 @@ fn call(id: u64, tool: &str, arguments: Value) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_policy_decides_for_stdio_and_http_backends_with_step_up_and_hidden_tools() {
-    let (provider, everything, smcp, http) = start().await;
+    let (provider, everything, smcp, http) = start(POLICY).await;
 
     for (backend, base) in [
         ("everything-stdio", smcp.url("/v1/local")),
@@ -359,6 +369,142 @@ async fn one_policy_decides_for_stdio_and_http_backends_with_step_up_and_hidden_
     drop(provider);
 }
 
+/// Opens a session on `url` (initialize, then the initialized notification); its id.
+async fn open_session(http: &reqwest::Client, url: &str, token: &str) -> String {
+    let initialize = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "policy-test", "version": "1"}}});
+    let opened = post(http, url, token, None, &initialize).await;
+    assert_eq!(opened.status, 200, "{url}: {}", opened.message);
+    let session = opened.session.expect("a session id");
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    let sent = post(http, url, token, Some(&session), &initialized).await;
+    assert_eq!(sent.status, 202, "{url}");
+    session
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limits_answer_429_per_caller_and_per_tool_on_both_backend_kinds() {
+    let (provider, everything, smcp, http) = start(&format!("{POLICY}{RATE_LIMITS}")).await;
+    for (backend, url) in [
+        ("everything-stdio", smcp.url("/v1/local")),
+        ("everything-http", smcp.url("/v1/everything")),
+    ] {
+        let token = provider
+            .client_credentials_token(RS256_CLIENT, Some(&url), Some("mcp:tools"))
+            .await;
+        // Request 1 of the burst of 4: initialize (a notification takes nothing).
+        let session_id = open_session(&http, &url, &token).await;
+        let session = Some(session_id.as_str());
+        let sum = call(2, "get-sum", json!({"a": 1, "b": 2}));
+        let first = post(&http, &url, &token, session, &sum).await;
+        assert_eq!(first.status, 200, "{backend}: {}", first.message);
+        // The tool's own limit: once a minute.
+        let again = post(
+            &http,
+            &url,
+            &token,
+            session,
+            &call(3, "get-sum", json!({"a": 1, "b": 2})),
+        )
+        .await;
+        assert_eq!(again.status, 429, "{backend}: {}", again.message);
+        assert_eq!(again.message["id"], 3, "{}", again.message);
+        assert_eq!(again.message["error"]["code"], -32010, "{}", again.message);
+        let text = again.message["error"]["message"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(text.contains("1/min per caller on this tool"), "{text}");
+        // Another tool passes while the caller's burst of 4 lasts (that refusal took one) ...
+        let echo = post(
+            &http,
+            &url,
+            &token,
+            session,
+            &call(4, "echo", json!({"message": "x"})),
+        )
+        .await;
+        assert_eq!(echo.status, 200, "{backend}: {}", echo.message);
+        // ... and then the caller's own limit answers.
+        let spent = post(
+            &http,
+            &url,
+            &token,
+            session,
+            &call(5, "echo", json!({"message": "x"})),
+        )
+        .await;
+        assert_eq!(
+            spent.status, 429,
+            "{backend}: the burst is spent: {}",
+            spent.message
+        );
+        assert!(
+            spent.message["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("1/min per caller is reached")),
+            "{}",
+            spent.message
+        );
+        // Retry-After is whole seconds, up to the minute the bucket needs.
+        let response = http
+            .post(&url)
+            .bearer_auth(&token)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2025-06-18")
+            .header("mcp-session-id", &session_id)
+            .body(call(6, "echo", json!({"message": "x"})).to_string())
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(response.status(), 429);
+        let retry: u64 = response.headers()["retry-after"]
+            .to_str()
+            .expect("ascii")
+            .parse()
+            .expect("whole seconds");
+        assert!((1..=60).contains(&retry), "Retry-After {retry}");
+        // Another caller (another client of the provider) has its own buckets.
+        let other = provider
+            .client_credentials_token(smcp_e2e::oidc::ES256_CLIENT, Some(&url), Some("mcp:tools"))
+            .await;
+        let other_session = open_session(&http, &url, &other).await;
+        let theirs = post(
+            &http,
+            &url,
+            &other,
+            Some(&other_session),
+            &call(7, "get-sum", json!({"a": 1, "b": 2})),
+        )
+        .await;
+        assert_eq!(theirs.status, 200, "{backend}: {}", theirs.message);
+
+        let metrics = http
+            .get(smcp.url("/metrics"))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics text");
+        for limit in ["tool", "principal"] {
+            let series =
+                format!("smcp_rate_limited_total{{backend=\"{backend}\",limit=\"{limit}\"}}");
+            assert!(metrics.contains(&series), "{series} missing");
+        }
+        assert!(
+            metrics.contains(&format!(
+                "smcp_rate_limit_buckets{{backend=\"{backend}\"}} 4"
+            )),
+            "two callers, each with a caller bucket and a get-sum bucket"
+        );
+    }
+    smcp.stop().await;
+    drop(everything);
+    drop(provider);
+}
+
 /// The next event named `event` whose data satisfies `wanted` (see
 /// [`smcp_e2e::sse::next_event`]).
 async fn next_event(
@@ -374,7 +520,7 @@ async fn next_event(
 async fn a_legacy_sse_session_gets_its_tool_list_filtered_on_the_stream() {
     // Legacy HTTP+SSE: the reply to a POSTed tools/list comes on the GET stream, so the
     // stream is filtered too.
-    let (provider, everything, smcp, http) = start().await;
+    let (provider, everything, smcp, http) = start(POLICY).await;
     let base = smcp.url("/v1/local");
     let token = provider
         .client_credentials_token(RS256_CLIENT, Some(&base), Some("mcp:tools"))

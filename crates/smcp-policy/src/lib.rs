@@ -10,6 +10,9 @@
 //! session ([`is_lifecycle`]: `initialize`, `ping`, the `*/list` calls), since a client that
 //! cannot list cannot ask for what it may use.
 //!
+//! Rate limits ([`Limits`]) are token buckets per caller, per caller and tool pattern, and per
+//! caller and rule, with a bound on the callers tracked ([`RateLimiter`]).
+//!
 //! What this crate does not do: read HTTP, authenticate, or answer. The proxy parses the
 //! JSON-RPC envelope, builds the [`Target`] and the [`Caller`], and turns a [`Decision`] into
 //! its reply (a step-up challenge for missing scopes, 403 for claims, "unknown" for hidden).
@@ -38,6 +41,8 @@
 //! ```
 
 mod glob;
+mod limits;
+mod rate;
 mod scopes;
 mod target;
 
@@ -45,6 +50,8 @@ use serde_json::{Map, Value};
 pub use smcp_auth::ClaimRules;
 
 pub use glob::Glob;
+pub use limits::{DEFAULT_MAX_CALLERS, Exceeded, LimitCheck, LimitKind, LimitSpec, Limits};
+pub use rate::{Checked, Limit, Limited, Rate, RateError, RateLimiter};
 pub use scopes::ScopeHierarchy;
 pub use target::{Target, TargetError};
 

@@ -95,7 +95,19 @@ fn describe() {
     );
     describe_counter!(
         "smcp_policy_decisions_total",
-        "Requests decided by a backend's policy, by backend and decision (allow, step_up, claims, deny, default_deny, invalid)"
+        "Requests decided by a backend's policy, by backend and decision (allow, step_up, claims, deny, default_deny, invalid, rate_limited)"
+    );
+    describe_counter!(
+        "smcp_rate_limited_total",
+        "Requests refused with 429 by a backend's rate limits, by backend and limit (principal, tool, rule)"
+    );
+    describe_counter!(
+        "smcp_rate_limit_overflow_total",
+        "Rate-limit checks of callers that did not fit in a limit's bucket map (policy.rate_limit.max_principals) and shared its overflow bucket, by backend"
+    );
+    describe_gauge!(
+        "smcp_rate_limit_buckets",
+        "Rate-limit buckets held (callers tracked, over every limit), by backend"
     );
     describe_counter!(
         "smcp_policy_list_replies_refused_total",

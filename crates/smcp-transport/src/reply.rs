@@ -25,6 +25,8 @@ use crate::jsonrpc::{self, RequestId};
 
 /// JSON-RPC error code of authentication and authorization refusals.
 pub const AUTH_ERROR: i64 = -32001;
+/// JSON-RPC error code of a request over a rate limit of the backend's policy.
+pub const RATE_LIMITED: i64 = -32010;
 
 /// How long a client is told to wait when a backend's session limit is reached (seconds).
 const SESSIONS_RETRY_AFTER_SECS: u32 = 5;
@@ -136,6 +138,13 @@ pub enum ProxyError {
         /// The message, in the form servers use (`Unknown tool: x`).
         message: String,
     },
+    /// 429: a rate limit of the backend's policy is reached.
+    RateLimited {
+        /// Whole seconds until a request would be allowed (at least 1), sent as `Retry-After`.
+        retry_after_secs: u64,
+        /// Which limit, as the operator wrote it (`600/min per caller`).
+        limit: String,
+    },
     /// 502 (smcp-client): no access token could be obtained for the server; the text says
     /// why (the identity provider's error, never a secret).
     TokenUnavailable(String),
@@ -179,6 +188,11 @@ impl ProxyError {
             }
             Self::KeysUnavailable { .. } => {
                 headers.insert(header::RETRY_AFTER, KEYS_RETRY_AFTER_SECS.into());
+            }
+            Self::RateLimited {
+                retry_after_secs, ..
+            } => {
+                headers.insert(header::RETRY_AFTER, (*retry_after_secs).into());
             }
             Self::Auth {
                 challenge: Some(challenge),
@@ -305,6 +319,17 @@ impl ProxyError {
                 StatusCode::TOO_MANY_REQUESTS,
                 SERVER_ERROR,
                 "Too Many Requests: this caller has too many busy sessions on this backend; end one (DELETE) or retry later".into(),
+            ),
+            Self::RateLimited {
+                retry_after_secs,
+                limit,
+            } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                RATE_LIMITED,
+                format!(
+                    "Too Many Requests: the rate limit {limit} is reached; retry after {retry_after_secs} s"
+                )
+                .into(),
             ),
             Self::Draining => (
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -455,6 +480,13 @@ mod tests {
             (ProxyError::PayloadTooLarge { limit: None }, 413),
             (ProxyError::MisdirectedHost, 421),
             (ProxyError::TooManySessions, 429),
+            (
+                ProxyError::RateLimited {
+                    retry_after_secs: 7,
+                    limit: "10/min per caller".into(),
+                },
+                429,
+            ),
             (ProxyError::Draining, 503),
             (ProxyError::SessionsFull, 503),
             (ProxyError::BackendBusy, 503),
@@ -512,6 +544,7 @@ mod tests {
                 ProxyError::TooManySessions | ProxyError::SessionsFull => Some("5"),
                 ProxyError::KeysUnavailable { .. } => Some("5"),
                 ProxyError::BackendBusy | ProxyError::Draining => Some("1"),
+                ProxyError::RateLimited { .. } => Some("7"),
                 _ => None,
             };
             assert_eq!(retry, expected, "{error:?}");

@@ -35,6 +35,9 @@ pub struct BackendConfig {
     pub identity_headers: IdentityHeaders,
     /// Per-tool, prompt and resource rules (`policy:`); `None` when the backend has none.
     pub policy: Option<smcp_policy::Policy>,
+    /// Rate limits (`policy.rate_limit`, `policy.tool_rate_limits`, rules' `rate_limit`);
+    /// empty when there are none.
+    pub rate_limits: smcp_policy::LimitSpec,
 }
 
 impl BackendConfig {

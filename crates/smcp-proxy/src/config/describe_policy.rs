@@ -1,10 +1,10 @@
 //! Each backend's effective policy as text, for `smcp-server check`: the rules in the order
-//! they are tried, what each decides, the default, and the scope hierarchy. Claim values are
+//! they are tried, what each decides, the default, the rate limits, and the scope hierarchy. Claim values are
 //! shown (they are configuration, not secrets); nothing of a token is.
 
 use std::fmt::Write as _;
 
-use smcp_policy::{DefaultEffect, Policy, Requirement};
+use smcp_policy::{DefaultEffect, LimitSpec, Policy, Requirement};
 
 use super::model::Config;
 
@@ -22,7 +22,7 @@ impl Config {
         backends.sort_by(|a, b| a.0.path.cmp(&b.0.path));
         for (backend, policy) in backends {
             let _ = writeln!(out, "\npolicy of {} ({}):", backend.id, backend.path);
-            describe(&mut out, policy);
+            describe(&mut out, policy, &backend.rate_limits);
         }
         let hierarchy = &self.oidc.scope_hierarchy;
         if !hierarchy.is_empty() {
@@ -38,7 +38,7 @@ impl Config {
     }
 }
 
-fn describe(out: &mut String, policy: &Policy) {
+fn describe(out: &mut String, policy: &Policy, limits: &LimitSpec) {
     for (i, rule) in policy.rules().iter().enumerate() {
         let patterns: Vec<&str> = rule
             .selector
@@ -68,9 +68,13 @@ fn describe(out: &mut String, policy: &Policy) {
                 needs.join(" and ")
             }
         };
+        let limit = limits
+            .rule_limit(i)
+            .map(|limit| format!("; at most {limit} per caller"))
+            .unwrap_or_default();
         let _ = writeln!(
             out,
-            "  {}. {} {}: {effect}",
+            "  {}. {} {}: {effect}{limit}",
             i + 1,
             rule.selector.kind(),
             patterns.join(", ")
@@ -83,4 +87,18 @@ fn describe(out: &mut String, policy: &Policy) {
         }
     };
     let _ = writeln!(out, "  otherwise: {default}");
+    if let Some(limit) = limits.per_principal {
+        let _ = writeln!(
+            out,
+            "  rate limit: {limit} per caller (at most {} callers tracked)",
+            limits.max_callers
+        );
+    }
+    for (pattern, limit) in &limits.tools {
+        let _ = writeln!(
+            out,
+            "  tool rate limit: {} at {limit} per caller",
+            pattern.as_str()
+        );
+    }
 }

@@ -103,10 +103,18 @@ pub(crate) struct FileBackend {
 pub(crate) struct FilePolicy {
     pub(crate) default: Option<String>,
     pub(crate) rules: Option<Vec<FilePolicyRule>>,
-    /// Accepted so that the key is known, refused by validation until rate limits exist.
-    pub(crate) rate_limit: Option<serde::de::IgnoredAny>,
-    /// Accepted so that the key is known, refused by validation until rate limits exist.
-    pub(crate) tool_rate_limits: Option<serde::de::IgnoredAny>,
+    pub(crate) rate_limit: Option<FileRateLimit>,
+    /// Tool name pattern -> rate (`"10/min"`).
+    pub(crate) tool_rate_limits: Option<BTreeMap<String, Scalar>>,
+}
+
+/// `mcp.backends[].policy.rate_limit:`
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FileRateLimit {
+    pub(crate) per_principal: Option<Scalar>,
+    pub(crate) burst: Option<Scalar>,
+    pub(crate) max_principals: Option<Scalar>,
 }
 
 /// `mcp.backends[].policy.rules[]`
@@ -121,6 +129,8 @@ pub(crate) struct FilePolicyRule {
     pub(crate) deny: Option<Scalar>,
     pub(crate) scopes: Option<Vec<String>>,
     pub(crate) claims: Option<BTreeMap<String, FileClaim>>,
+    /// Per caller, on what this rule decides (`"100/min"`).
+    pub(crate) rate_limit: Option<Scalar>,
 }
 
 /// `mcp.backends[].stdio:`

@@ -56,6 +56,7 @@ pub(crate) fn validate(file: &FileConfig, log: LogInputs, report: &mut Report) -
     };
     let backends = backend::backends(report, file.mcp.backends.as_ref(), &cx);
     let oidc = oidc::oidc(report, &file.oidc, mode);
+    policy::unreachable_scopes(report, file.mcp.backends.as_ref(), &oidc.scope_hierarchy);
     let tls = tls(report, &file.tls);
     let log = log_config(report, log);
 

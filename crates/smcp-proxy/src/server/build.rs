@@ -27,7 +27,7 @@ use super::backend::BackendEntry;
 use super::host::HostPolicy;
 use super::observe::{InFlight, NO_BACKEND, RouteMetrics};
 use super::origin::OriginPolicy;
-use super::policy::BackendPolicy;
+use super::policy::{BackendPolicy, RateLimits};
 use super::readiness::{Probe, ReadinessProbes};
 
 use crate::config::{self, BackendConfig, Config};
@@ -268,6 +268,13 @@ fn build_backend(
         backend.identity_headers.email_header.clone(),
     ];
     identity_strip.dedup();
+    let policy = backend.policy.clone().map(|policy| {
+        Arc::new(BackendPolicy {
+            policy,
+            hierarchy: Arc::clone(&context.scope_hierarchy),
+            limits: RateLimits::new(&id, &backend.rate_limits),
+        })
+    });
     Ok(BackendEntry {
         metrics: RouteMetrics::new(Arc::clone(&id)),
         id,
@@ -279,12 +286,7 @@ fn build_backend(
         backend: served_by,
         identity_strip: identity_strip.into(),
         auth,
-        policy: backend.policy.clone().map(|policy| {
-            Arc::new(BackendPolicy {
-                policy,
-                hierarchy: Arc::clone(&context.scope_hierarchy),
-            })
-        }),
+        policy,
         ready,
     })
 }

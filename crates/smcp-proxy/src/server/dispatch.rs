@@ -235,7 +235,16 @@ async fn admit_and_call(
             Some(policy::ListFilter::for_stream(policy, &caller))
         }
         Some(policy) => {
-            match policy::admit(policy, entry, &head, connection.scheme, &body, &caller) {
+            let client = connection.remote.ip();
+            match policy::admit(
+                policy,
+                entry,
+                &head,
+                connection.scheme,
+                &body,
+                &caller,
+                client,
+            ) {
                 policy::Verdict::Refuse(refusal) => {
                     reject("policy");
                     return refusal;

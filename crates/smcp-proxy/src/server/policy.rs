@@ -16,16 +16,22 @@
 //! - params that could be read two ways (a member twice): 400.
 //!
 //! Every decision is counted in `smcp_policy_decisions_total{backend,decision}` (decision:
-//! allow, step_up, claims, deny, default_deny, invalid) and every refusal logged at info
+//! allow, step_up, claims, deny, default_deny, invalid, and rate_limited for an allowed request
+//! then refused by a rate limit) and every refusal logged at info
 //! (backend, method, tool/prompt/resource, decision, rule index; never arguments or tokens).
 //!
 //! `*/list` requests are allowed (lifecycle) and their replies filtered to what the caller may
 //! use or step up to (`lists`).
 //!
-//! Not yet here (named in the "MCP-aware policy" issue): the audit trail, rate limits.
+//! A request the policy allows then takes a token from each of its rate limits (`limits`):
+//! over one, it is answered 429 with `Retry-After` (decision `rate_limited`).
+//!
+//! Not yet here (named in the "MCP-aware policy" issue): the audit trail.
 
+mod limits;
 mod lists;
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use http::request::Parts;
@@ -40,12 +46,15 @@ use smcp_transport::request_body::{Envelope, RequestBody};
 use super::auth::{self, Caller};
 use super::backend::BackendEntry;
 
-/// A backend's policy and the server's scope hierarchy.
+/// A backend's policy, the server's scope hierarchy and the backend's rate limits.
 pub(crate) struct BackendPolicy {
     pub(crate) policy: Policy,
     pub(crate) hierarchy: Arc<ScopeHierarchy>,
+    /// `None` when the policy sets no rate limit.
+    pub(crate) limits: Option<RateLimits>,
 }
 
+pub(crate) use limits::RateLimits;
 pub(crate) use lists::ListFilter;
 
 /// What the policy stage decided for a request body.
@@ -56,7 +65,7 @@ pub(crate) enum Verdict {
     Forward(Option<ListFilter>),
 }
 
-/// Decides every request in `body`.
+/// Decides every request in `body` of `caller`, who connected from `client`.
 pub(crate) fn admit(
     policy: &Arc<BackendPolicy>,
     entry: &BackendEntry,
@@ -64,6 +73,7 @@ pub(crate) fn admit(
     scheme: &str,
     body: &RequestBody,
     caller: &Caller,
+    client: IpAddr,
 ) -> Verdict {
     if body.is_empty() {
         return Verdict::Forward(None);
@@ -75,17 +85,30 @@ pub(crate) fn admit(
             .map_or(&[], |p| p.scopes.as_slice()),
         claims: caller.principal.as_ref().map(|p| &*p.claims),
     };
+    let rate_key = policy
+        .limits
+        .as_ref()
+        .map(|limits| limits.caller_key(caller, client));
     // Allowed list requests, whose replies are filtered (none, for almost every request).
     let mut lists = Vec::new();
     let mut decide = |message: &Message| {
-        let refusal = decide_one(policy, entry, head, scheme, message, &token);
-        if refusal.is_none()
-            && let (Some(method), Some(id)) = (message.method(), message.id())
+        let (target, rule) = match decide_one(policy, entry, head, scheme, message, &token) {
+            Admitted::Yes { target, rule } => (target, rule),
+            Admitted::NotARequest => return None,
+            Admitted::No(refusal) => return Some(refusal),
+        };
+        if let (Some(limits), Some(key)) = (&policy.limits, rate_key)
+            && let Some(refusal) = limits.check(key, &target, rule, message.id())
+        {
+            count(&entry.id, "rate_limited");
+            return Some(refusal);
+        }
+        if let (Some(method), Some(id)) = (message.method(), message.id())
             && let Some(list) = lists::ListKind::of(method)
         {
             lists.push((id.clone(), list));
         }
-        refusal
+        None
     };
     let refusal = match body.envelope() {
         Envelope::One(message) => decide(message),
@@ -100,16 +123,29 @@ pub(crate) fn admit(
     }
 }
 
-fn decide_one(
+/// What the policy made of one message.
+enum Admitted<'a> {
+    /// A request to forward: what it names, and the rule that allowed it (`None`: the default).
+    Yes {
+        target: Target<'a>,
+        rule: Option<usize>,
+    },
+    /// A notification or a response: nothing to decide.
+    NotARequest,
+    /// Refused: the answer.
+    No(Response<Body>),
+}
+
+fn decide_one<'a>(
     policy: &BackendPolicy,
     entry: &BackendEntry,
     head: &Parts,
     scheme: &str,
-    message: &Message,
+    message: &'a Message,
     caller: &PolicyCaller<'_>,
-) -> Option<Response<Body>> {
+) -> Admitted<'a> {
     let (Some(method), true) = (message.method(), message.is_request()) else {
-        return None;
+        return Admitted::NotARequest;
     };
     let target = match Target::of(method, message.bytes()) {
         Ok(target) => target,
@@ -120,13 +156,13 @@ fn decide_one(
                 code: smcp_transport::jsonrpc::INVALID_PARAMS,
                 message: format!("Invalid params: {error}"),
             };
-            return Some(refusal.respond(message.id()));
+            return Admitted::No(refusal.respond(message.id()));
         }
     };
     let decision = policy.policy.decide(&target, caller, &policy.hierarchy);
     count(&entry.id, decision.label());
-    if decision.is_allowed() {
-        return None;
+    if let Decision::Allow { rule } = decision {
+        return Admitted::Yes { target, rule };
     }
     let rule = match &decision {
         Decision::StepUp { rule, .. } | Decision::Forbidden { rule } => Some(*rule),
@@ -161,7 +197,7 @@ fn decide_one(
         },
         Decision::Hidden { .. } | Decision::Allow { .. } => unknown(&target),
     };
-    Some(refusal.respond(message.id()))
+    Admitted::No(refusal.respond(message.id()))
 }
 
 /// What a server answers for a target that does not exist.

@@ -146,11 +146,14 @@ mcp:
       stdio: {command: cat}
       policy:
         default: deny
+        rate_limit: {per_principal: "600/min", burst: 50}
+        tool_rate_limits: {"trigger-long-running-operation": "10/min"}
         rules:
           - tools: ["echo", "get-*"]
             allow: true
           - tools: ["trigger-*"]
             scopes: ["mcp:write"]
+            rate_limit: "1/s"
           - tools: ["*-admin"]
             claims: {roles: admin, tier: [1, 2]}
           - methods: ["logging/*"]
@@ -164,10 +167,12 @@ mcp:
     let expected = "
 policy of everything (/v1/everything):
   1. tools echo, get-*: allow
-  2. tools trigger-*: scopes mcp:write (else step-up 403)
+  2. tools trigger-*: scopes mcp:write (else step-up 403); at most 1/s (burst 1) per caller
   3. tools *-admin: claims roles = \"admin\", tier = 1 | 2 (else 403)
   4. methods logging/*: deny (hidden)
   otherwise: deny (hidden; initialize, ping, notifications and */list always pass)
+  rate limit: 600/min (burst 50) per caller (at most 10000 callers tracked)
+  tool rate limit: trigger-long-running-operation at 10/min (burst 10) per caller
 
 scope hierarchy (a granted scope implies, transitively):
   mcp:admin -> mcp:write

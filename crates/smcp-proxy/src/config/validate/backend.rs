@@ -140,7 +140,8 @@ fn backend(
         file.identity_headers.as_ref(),
     );
     let anonymous = cx.auth_mode == AuthMode::None || auth.mode == BackendAuthMode::None;
-    let policy = super::policy::policy(report, &k("policy"), file.policy.as_ref(), anonymous);
+    let (policy, rate_limits) =
+        super::policy::policy(report, &k("policy"), file.policy.as_ref(), anonymous);
     let (id, path, transport) = (id?, path?, transport?);
     Some(BackendConfig {
         name: file
@@ -159,6 +160,7 @@ fn backend(
         auth,
         identity_headers,
         policy,
+        rate_limits,
     })
 }
 

@@ -2,26 +2,34 @@
 //! selector (`tools`, `prompts`, `resources` or `methods`) with non-empty patterns, and exactly
 //! one effect (`allow: true`, `deny: true`, or `scopes` and/or `claims`); claims use the
 //! language of `oidc.required_claims`; a rule that needs a token is refused on a backend whose
-//! callers are anonymous (no token could ever pass it).
+//! callers are anonymous (no token could ever pass it). Rate limits (`rate_limit`,
+//! `tool_rate_limits`, a rule's `rate_limit`) are rates like `"600/min"`.
 
 use std::collections::BTreeMap;
 
-use smcp_policy::{DefaultEffect, Glob, Policy, Requirement, Rule, ScopeHierarchy, Selector};
+use smcp_policy::{
+    DEFAULT_MAX_CALLERS, DefaultEffect, Glob, Limit, LimitSpec, Policy, Rate, Requirement, Rule,
+    ScopeHierarchy, Selector,
+};
 
-use super::fields::boolean;
+use super::fields::{boolean, whole};
 use super::oidc::{claims, strings};
 use crate::config::error::Report;
-use crate::config::file::{FilePolicy, FilePolicyRule};
+use crate::config::file::{FileBackend, FilePolicy, FilePolicyRule};
+use crate::config::scalar::Scalar;
 
-/// The backend's policy, or `None` without a `policy:` block. `anonymous` is whether the
-/// backend's callers carry no token (auth.mode none, or the backend's own mode none).
+/// The backend's policy (`None` without a `policy:` block) and its rate limits. `anonymous` is
+/// whether the backend's callers carry no token (auth.mode none, or the backend's own mode
+/// none).
 pub(super) fn policy(
     report: &mut Report,
     key: &str,
     file: Option<&FilePolicy>,
     anonymous: bool,
-) -> Option<Policy> {
-    let file = file?;
+) -> (Option<Policy>, LimitSpec) {
+    let Some(file) = file else {
+        return (None, LimitSpec::default());
+    };
     let default = match file.default.as_deref().map(str::trim) {
         None | Some("allow") => DefaultEffect::Allow,
         Some("deny") => DefaultEffect::Deny,
@@ -33,26 +41,71 @@ pub(super) fn policy(
             DefaultEffect::Allow
         }
     };
-    let limits = [
-        ("rate_limit", file.rate_limit.is_some()),
-        ("tool_rate_limits", file.tool_rate_limits.is_some()),
-    ];
-    for (name, set) in limits {
-        if set {
-            // A limit that is accepted and not enforced would be worse than none.
-            report.error(
-                format!("{key}.{name}"),
-                "rate limits are not supported by this version of smcp-server yet",
-            );
+    let mut limits = LimitSpec::default();
+    if let Some(block) = &file.rate_limit {
+        let key = format!("{key}.rate_limit");
+        let burst = block
+            .burst
+            .as_ref()
+            .map(|burst| whole(report, &format!("{key}.burst"), Some(burst), 1, 1));
+        let burst = burst.map(|burst| u32::try_from(burst).unwrap_or(u32::MAX));
+        limits.max_callers = whole(
+            report,
+            &format!("{key}.max_principals"),
+            block.max_principals.as_ref(),
+            DEFAULT_MAX_CALLERS as u64,
+            1,
+        )
+        .try_into()
+        .unwrap_or(usize::MAX);
+        match &block.per_principal {
+            Some(value) => {
+                if let Some(rate) = rate(report, &format!("{key}.per_principal"), value) {
+                    limits.per_principal = Some(Limit::new(rate, burst));
+                }
+            }
+            None => report.error(
+                format!("{key}.per_principal"),
+                "is required: the rate each caller may send requests at, like \"600/min\"",
+            ),
+        }
+    }
+    for (pattern, value) in file.tool_rate_limits.iter().flatten() {
+        let key = format!("{key}.tool_rate_limits.{pattern}");
+        if pattern.trim().is_empty() {
+            report.error(key, "a tool name pattern cannot be empty");
+            continue;
+        }
+        if let Some(rate) = rate(report, &key, value) {
+            limits
+                .tools
+                .push((Glob::new(pattern), Limit::new(rate, None)));
         }
     }
     let mut rules = Vec::new();
     for (i, item) in file.rules.iter().flatten().enumerate() {
-        if let Some(rule) = rule(report, &format!("{key}.rules[{i}]"), item, anonymous) {
+        let key = format!("{key}.rules[{i}]");
+        let limit = item
+            .rate_limit
+            .as_ref()
+            .and_then(|value| rate(report, &format!("{key}.rate_limit"), value));
+        if let Some(rule) = rule(report, &key, item, anonymous) {
+            if let Some(rate) = limit {
+                limits.rules.push((rules.len(), Limit::new(rate, None)));
+            }
             rules.push(rule);
         }
     }
-    Some(Policy::new(default, rules))
+    (Some(Policy::new(default, rules)), limits)
+}
+
+/// A rate (`"600/min"`).
+fn rate(report: &mut Report, key: &str, value: &Scalar) -> Option<Rate> {
+    let parsed = match value {
+        Scalar::Str(text) => text.parse::<Rate>().map_err(|error| error.to_string()),
+        _ => Err("must be a rate like \"600/min\" (units: s, min, h, day)".to_owned()),
+    };
+    parsed.map_err(|message| report.error(key, message)).ok()
 }
 
 fn rule(report: &mut Report, key: &str, file: &FilePolicyRule, anonymous: bool) -> Option<Rule> {
@@ -145,6 +198,39 @@ fn rule(report: &mut Report, key: &str, file: &FilePolicyRule, anonymous: bool) 
         return None;
     }
     Some(Rule::new(selector?, requirement))
+}
+
+/// With a scope hierarchy set, a scope a rule needs must be part of it (as a scope that implies
+/// others or as one implied): the hierarchy then describes every scope the policy uses, and a
+/// misspelt scope (`mcp:wirte`), which no token would ever be granted and no parent would
+/// reach, is caught here rather than by a caller stuck on a step-up challenge.
+/// (Checked once the hierarchy is read, which the file lists after the backends.)
+pub(super) fn unreachable_scopes(
+    report: &mut Report,
+    backends: Option<&Vec<FileBackend>>,
+    hierarchy: &ScopeHierarchy,
+) {
+    if hierarchy.is_empty() {
+        return;
+    }
+    let known = hierarchy.scopes();
+    for (b, backend) in backends.into_iter().flatten().enumerate() {
+        let rules = backend.policy.iter().flat_map(|p| p.rules.iter().flatten());
+        for (r, rule) in rules.enumerate() {
+            for (s, scope) in rule.scopes.iter().flatten().enumerate() {
+                let scope = scope.trim();
+                if !scope.is_empty() && !known.contains(scope) {
+                    report.error(
+                        format!("mcp.backends[{b}].policy.rules[{r}].scopes[{s}]"),
+                        format!(
+                            "{scope:?} is not in oidc.scope_hierarchy, so the hierarchy cannot reach it (a typo?); \
+                             add it there (as a scope or as one a scope implies) or fix the name"
+                        ),
+                    );
+                }
+            }
+        }
+    }
 }
 
 /// `oidc.scope_hierarchy`: scope names are tokens (no whitespace), each implies a non-empty

@@ -331,6 +331,7 @@ mod tests {
         Arc::new(BackendPolicy {
             policy: Policy::new(DefaultEffect::Deny, rules),
             hierarchy: Arc::new(ScopeHierarchy::new()),
+            limits: None,
         })
     }
 

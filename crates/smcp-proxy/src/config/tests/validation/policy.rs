@@ -64,14 +64,56 @@ pub(super) fn cases() -> Vec<(String, String)> {
             &format!("{key}.rules[0].scopes[0]: must not contain whitespace (got \"two words\")"),
         ),
         case(
-            oidc_backend("        rate_limit: {per_principal: \"600/min\"}\n"),
+            oidc_backend("        rate_limit: {per_principal: \"600/fortnight\"}\n"),
             &format!(
-                "{key}.rate_limit: rate limits are not supported by this version of smcp-server yet"
+                "{key}.rate_limit.per_principal: must be <count>/<unit>, like \"600/min\" (units: s, min, h, day)"
+            ),
+        ),
+        case(
+            oidc_backend("        rate_limit: {burst: 5}\n"),
+            &format!(
+                "{key}.rate_limit.per_principal: is required: the rate each caller may send requests at, like \"600/min\""
+            ),
+        ),
+        case(
+            oidc_backend("        rate_limit: {per_principal: \"0/s\"}\n"),
+            &format!(
+                "{key}.rate_limit.per_principal: the count must be a whole number from 1 to 1000000000"
+            ),
+        ),
+        case(
+            oidc_backend("        rate_limit: {per_principal: \"1/s\", max_principals: 0}\n"),
+            &format!("{key}.rate_limit.max_principals: must be at least 1 (got 0)"),
+        ),
+        case(
+            oidc_backend("        tool_rate_limits: {\"trigger-*\": 10}\n"),
+            &format!(
+                "{key}.tool_rate_limits.trigger-*: must be a rate like \"600/min\" (units: s, min, h, day)"
+            ),
+        ),
+        case(
+            oidc_backend(
+                "        rules:\n          - tools: [a]\n            allow: true\n            rate_limit: often\n",
+            ),
+            &format!(
+                "{key}.rules[0].rate_limit: must be <count>/<unit>, like \"600/min\" (units: s, min, h, day)"
+            ),
+        ),
+        case(
+            oidc_backend(
+                "        rules:\n          - tools: [a]\n            scopes: [\"mcp:wirte\"]\n",
+            )
+            .replace(
+                "  audience: api\n",
+                "  audience: api\n  scope_hierarchy: {\"mcp:admin\": [\"mcp:write\"]}\n",
+            ),
+            &format!(
+                "{key}.rules[0].scopes[0]: \"mcp:wirte\" is not in oidc.scope_hierarchy, so the hierarchy cannot reach it (a typo?); add it there (as a scope or as one a scope implies) or fix the name"
             ),
         ),
         case(
             oidc_backend("        rules:\n          - tools: [a]\n            colour: red\n"),
-            "mcp.backends[0].policy.rules[0].colour: unknown field `colour`, expected one of tools, prompts, resources, methods, allow, deny, scopes, claims (line 16, column 13 of <yaml>)",
+            "mcp.backends[0].policy.rules[0].colour: unknown field `colour`, expected one of tools, prompts, resources, methods, allow, deny, scopes, claims, rate_limit (line 16, column 13 of <yaml>)",
         ),
         // Anonymous callers carry no token: a rule on one could never pass.
         case(
@@ -118,4 +160,24 @@ fn a_policy_loads_into_its_rules_in_order() {
     let hierarchy = &loaded.config.oidc.scope_hierarchy;
     let granted = vec!["mcp:admin".to_owned()];
     assert!(hierarchy.expand(&granted).contains("mcp:read"));
+}
+
+#[test]
+fn rate_limits_load_per_caller_per_tool_pattern_and_per_rule() {
+    let text = oidc_backend(
+        "        rate_limit: {per_principal: \"600/min\", burst: 50, max_principals: 500}\n        tool_rate_limits: {\"trigger-*\": \"10/min\"}\n        rules:\n          - tools: [echo]\n            allow: true\n          - resources: [\"*\"]\n            allow: true\n            rate_limit: \"5/s\"\n",
+    );
+    let loaded = yaml(&text, &[]).expect("loads");
+    let limits = &loaded.config.mcp.backends[0].rate_limits;
+    let per_principal = limits.per_principal.expect("a per-caller limit");
+    assert_eq!(per_principal.to_string(), "600/min (burst 50)");
+    assert_eq!(limits.max_callers, 500);
+    assert_eq!(limits.tools.len(), 1);
+    assert_eq!(limits.tools[0].0.as_str(), "trigger-*");
+    assert_eq!(limits.tools[0].1.to_string(), "10/min (burst 10)");
+    assert_eq!(limits.rule_limit(0), None);
+    assert_eq!(
+        limits.rule_limit(1).map(|l| l.to_string()).as_deref(),
+        Some("5/s (burst 5)")
+    );
 }
