@@ -14,7 +14,10 @@
 //!   stepped up to (whether the backend answers with JSON or SSE);
 //! - every decision is counted, and the metadata lists the scopes the rules use;
 //! - rate limits: per caller and per tool, 429 with `Retry-After` and the request's id, a
-//!   caller's buckets its own.
+//!   caller's buckets its own;
+//! - the audit trail: one record per JSON-RPC request and per denial, with who, where, what,
+//!   the decision and rule, and the outcome read from the backend's answer; no token, no
+//!   arguments, no session id in clear.
 
 #![allow(
     clippy::panic,
@@ -85,9 +88,23 @@ async fn start(
     SmcpServer,
     reqwest::Client,
 ) {
+    start_with(policy, "").await
+}
+
+/// [`start`] with `top_level` YAML (whole top-level blocks) added to the configuration.
+async fn start_with(
+    policy: &str,
+    top_level: &str,
+) -> (
+    smcp_e2e::OidcProvider,
+    smcp_e2e::ChildGuard,
+    SmcpServer,
+    reqwest::Client,
+) {
     let provider = spawn_oidc_provider().await;
     let (everything, port) = spawn_everything_http(HttpMode::StreamableHttp).await;
-    let smcp = SmcpServer::start(&config(provider.issuer(), port, policy)).await;
+    let yaml = config(provider.issuer(), port, policy) + top_level;
+    let smcp = SmcpServer::start(&yaml).await;
     let http = reqwest::Client::builder()
         .no_proxy()
         .timeout(Duration::from_secs(60))
@@ -577,4 +594,139 @@ async fn a_legacy_sse_session_gets_its_tool_list_filtered_on_the_stream() {
     smcp.stop().await;
     drop(everything);
     drop(provider);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_trail_records_every_call_and_denial_on_both_backend_kinds() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("audit.jsonl");
+    let audit = format!(
+        "audit:\n  enabled: true\n  sink: \"{}\"\n  arguments_digest: true\n",
+        path.display()
+    );
+    let (provider, everything, smcp, http) = start_with(POLICY, &audit).await;
+    let mut tokens = Vec::new();
+    for url in [smcp.url("/v1/local"), smcp.url("/v1/everything")] {
+        let token = provider
+            .client_credentials_token(RS256_CLIENT, Some(&url), Some("mcp:tools"))
+            .await;
+        let session_id = open_session(&http, &url, &token).await;
+        let session = Some(session_id.as_str());
+        let echo = call(2, "echo", json!({"message": "words nobody may read"}));
+        assert_eq!(post(&http, &url, &token, session, &echo).await.status, 200);
+        let hidden = call(3, "get-env", json!({}));
+        assert_eq!(
+            post(&http, &url, &token, session, &hidden).await.status,
+            200
+        );
+        let admin = call(
+            4,
+            "trigger-long-running-operation",
+            json!({"duration": 1, "steps": 1}),
+        );
+        assert_eq!(post(&http, &url, &token, session, &admin).await.status, 403);
+        let anonymous = http
+            .post(&url)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(call(5, "echo", json!({})).to_string())
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(anonymous.status(), 401);
+        tokens.push((token, session_id));
+    }
+    // A clean stop writes every queued record.
+    smcp.stop().await;
+    drop(everything);
+
+    let text = std::fs::read_to_string(&path).expect("the audit file");
+    for (token, session) in &tokens {
+        assert!(!text.contains(token.as_str()), "a token in the trail");
+        assert!(!text.contains(session.as_str()), "a session id in clear");
+    }
+    assert!(
+        !text.contains("words nobody may read"),
+        "arguments in the trail"
+    );
+    let records: Vec<Value> = text
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("a JSON line"))
+        .collect();
+    for backend in ["everything-stdio", "everything-http"] {
+        let of = |id: u64| {
+            records
+                .iter()
+                .find(|r| r["backend"] == backend && r["jsonrpc_id"] == id)
+                .unwrap_or_else(|| panic!("{backend}: no record of request {id}: {text}"))
+        };
+        let initialize = of(0);
+        assert_eq!(initialize["method"], "initialize");
+        assert_eq!(initialize["outcome"], "result", "{initialize}");
+        assert_eq!(
+            initialize["principal"]["client_id"], RS256_CLIENT,
+            "{initialize}"
+        );
+        assert!(initialize["principal"]["sub"].is_string());
+        assert_eq!(initialize["client"], "127.0.0.1");
+        let echo = of(2);
+        assert_eq!(
+            (
+                &echo["tool"],
+                &echo["decision"],
+                &echo["rule"],
+                &echo["outcome"],
+                &echo["is_error"]
+            ),
+            (
+                &json!("echo"),
+                &json!("allow"),
+                &json!(1),
+                &json!("result"),
+                &json!(false)
+            ),
+            "{echo}"
+        );
+        assert_eq!(echo["status"], 200);
+        // The digest covers the arguments as sent (serde_json sends them compact).
+        let sent = json!({"message": "words nobody may read"}).to_string();
+        assert_eq!(echo["arguments"]["bytes"], sent.len(), "{echo}");
+        assert_eq!(echo["arguments"]["sha256"].as_str().map(str::len), Some(64));
+        assert_eq!(echo["session"].as_str().map(str::len), Some(16), "{echo}");
+        assert_eq!(echo["protocol_version"], "2025-06-18");
+        let hidden = of(3);
+        assert_eq!(
+            (
+                &hidden["decision"],
+                &hidden["rule"],
+                &hidden["outcome"],
+                &hidden["error_code"]
+            ),
+            (&json!("deny"), &json!(0), &json!("denied"), &json!(-32602)),
+            "{hidden}"
+        );
+        let step_up = of(4);
+        assert_eq!(
+            (
+                &step_up["decision"],
+                &step_up["rule"],
+                &step_up["outcome"],
+                &step_up["status"]
+            ),
+            (&json!("step_up"), &json!(3), &json!("denied"), &json!(403)),
+            "{step_up}"
+        );
+        assert_eq!(step_up["session"], echo["session"], "one session, one hash");
+        let refused = records
+            .iter()
+            .find(|r| r["backend"] == backend && r["decision"] == "unauthenticated")
+            .unwrap_or_else(|| panic!("{backend}: no record of the 401: {text}"));
+        assert_eq!(refused["status"], 401);
+        assert!(refused.get("principal").is_none());
+        assert!(
+            !records
+                .iter()
+                .any(|r| r["backend"] == backend && r["method"] == "notifications/initialized")
+        );
+    }
 }

@@ -211,6 +211,93 @@ fn sigterm_drains_with_the_listener_open_and_a_second_sigterm_stops() {
     assert!(TcpStream::connect(&address).is_err(), "listener closed");
 }
 
+#[test]
+fn sighup_reopens_the_audit_file_after_a_rotation_and_a_clean_stop_loses_no_record() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("smcp-server.yml");
+    let trail = dir.path().join("audit.jsonl");
+    // A policy that hides every tool: each call is answered (and recorded) at the seam.
+    std::fs::write(
+        &config,
+        format!(
+            "server:\n  host: \"127.0.0.1\"\n  port: 0\n  shutdown_timeout: \"10m\"\naudit:\n  enabled: true\n  sink: \"{}\"\nmcp:\n  backends:\n    - id: echo\n      transport: stdio\n      path: /v1/echo\n      stdio:\n        command: cat\n      policy:\n        default: deny\n",
+            trail.display()
+        ),
+    )
+    .expect("write config");
+    let smcp = Command::new(server_bin())
+        .arg("--config")
+        .arg(&config)
+        .args(["--log-format", "text", "--log-level", "info"])
+        .env_remove("SMCP_PROXY_CONFIG")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn smcp-server");
+    let mut running = Running(smcp);
+    let (address, log) = follow_log(&mut running.0);
+    let call = |id: u32| {
+        format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"t"}}}}"#)
+    };
+    assert!(post(&address, "/v1/echo", &call(1)).starts_with("HTTP/1.1 200"));
+
+    // Rotate: rename, then SIGHUP; the next record goes to a new file of the configured name.
+    let rotated = dir.path().join("audit.jsonl.1");
+    let pid = Pid::from_raw(i32::try_from(running.0.id()).expect("pid"));
+    wait_for(|| std::fs::metadata(&trail).is_ok_and(|m| m.len() > 0));
+    std::fs::rename(&trail, &rotated).expect("rotate");
+    kill(pid, Signal::SIGHUP).expect("SIGHUP");
+    wait_for_line(&log, "audit file reopened");
+    assert!(post(&address, "/v1/echo", &call(2)).starts_with("HTTP/1.1 200"));
+    assert!(post(&address, "/v1/echo", &call(3)).starts_with("HTTP/1.1 200"));
+
+    // Stop at once (two signals): every queued record is written before the exit.
+    kill(pid, Signal::SIGTERM).expect("SIGTERM");
+    wait_for_line(&log, "shutting down: draining");
+    kill(pid, Signal::SIGTERM).expect("second SIGTERM");
+    let status = running.0.wait().expect("wait");
+    assert_eq!(status.code(), Some(0));
+    let ids = |path: &Path| -> Vec<u64> {
+        std::fs::read_to_string(path)
+            .expect("an audit file")
+            .lines()
+            .map(|line| {
+                let record: serde_json::Value = serde_json::from_str(line).expect("JSON");
+                assert_eq!(record["decision"], "default_deny", "{record}");
+                record["jsonrpc_id"].as_u64().expect("an id")
+            })
+            .collect()
+    };
+    assert_eq!(ids(&rotated), [1]);
+    assert_eq!(ids(&trail), [2, 3]);
+}
+
+/// Polls `done` until it holds, for at most [`BOUND`].
+fn wait_for(done: impl Fn() -> bool) {
+    let deadline = Instant::now() + BOUND;
+    while !done() {
+        assert!(Instant::now() < deadline, "condition not met in time");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// One HTTP/1.1 JSON POST on a new connection, the whole response as text.
+fn post(address: &str, path: &str, body: &str) -> String {
+    let mut stream = TcpStream::connect(address).expect("connect to smcp-server");
+    stream.set_read_timeout(Some(BOUND)).expect("timeout");
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("send request");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read response");
+    response
+}
+
 /// Follows smcp-server's log: returns where it listens (its port is 0) and a channel of the
 /// lines that follow.
 fn follow_log(smcp: &mut Child) -> (String, mpsc::Receiver<String>) {

@@ -170,6 +170,8 @@ async fn serve(loaded: config::Loaded) -> ExitCode {
     // First SIGTERM/SIGINT: drain with the listener open for server.shutdown_timeout;
     // a second one: close now.
     let (drain, stop) = smcp_proxy::signals::drain_then_stop();
+    // SIGHUP: reopen the audit file after a rotation (when audit.sink is a file).
+    server.reopen_audit_on_hangup();
     server.run_until(listener, drain, stop).await;
     ExitCode::SUCCESS
 }

@@ -46,8 +46,8 @@ pub use cli::CliOverrides;
 pub use env::{ENV_CONFIG, ENV_LOG_FORMAT, ENV_LOG_LEVEL, ENV_PREFIX, env_overrides, env_var_for};
 pub use error::{ConfigError, Diagnostic};
 pub use model::{
-    AllowedHost, AuthConfig, AuthMode, Config, LogConfig, LogFormat, McpConfig, MetricsConfig,
-    ServerConfig, TlsConfig, TlsKey,
+    AllowedHost, AuditConfig, AuditSinkConfig, AuthConfig, AuthMode, Config, LogConfig, LogFormat,
+    McpConfig, MetricsConfig, ServerConfig, TlsConfig, TlsKey,
 };
 pub use oidc::{ClaimRule, ClaimRules, IssuerConfig, OidcConfig};
 pub use parse::Format;

@@ -10,7 +10,7 @@
 
 pub(crate) mod access;
 mod batched;
-mod timestamp;
+pub(crate) mod timestamp;
 
 use std::io::IsTerminal;
 

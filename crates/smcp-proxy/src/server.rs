@@ -9,6 +9,7 @@
 
 mod admission;
 mod app;
+mod audit;
 mod auth;
 mod backend;
 mod build;
@@ -22,6 +23,7 @@ mod origin;
 mod policy;
 mod readiness;
 mod reply;
+mod seam;
 mod wellknown;
 
 use std::future::Future;
@@ -66,6 +68,16 @@ impl Server {
     /// would, with the same [`BuildError`].
     pub fn check(config: &crate::config::Config) -> Result<(), BuildError> {
         build::build(config, build::Purpose::Check).map(drop)
+    }
+
+    /// When `audit.sink` is a file, reopens it on every SIGHUP from now on, so that a rotation
+    /// tool can rename the file and signal (`postrotate kill -HUP`). The binary calls it; an
+    /// embedder that owns SIGHUP need not (and SIGHUP then keeps its default action).
+    pub fn reopen_audit_on_hangup(&self) {
+        if let Some(trail) = self.app.audit().filter(|trail| trail.is_file()) {
+            let sink = trail.sink().clone();
+            crate::signals::on_hangup(move || sink.reopen());
+        }
     }
 
     /// Whether the listener terminates TLS.

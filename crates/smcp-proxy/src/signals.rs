@@ -87,3 +87,23 @@ async fn resolved_by(receiver: oneshot::Receiver<()>) {
         std::future::pending::<()>().await;
     }
 }
+
+/// Calls `action` (off the runtime's workers: it may block) on every SIGHUP from now on, on a
+/// task of the current Tokio runtime. If SIGHUP cannot be watched, says so once.
+pub fn on_hangup(action: impl Fn() + Send + Sync + 'static) {
+    let mut hangups = match signal(SignalKind::hangup()) {
+        Ok(stream) => stream,
+        Err(error) => {
+            tracing::warn!(%error, "cannot listen for SIGHUP; the audit file will not be reopened");
+            return;
+        }
+    };
+    let action = std::sync::Arc::new(action);
+    tokio::spawn(async move {
+        while hangups.recv().await.is_some() {
+            tracing::info!("SIGHUP received: reopening the audit file");
+            let action = std::sync::Arc::clone(&action);
+            let _ = tokio::task::spawn_blocking(move || action()).await;
+        }
+    });
+}

@@ -110,6 +110,10 @@ fn describe() {
         "Rate-limit buckets held (callers tracked, over every limit), by backend"
     );
     describe_counter!(
+        "smcp_audit_records_total",
+        "Audit records offered to the sink, by outcome (queued; dropped: the queue, audit.queue, was full)"
+    );
+    describe_counter!(
         "smcp_policy_list_replies_refused_total",
         "List replies a policy could not filter and did not pass on, by reason (too_large: over 16 MiB, unreadable, stream_broken)"
     );

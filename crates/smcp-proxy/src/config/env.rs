@@ -1,6 +1,6 @@
 //! `SMCP_PROXY_*` environment overrides, Go/viper style.
 //!
-//! Every scalar key of `server`, `auth`, `mcp`, `oidc`, `tls` and `metrics` (not backends)
+//! Every scalar key of `server`, `auth`, `mcp`, `oidc`, `tls`, `metrics` and `audit` (not backends)
 //! has a variable: the key path upper-cased with dots turned into underscores, after the
 //! prefix (`server.read_timeout` -> `SMCP_PROXY_SERVER_READ_TIMEOUT`). Names are resolved
 //! against [`ENV_KEYS`], never by splitting on underscores (keys contain underscores).
@@ -71,6 +71,10 @@ const ENV_KEYS: &[(&str, Kind)] = &[
     ("tls.key_file", Kind::Text),
     ("metrics.enabled", Kind::Bool),
     ("metrics.path", Kind::Text),
+    ("audit.enabled", Kind::Bool),
+    ("audit.sink", Kind::Text),
+    ("audit.arguments_digest", Kind::Bool),
+    ("audit.queue", Kind::Integer),
 ];
 
 /// The environment variable that overrides file key `key` (`server.port` ->
@@ -194,6 +198,10 @@ fn set(file: &mut FileConfig, key: &str, value: &str) {
         "tls.key_file" => file.tls.key_file = text(),
         "metrics.enabled" => file.metrics.enabled = scalar(),
         "metrics.path" => file.metrics.path = text(),
+        "audit.enabled" => file.audit.enabled = scalar(),
+        "audit.sink" => file.audit.sink = text(),
+        "audit.arguments_digest" => file.audit.arguments_digest = scalar(),
+        "audit.queue" => file.audit.queue = scalar(),
         _ => {}
     }
 }

@@ -37,6 +37,18 @@ pub(crate) struct FileConfig {
     pub(crate) tls: FileTls,
     #[serde(default, deserialize_with = "nullable")]
     pub(crate) metrics: FileMetrics,
+    #[serde(default, deserialize_with = "nullable")]
+    pub(crate) audit: FileAudit,
+}
+
+/// `audit:`
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FileAudit {
+    pub(crate) enabled: Option<Scalar>,
+    pub(crate) sink: Option<String>,
+    pub(crate) arguments_digest: Option<Scalar>,
+    pub(crate) queue: Option<Scalar>,
 }
 
 /// `server:`

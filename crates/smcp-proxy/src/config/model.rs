@@ -32,6 +32,8 @@ pub struct Config {
     pub tls: Option<TlsConfig>,
     /// The Prometheus endpoint (`metrics:`).
     pub metrics: MetricsConfig,
+    /// The audit trail (`audit:`): `Some` when `audit.enabled` is true.
+    pub audit: Option<AuditConfig>,
     /// Logging, from flags and `SMCP_PROXY_LOG_*` only (not a file key).
     pub log: LogConfig,
 }
@@ -181,6 +183,28 @@ pub struct MetricsConfig {
     pub enabled: bool,
     /// Where to serve them. Default `/metrics`.
     pub path: String,
+}
+
+/// `audit:` — one JSON record per MCP request and per denial.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditConfig {
+    /// Where records go.
+    pub sink: AuditSinkConfig,
+    /// Add a SHA-256 digest and the size of `tools/call` arguments (never the arguments).
+    /// Default false.
+    pub arguments_digest: bool,
+    /// Records waiting for the sink at most; past it, records are dropped and counted.
+    /// Default 10,000.
+    pub queue: usize,
+}
+
+/// `audit.sink`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditSinkConfig {
+    /// `stderr` (the default): the process's standard error, beside the logs.
+    Stderr,
+    /// A file path: appended to, reopened on SIGHUP (log rotation).
+    File(std::path::PathBuf),
 }
 
 /// Logging settings (from `--log-level`/`--log-format` or `SMCP_PROXY_LOG_LEVEL`/`_FORMAT`).

@@ -4,6 +4,7 @@
 //! Each section has its own file; this one holds the small sections (`auth`, `tls`,
 //! `metrics`, logging) and the cross-section warnings.
 
+mod audit;
 mod backend;
 mod fields;
 mod oidc;
@@ -59,6 +60,7 @@ pub(crate) fn validate(file: &FileConfig, log: LogInputs, report: &mut Report) -
     policy::unreachable_scopes(report, file.mcp.backends.as_ref(), &oidc.scope_hierarchy);
     let tls = tls(report, &file.tls);
     let log = log_config(report, log);
+    let audit = audit::audit(report, &file.audit);
 
     if mode == AuthMode::None && !server.is_loopback() {
         report.warn(
@@ -86,6 +88,7 @@ pub(crate) fn validate(file: &FileConfig, log: LogInputs, report: &mut Report) -
         tls,
         metrics,
         log,
+        audit,
     }
 }
 

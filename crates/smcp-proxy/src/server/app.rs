@@ -13,12 +13,16 @@ use std::time::{Duration, SystemTime};
 use metrics_exporter_prometheus::PrometheusHandle;
 use smcp_router::RouteTable;
 
+use super::audit::AuditTrail;
 use super::auth::ServerAuth;
 use super::backend::BackendEntry;
 use super::host::HostPolicy;
 use super::observe::{InFlight, RouteMetrics};
 use super::origin::OriginPolicy;
 use super::readiness::ReadinessProbes;
+
+/// How long shutdown waits for queued audit records to reach the sink.
+pub(crate) const AUDIT_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Listener-level settings of a running server.
 #[derive(Debug, Clone)]
@@ -52,6 +56,8 @@ pub(crate) struct App {
     pub(crate) listener: ListenerSettings,
     pub(crate) started_at: SystemTime,
     pub(crate) draining: AtomicBool,
+    /// The audit trail, when `audit.enabled` (and the build is for serving).
+    pub(crate) audit: Option<AuditTrail>,
     /// Background readiness checks; stopped when the app is dropped.
     pub(crate) _probes: ReadinessProbes,
 }
@@ -89,6 +95,10 @@ impl App {
         self.started_at
     }
 
+    pub(crate) fn audit(&self) -> Option<&AuditTrail> {
+        self.audit.as_ref()
+    }
+
     pub(crate) fn is_draining(&self) -> bool {
         self.draining.load(Ordering::Relaxed)
     }
@@ -102,6 +112,19 @@ impl App {
             if let Some(backend) = entry.backend.as_stdio() {
                 backend.begin_shutdown();
             }
+        }
+    }
+
+    /// Waits, at most [`AUDIT_FLUSH_TIMEOUT`], for the audit records still queued to be
+    /// written, so that a clean shutdown loses none (a stalled sink is given up on and said so).
+    pub(crate) async fn flush_audit(&self) {
+        let Some(trail) = self.audit() else {
+            return;
+        };
+        let sink = trail.sink().clone();
+        let flushed = tokio::task::spawn_blocking(move || sink.flush(AUDIT_FLUSH_TIMEOUT)).await;
+        if !matches!(flushed, Ok(true)) {
+            tracing::warn!(timeout = ?AUDIT_FLUSH_TIMEOUT, "the audit sink did not take every record before shutdown");
         }
     }
 

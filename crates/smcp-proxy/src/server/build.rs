@@ -22,6 +22,7 @@ use smcp_transport::stdio_backend::{DEFAULT_STALL_TIMEOUT, StdioBackend, StdioBa
 use tokio_rustls::TlsAcceptor;
 
 use super::app::{App, ListenerSettings};
+use super::audit::AuditTrail;
 use super::auth::{self, ServerAuth, SetupError};
 use super::backend::BackendEntry;
 use super::host::HostPolicy;
@@ -66,6 +67,9 @@ pub enum BuildError {
         /// What is wrong.
         message: String,
     },
+    /// The audit sink cannot be opened (a file that cannot be created or appended to).
+    #[error("audit.sink: {0}")]
+    Audit(#[source] std::io::Error),
 }
 
 impl From<SetupError> for BuildError {
@@ -143,6 +147,11 @@ pub(super) fn build(
             "Host names are not checked (auth.mode oidc without server.allowed_hosts, or allowed_hosts [\"*\"])"
         );
     }
+    // `check` opens nothing: the sink's directory was validated; creating the file is serving.
+    let audit = match (&config.audit, purpose) {
+        (Some(audit), Purpose::Serve) => Some(AuditTrail::start(audit).map_err(BuildError::Audit)?),
+        _ => None,
+    };
     let app = App {
         routes,
         backends,
@@ -163,6 +172,7 @@ pub(super) fn build(
         },
         started_at: SystemTime::now(),
         draining: AtomicBool::new(false),
+        audit,
         _probes: probes,
     };
     Ok((app, tls))

@@ -17,7 +17,9 @@
 //!    backends, the identity headers;
 //! 6. the body, read whole within the backend's limit (413 over it, 400 when it breaks off):
 //!    the seam where MCP-aware stages see its JSON-RPC envelope: the backend's per-tool policy
-//!    (`policy`: allowed, step-up 403, claims 403, hidden); then the backend call.
+//!    (`policy`: allowed, step-up 403, claims 403, hidden) and its rate limits (429), with the
+//!    audit trail recording each JSON-RPC request's decision (`audit`); then the backend call,
+//!    whose response the audit watches for each request's outcome.
 //!
 //! Responses on backend routes and the `/.well-known/` documents to an allowed `Origin` carry
 //! CORS headers (`cors`). Every answer smcp gives itself comes from `reply`, so errors look the
@@ -34,9 +36,11 @@ use smcp_transport::reply::ProxyError;
 use smcp_transport::request_body::RequestBody;
 
 use super::app::App;
+use super::audit::Exchange;
 use super::backend::{BackendEntry, Routed};
 use super::observe::{NO_BACKEND, RequestObservation};
 use super::origin::OriginVerdict;
+use super::seam::AtSeam;
 use super::{admission, auth, cors, ops, policy, reply, wellknown};
 
 /// What the listener knows about the connection a request came in on.
@@ -77,7 +81,7 @@ pub(crate) async fn handle(
         request.uri().path(),
         connection.client.clone(),
     );
-    let (backend, mut response) = route_and_call(&app, &connection, request).await;
+    let (backend, mut response) = route_and_call(&app, &connection, request, &request_id).await;
     let metrics = backend
         .as_deref()
         .map_or(&app.unrouted_metrics, |entry| &entry.metrics);
@@ -93,6 +97,7 @@ async fn route_and_call(
     app: &App,
     connection: &Connection,
     request: Request<Incoming>,
+    request_id: &str,
 ) -> (Option<Arc<BackendEntry>>, Response<Body>) {
     // Before anything reads the path or a header: one rule for every path, one value for
     // every header that decides something.
@@ -153,7 +158,7 @@ async fn route_and_call(
             origin_refused(&request, &entry.id),
         );
     }
-    let mut response = admit_and_call(app, connection, request, &entry, target).await;
+    let mut response = admit_and_call(app, connection, request, &entry, target, request_id).await;
     if let Some(origin) = origin.allowed() {
         cors::decorate(&mut response, origin);
     }
@@ -182,6 +187,7 @@ async fn admit_and_call(
     request: Request<Incoming>,
     entry: &BackendEntry,
     target: Routed,
+    request_id: &str,
 ) -> Response<Body> {
     // While draining, work already under way (a request within a session) is served; what
     // would start new work goes to another replica.
@@ -201,6 +207,16 @@ async fn admit_and_call(
         Ok(caller) => caller,
         Err(response) => {
             reject("auth");
+            if let Some(trail) = app.audit() {
+                let client = connection.remote.ip();
+                trail.auth_refused(
+                    request_id,
+                    &entry.id,
+                    request.headers(),
+                    client,
+                    response.status(),
+                );
+            }
             return response;
         }
     };
@@ -225,42 +241,75 @@ async fn admit_and_call(
 
     // The seam for MCP-aware stages: the caller is known, nothing has reached a backend yet,
     // and `body.envelope()` is the parsed JSON-RPC message (or batch) whichever kind of
-    // backend the route leads to. The per-tool policy decides here (audit and rate limits
-    // will sit beside it).
-    // A list request's reply is filtered to what the caller may use or step up to.
-    let list_filter = match &entry.policy {
-        None => None,
-        // A stream: legacy SSE replies (to lists POSTed elsewhere) arrive on it.
-        Some(policy) if head.method == http::Method::GET => {
-            Some(policy::ListFilter::for_stream(policy, &caller))
-        }
-        Some(policy) => {
-            let client = connection.remote.ip();
-            match policy::admit(
-                policy,
-                entry,
-                &head,
-                connection.scheme,
-                &body,
-                &caller,
-                client,
-            ) {
-                policy::Verdict::Refuse(refusal) => {
-                    reject("policy");
-                    return refusal;
-                }
-                policy::Verdict::Forward(filter) => filter,
-            }
-        }
+    // backend the route leads to. The audit opens the request's record; the per-tool policy
+    // and the rate limits decide (and fill in the record's decisions).
+    // Scoped: what borrows the body is gone before the call awaits (a body is not `Sync`).
+    let stages = {
+        let at_seam = AtSeam {
+            request_id,
+            entry,
+            head: &head,
+            query: target.query.as_deref(),
+            scheme: connection.scheme,
+            body: &body,
+            caller: &caller,
+            client: connection.remote.ip(),
+        };
+        mcp_stages(app, &at_seam)
+    };
+    let (audit, list_filter) = match stages {
+        Stages::Forward { audit, list_filter } => (audit, list_filter),
+        Stages::Refused(refusal) => return refusal,
     };
 
     let response = entry
         .call(Request::from_parts(head, body), target, connection, caller)
         .await;
-    match list_filter {
+    let response = match list_filter {
         Some(filter) => filter.apply(response).await,
         None => response,
+    };
+    // Watched after the filter: the record says what the caller was given.
+    match audit {
+        Some(audit) => audit.watch(response),
+        None => response,
     }
+}
+
+/// What the MCP-aware stages made of a request.
+enum Stages {
+    /// Answer with this (already recorded) instead of calling the backend.
+    Refused(Response<Body>),
+    /// Call the backend; pass its reply through the list filter, then the audit's watcher.
+    Forward {
+        audit: Option<Exchange>,
+        list_filter: Option<policy::ListFilter>,
+    },
+}
+
+/// The MCP-aware stages at the seam: the audit opens the request's record, the backend's
+/// policy and rate limits decide (filling in the record's decisions).
+fn mcp_stages(app: &App, request: &AtSeam<'_>) -> Stages {
+    let mut audit = app.audit().map(|trail| trail.exchange(request));
+    // A list request's reply is filtered to what the caller may use or step up to.
+    let list_filter = match &request.entry.policy {
+        None => None,
+        // A stream: legacy SSE replies (to lists POSTed elsewhere) arrive on it.
+        Some(policy) if request.head.method == http::Method::GET => {
+            Some(policy::ListFilter::for_stream(policy, request.caller))
+        }
+        Some(policy) => match policy::admit(policy, request, audit.as_mut()) {
+            policy::Verdict::Refuse(error, id) => {
+                reject("policy");
+                if let Some(audit) = audit {
+                    audit.refused(&error);
+                }
+                return Stages::Refused(error.respond(id.as_ref()));
+            }
+            policy::Verdict::Forward(filter) => filter,
+        },
+    };
+    Stages::Forward { audit, list_filter }
 }
 
 /// Whether a request names the MCP session it belongs to: an `Mcp-Session-Id` (Streamable

@@ -120,6 +120,7 @@ pub(crate) async fn serve(
         tracing::warn!(timeout = ?window, "connections still open after shutdown_timeout; closing them");
     }
     app.stop_backends().await;
+    app.flush_audit().await;
     loops.stop().await;
     tracing::info!("shutdown complete");
 }

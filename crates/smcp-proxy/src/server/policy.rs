@@ -26,25 +26,25 @@
 //! A request the policy allows then takes a token from each of its rate limits (`limits`):
 //! over one, it is answered 429 with `Retry-After` (decision `rate_limited`).
 //!
-//! Not yet here (named in the "MCP-aware policy" issue): the audit trail.
+//! With the audit trail on, each request's decision and rule go into its record (`audit`).
 
 mod limits;
 mod lists;
 
-use std::net::IpAddr;
 use std::sync::Arc;
 
+use http::Request;
 use http::request::Parts;
-use http::{Request, Response};
 use serde_json::json;
 use smcp_policy::{Caller as PolicyCaller, Decision, Policy, ScopeHierarchy, Target};
-use smcp_transport::body::Body;
-use smcp_transport::jsonrpc::Message;
+use smcp_transport::jsonrpc::{Message, RequestId};
 use smcp_transport::reply::ProxyError;
-use smcp_transport::request_body::{Envelope, RequestBody};
+use smcp_transport::request_body::Envelope;
 
-use super::auth::{self, Caller};
+use super::audit::Exchange;
+use super::auth;
 use super::backend::BackendEntry;
+use super::seam::AtSeam;
 
 /// A backend's policy, the server's scope hierarchy and the backend's rate limits.
 pub(crate) struct BackendPolicy {
@@ -59,22 +59,27 @@ pub(crate) use lists::ListFilter;
 
 /// What the policy stage decided for a request body.
 pub(crate) enum Verdict {
-    /// Answer with this instead of calling the backend.
-    Refuse(Response<Body>),
+    /// Answer with this error, for this request id, instead of calling the backend.
+    Refuse(ProxyError, Option<RequestId>),
     /// Call the backend; when the body holds list requests, pass the reply through the filter.
     Forward(Option<ListFilter>),
 }
 
-/// Decides every request in `body` of `caller`, who connected from `client`.
+/// Decides every request in the body of `request`, noting each decision in `audit`.
 pub(crate) fn admit(
     policy: &Arc<BackendPolicy>,
-    entry: &BackendEntry,
-    head: &Parts,
-    scheme: &str,
-    body: &RequestBody,
-    caller: &Caller,
-    client: IpAddr,
+    request: &AtSeam<'_>,
+    mut audit: Option<&mut Exchange>,
 ) -> Verdict {
+    let AtSeam {
+        entry,
+        head,
+        scheme,
+        body,
+        caller,
+        client,
+        ..
+    } = *request;
     if body.is_empty() {
         return Verdict::Forward(None);
     }
@@ -91,18 +96,32 @@ pub(crate) fn admit(
         .map(|limits| limits.caller_key(caller, client));
     // Allowed list requests, whose replies are filtered (none, for almost every request).
     let mut lists = Vec::new();
+    // Requests seen so far, in body order (the audit numbers them the same way).
+    let mut requests = 0;
     let mut decide = |message: &Message| {
+        let index = requests;
+        let mut record = |decision: &'static str, rule: Option<usize>| {
+            if let Some(audit) = audit.as_deref_mut() {
+                audit.decide(index, decision, rule);
+            }
+        };
         let (target, rule) = match decide_one(policy, entry, head, scheme, message, &token) {
             Admitted::Yes { target, rule } => (target, rule),
             Admitted::NotARequest => return None,
-            Admitted::No(refusal) => return Some(refusal),
+            Admitted::No(refusal) => {
+                record(refusal.decision, refusal.rule);
+                return Some((refusal.error, message.id().cloned()));
+            }
         };
+        requests += 1;
         if let (Some(limits), Some(key)) = (&policy.limits, rate_key)
-            && let Some(refusal) = limits.check(key, &target, rule, message.id())
+            && let Some(refusal) = limits.check(key, &target, rule)
         {
             count(&entry.id, "rate_limited");
-            return Some(refusal);
+            record("rate_limited", rule);
+            return Some((refusal, message.id().cloned()));
         }
+        record("allow", rule);
         if let (Some(method), Some(id)) = (message.method(), message.id())
             && let Some(list) = lists::ListKind::of(method)
         {
@@ -118,7 +137,7 @@ pub(crate) fn admit(
         Envelope::Invalid(_) => None,
     };
     match refusal {
-        Some(response) => Verdict::Refuse(response),
+        Some((error, id)) => Verdict::Refuse(error, id),
         None => Verdict::Forward(ListFilter::for_requests(policy, caller, lists)),
     }
 }
@@ -132,8 +151,15 @@ enum Admitted<'a> {
     },
     /// A notification or a response: nothing to decide.
     NotARequest,
-    /// Refused: the answer.
-    No(Response<Body>),
+    /// Refused.
+    No(Refusal),
+}
+
+/// A refused request: the error to answer, the decision label and the deciding rule.
+struct Refusal {
+    error: ProxyError,
+    decision: &'static str,
+    rule: Option<usize>,
 }
 
 fn decide_one<'a>(
@@ -156,7 +182,11 @@ fn decide_one<'a>(
                 code: smcp_transport::jsonrpc::INVALID_PARAMS,
                 message: format!("Invalid params: {error}"),
             };
-            return Admitted::No(refusal.respond(message.id()));
+            return Admitted::No(Refusal {
+                error: refusal,
+                decision: "invalid",
+                rule: None,
+            });
         }
     };
     let decision = policy.policy.decide(&target, caller, &policy.hierarchy);
@@ -197,7 +227,11 @@ fn decide_one<'a>(
         },
         Decision::Hidden { .. } | Decision::Allow { .. } => unknown(&target),
     };
-    Admitted::No(refusal.respond(message.id()))
+    Admitted::No(Refusal {
+        error: refusal,
+        decision: decision.label(),
+        rule,
+    })
 }
 
 /// What a server answers for a target that does not exist.

@@ -29,6 +29,11 @@ fn config_env_sets_every_scalar_key() {
     let files = Files::new();
     let cert = files.cert.display().to_string();
     let key = files.key.display().to_string();
+    let audit_sink = files
+        .cert
+        .with_file_name("audit.jsonl")
+        .display()
+        .to_string();
     let pairs = [
         ("SMCP_PROXY_SERVER_HOST", "0.0.0.0"),
         ("SMCP_PROXY_SERVER_PORT", "9090"),
@@ -64,6 +69,10 @@ fn config_env_sets_every_scalar_key() {
         ("SMCP_PROXY_TLS_KEY_FILE", key.as_str()),
         ("SMCP_PROXY_METRICS_ENABLED", "false"),
         ("SMCP_PROXY_METRICS_PATH", "/ops/metrics"),
+        ("SMCP_PROXY_AUDIT_ENABLED", "true"),
+        ("SMCP_PROXY_AUDIT_SINK", audit_sink.as_str()),
+        ("SMCP_PROXY_AUDIT_ARGUMENTS_DIGEST", "true"),
+        ("SMCP_PROXY_AUDIT_QUEUE", "500"),
         ("SMCP_PROXY_LOG_LEVEL", "debug"),
         ("SMCP_PROXY_LOG_FORMAT", "json"),
     ];
@@ -133,6 +142,13 @@ fn config_env_sets_every_scalar_key() {
     assert_eq!(tls.key_file, files.key);
     assert!(!config.metrics.enabled);
     assert_eq!(config.metrics.path, "/ops/metrics");
+    let audit = config.audit.as_ref().expect("audit on");
+    assert_eq!(
+        audit.sink,
+        crate::config::AuditSinkConfig::File(audit_sink.clone().into())
+    );
+    assert!(audit.arguments_digest);
+    assert_eq!(audit.queue, 500);
     assert_eq!(config.log.level, "debug");
     assert_eq!(config.log.format, LogFormat::Json);
 }

@@ -17,11 +17,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::Response;
 use metrics::{Counter, Gauge};
 use smcp_policy::{Exceeded, LimitKind, LimitSpec, Limits, Target};
-use smcp_transport::body::Body;
-use smcp_transport::jsonrpc::RequestId;
 use smcp_transport::reply::ProxyError;
 
 use crate::server::auth::Caller;
@@ -83,8 +80,7 @@ impl RateLimits {
         caller: u64,
         target: &Target<'_>,
         rule: Option<usize>,
-        id: Option<&RequestId>,
-    ) -> Option<Response<Body>> {
+    ) -> Option<ProxyError> {
         let now = tokio::time::Instant::now().into_std();
         let checked = self.limits.check(caller, target, rule, now);
         if checked.overflowed {
@@ -106,7 +102,7 @@ impl RateLimits {
             retry_after_ms = exceeded.retry_after.as_millis(),
             "rate limit reached"
         );
-        Some(refusal(&exceeded).respond(id))
+        Some(refusal(&exceeded))
     }
 }
 
@@ -133,6 +129,7 @@ fn whole_seconds(wait: Duration) -> u64 {
 mod tests {
     use super::*;
     use smcp_policy::Limit;
+    use smcp_transport::jsonrpc::RequestId;
 
     fn spec(rate: &str, burst: Option<u32>) -> LimitSpec {
         LimitSpec {
@@ -155,8 +152,11 @@ mod tests {
         let caller = limits.caller_key(&Caller::anonymous(), IpAddr::from([127, 0, 0, 1]));
         let echo = Target::Tool("echo".into());
         let id = RequestId::Number(9);
-        assert!(limits.check(caller, &echo, None, Some(&id)).is_none());
-        let refused = limits.check(caller, &echo, None, Some(&id)).unwrap();
+        assert!(limits.check(caller, &echo, None).is_none());
+        let refused = limits
+            .check(caller, &echo, None)
+            .unwrap()
+            .respond(Some(&id));
         assert_eq!(refused.status(), http::StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(refused.headers()[http::header::RETRY_AFTER], "30");
         let body = http_body_util::BodyExt::collect(refused.into_body())
@@ -168,11 +168,11 @@ mod tests {
         assert_eq!(body["error"]["code"], smcp_transport::reply::RATE_LIMITED);
         // Another address is another caller.
         let other = limits.caller_key(&Caller::anonymous(), IpAddr::from([127, 0, 0, 2]));
-        assert!(limits.check(other, &echo, None, None).is_none());
+        assert!(limits.check(other, &echo, None).is_none());
         // Half a minute later the bucket has one token again.
         tokio::time::advance(Duration::from_secs(30)).await;
-        assert!(limits.check(caller, &echo, None, None).is_none());
-        assert!(limits.check(caller, &echo, None, None).is_some());
+        assert!(limits.check(caller, &echo, None).is_none());
+        assert!(limits.check(caller, &echo, None).is_some());
     }
 
     #[test]

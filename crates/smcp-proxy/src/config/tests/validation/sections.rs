@@ -6,6 +6,27 @@ use super::case;
 pub(super) fn cases() -> Vec<(String, String)> {
     let oidc = |section: &str| format!("auth:\n  mode: oidc\noidc:\n{section}");
     vec![
+        // audit
+        case(
+            "audit:\n  enabled: true\n  sink: \"/nonexistent-dir/audit.jsonl\"\n",
+            "audit.sink: the directory of /nonexistent-dir/audit.jsonl does not exist (the file is created there at startup)",
+        ),
+        case(
+            "audit:\n  enabled: true\n  sink: \" \"\n",
+            "audit.sink: must be \"stderr\" or a file path",
+        ),
+        case(
+            "audit:\n  enabled: true\n  queue: 2000000\n",
+            "audit.queue: must be at most 1000000 (got 2000000)",
+        ),
+        case(
+            "audit:\n  enabled: yes-please\n",
+            "audit.enabled: expected true or false (got \"yes-please\")",
+        ),
+        case(
+            "audit:\n  enable: true\n",
+            "audit.enable: unknown field `enable`, expected one of enabled, sink, arguments_digest, queue (line 2, column 3 of <yaml>)",
+        ),
         // server
         case(
             "server:\n  port: 70000\n",
