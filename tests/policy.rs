@@ -15,6 +15,7 @@
 //! - every decision is counted, and the metadata lists the scopes the rules use;
 //! - rate limits: per caller and per tool, 429 with `Retry-After` and the request's id, a
 //!   caller's buckets its own;
+//! - a 2026-07-28 `Mcp-Name` that names another tool than the body: 400;
 //! - the audit trail: one record per JSON-RPC request and per denial, with who, where, what,
 //!   the decision and rule, and the outcome read from the backend's answer; no token, no
 //!   arguments, no session id in clear.
@@ -634,6 +635,29 @@ async fn the_audit_trail_records_every_call_and_denial_on_both_backend_kinds() {
             .await
             .expect("post");
         assert_eq!(anonymous.status(), 401);
+        // 2026-07-28: a header naming one tool over a body calling another is smuggling.
+        let smuggled = http
+            .post(&url)
+            .bearer_auth(&token)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2026-07-28")
+            .header("mcp-method", "tools/call")
+            .header("mcp-name", "echo")
+            .body(call(6, "get-env", json!({})).to_string())
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(smuggled.status(), 400);
+        let refusal: Value = smuggled.json().await.expect("a JSON-RPC error");
+        assert_eq!(refusal["id"], 6, "{refusal}");
+        assert_eq!(refusal["error"]["code"], -32600, "{refusal}");
+        assert!(
+            refusal["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("Mcp-Name")),
+            "{refusal}"
+        );
         tokens.push((token, session_id));
     }
     // A clean stop writes every queued record.

@@ -23,7 +23,8 @@
 //! - Shared: [`backend`] (one backend of either kind behind one call), [`body`] (the one body
 //!   type, and reading one whole within a limit), [`request_body`] (a request body read once,
 //!   with its JSON-RPC envelope), `budget` (channels bounded by bytes), [`jsonrpc`] (envelopes that keep their
-//!   bytes), [`owner`] (the [`owner::SessionOwner`] both kinds bind sessions to), [`reply`]
+//!   bytes), [`mcp_headers`] (the 2026-07-28 `Mcp-Method` / `Mcp-Name` headers and the rule
+//!   that they match the body), [`owner`] (the [`owner::SessionOwner`] both kinds bind sessions to), [`reply`]
 //!   (smcp's own answers), [`sse`] (SSE framing).
 //!
 //! Dependencies point one way: `backend` uses `http` and `stdio_backend`, `stdio_backend` uses
@@ -34,6 +35,7 @@ pub mod body;
 mod budget;
 pub mod http;
 pub mod jsonrpc;
+pub mod mcp_headers;
 pub mod owner;
 pub mod reply;
 pub mod request_body;

@@ -16,7 +16,8 @@
 //!    and rules, or 401/403/503 (`auth`); the caller becomes the session owner and, for HTTP
 //!    backends, the identity headers;
 //! 6. the body, read whole within the backend's limit (413 over it, 400 when it breaks off):
-//!    the seam where MCP-aware stages see its JSON-RPC envelope: the backend's per-tool policy
+//!    the seam where MCP-aware stages see its JSON-RPC envelope: the 2026-07-28 header rule
+//!    (`Mcp-Method` / `Mcp-Name` agree with the body, else 400), the backend's per-tool policy
 //!    (`policy`: allowed, step-up 403, claims 403, hidden) and its rate limits (429), with the
 //!    audit trail recording each JSON-RPC request's decision (`audit`); then the backend call,
 //!    whose response the audit watches for each request's outcome.
@@ -32,8 +33,9 @@ use http::{HeaderValue, Request, Response, header};
 use hyper::body::Incoming;
 use smcp_transport::body::{self, Body, ReadError};
 use smcp_transport::http::ClientAddr;
+use smcp_transport::mcp_headers;
 use smcp_transport::reply::ProxyError;
-use smcp_transport::request_body::RequestBody;
+use smcp_transport::request_body::{Envelope, RequestBody};
 
 use super::app::App;
 use super::audit::Exchange;
@@ -291,6 +293,26 @@ enum Stages {
 /// policy and rate limits decide (filling in the record's decisions).
 fn mcp_stages(app: &App, request: &AtSeam<'_>) -> Stages {
     let mut audit = app.audit().map(|trail| trail.exchange(request));
+    // 2026-07-28's Mcp-Method / Mcp-Name must say what the body says: whatever decides by the
+    // header (this policy is by the body; a balancer or WAF may not be) sees the same call.
+    let envelope = request.body.envelope();
+    if let Err(mismatch) = mcp_headers::check(&request.head.headers, envelope) {
+        reject("header_mismatch");
+        tracing::info!(backend = %request.entry.id, %mismatch, "refused a request whose Mcp-Method or Mcp-Name does not match its body");
+        let error = ProxyError::InvalidMessage {
+            code: smcp_transport::jsonrpc::INVALID_REQUEST,
+            message: mismatch.to_string(),
+        };
+        let id = match envelope {
+            Envelope::One(message) => message.id(),
+            Envelope::Batch(_) | Envelope::Invalid(_) => None,
+        };
+        if let Some(mut audit) = audit {
+            audit.decide(0, "header_mismatch", None);
+            audit.refused(&error);
+        }
+        return Stages::Refused(error.respond(id));
+    }
     // A list request's reply is filtered to what the caller may use or step up to.
     let list_filter = match &request.entry.policy {
         None => None,

@@ -6,15 +6,12 @@ use http::header::{ACCEPT, CONTENT_TYPE};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
 use smcp_transport::jsonrpc::Message;
+use smcp_transport::mcp_headers::{self, MCP_METHOD, MCP_NAME};
 
 use crate::client::upstream::MCP_SESSION_ID;
 
 /// `MCP-Protocol-Version`.
 pub(super) const MCP_PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
-/// `Mcp-Method` (2026-07-28).
-const MCP_METHOD: HeaderName = HeaderName::from_static("mcp-method");
-/// `Mcp-Name` (2026-07-28).
-const MCP_NAME: HeaderName = HeaderName::from_static("mcp-name");
 /// `Last-Event-ID`.
 pub(super) const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
 /// The `_meta` key carrying a 2026-07-28 request's protocol version.
@@ -104,45 +101,9 @@ fn add_stateless(message: &Message, headers: &mut HeaderMap) {
         "resources/read" => params["uri"].as_str(),
         _ => None,
     };
-    if let Some(value) = name.and_then(|n| HeaderValue::from_str(&header_safe(n)).ok()) {
+    if let Some(value) = name.and_then(|n| HeaderValue::from_str(&mcp_headers::encode(n)).ok()) {
         headers.insert(MCP_NAME, value);
     }
-}
-
-/// A value as MCP sends it in a header: verbatim when it is plain printable ASCII without
-/// edge whitespace, else `=?base64?<base64 of the UTF-8>?=`.
-fn header_safe(value: &str) -> String {
-    let plain = !value.is_empty()
-        && value.bytes().all(|b| (0x20..0x7f).contains(&b))
-        && value.trim() == value
-        && !(value.starts_with("=?base64?") && value.ends_with("?="));
-    if plain {
-        value.to_owned()
-    } else {
-        format!("=?base64?{}?=", base64(value.as_bytes()))
-    }
-}
-
-/// Standard base64 with padding (the one place this crate needs it).
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
@@ -155,7 +116,7 @@ mod tests {
     use http::HeaderValue;
     use smcp_transport::jsonrpc;
 
-    use super::{SessionHeaders, header_safe, post};
+    use super::{SessionHeaders, post};
 
     #[test]
     fn post_headers() {
@@ -190,14 +151,20 @@ mod tests {
     }
 
     #[test]
-    fn header_values() {
-        assert_eq!(header_safe("echo"), "echo");
-        assert_eq!(header_safe("café"), "=?base64?Y2Fmw6k=?=");
-        assert_eq!(header_safe(" x"), "=?base64?IHg=?=");
-        assert_eq!(super::base64(b""), "");
-        assert_eq!(super::base64(b"f"), "Zg==");
-        assert_eq!(super::base64(b"fo"), "Zm8=");
-        assert_eq!(super::base64(b"foo"), "Zm9v");
-        assert_eq!(super::base64(b"foob"), "Zm9vYg==");
+    fn the_headers_written_pass_the_rule_servers_and_proxies_apply() {
+        let bytes = Bytes::from_static(
+            r#"{"jsonrpc":"2.0","id":2,"method":"resources/read","params":{"uri":"file:///café","_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}"#
+                .as_bytes(),
+        );
+        let headers = post(
+            &jsonrpc::parse(bytes.clone()).unwrap(),
+            &SessionHeaders::default(),
+        );
+        assert_eq!(headers["mcp-name"], "=?base64?ZmlsZTovLy9jYWbDqQ==?=");
+        let body = smcp_transport::request_body::RequestBody::from_bytes(bytes);
+        assert_eq!(
+            smcp_transport::mcp_headers::check(&headers, body.envelope()),
+            Ok(())
+        );
     }
 }
