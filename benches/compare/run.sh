@@ -186,7 +186,7 @@ if [[ $criterion -eq 1 ]]; then
   log "criterion benches (short: 0.3 s warm-up, 1 s measurement, 20 samples each)"
   rm -rf "$target_dir/criterion"
   cargo bench --locked -q -p smcp-benches --bench route_lookup --bench token_validation \
-    --bench jsonrpc_envelope --bench sse_codec -- --warm-up-time 0.3 --measurement-time 1 --sample-size 20 \
+    --bench jsonrpc_envelope --bench sse_codec --bench policy -- --warm-up-time 0.3 --measurement-time 1 --sample-size 20 \
     --noplot > "$out/logs/criterion.log" 2>&1 || skip "criterion" "cargo bench failed (see logs/criterion.log)"
 fi
 
@@ -195,8 +195,10 @@ common=(-w "$WARMUP" -d "$DURATION")
 
 # --- the servers ----------------------------------------------------------------------------
 # smcp-server on a config with the two stdio backends and, when given, an HTTP backend.
+# AUTH: none, oidc, or governed (auth none, and on the echo backend a 20-rule policy whose last
+# rule allows echo, rate limits that are never hit, and the audit trail to a file).
 smcp_config() { # FILE PORT AUTH [HTTP_URL]
-  local file="$1" port="$2" auth="$3" http_url="${4:-}"
+  local file="$1" port="$2" auth="$3" http_url="${4:-}" i
   {
     echo "server:"
     echo "  host: 127.0.0.1"
@@ -211,6 +213,11 @@ smcp_config() { # FILE PORT AUTH [HTTP_URL]
       echo "  issuers: [\"$issuer_url\"]"
       echo "  audience: smcp-bench"
     fi
+    if [[ "$auth" == governed ]]; then
+      echo "audit:"
+      echo "  enabled: true"
+      echo "  sink: \"${file%.yml}-audit.jsonl\""
+    fi
     echo "mcp:"
     echo "  backends:"
     echo "    - id: echo"
@@ -219,6 +226,20 @@ smcp_config() { # FILE PORT AUTH [HTTP_URL]
     echo "      max_sessions: $((SCALE_SESSIONS + 100))"
     echo "      stdio:"
     echo "        command: $echo_stdio"
+    if [[ "$auth" == governed ]]; then
+      echo "      policy:"
+      echo "        default: deny"
+      echo "        rules:"
+      for ((i = 0; i < 8; i++)); do echo "          - {tools: [\"tool-0$i\"], allow: true}"; done
+      for ((i = 0; i < 4; i++)); do echo "          - {tools: [\"admin-$i-*\"], deny: true}"; done
+      for ((i = 0; i < 4; i++)); do echo "          - {prompts: [\"prompt-$i*\"], allow: true}"; done
+      echo "          - {resources: [\"file:///private/*\"], deny: true}"
+      echo "          - {methods: [\"logging/*\"], deny: true}"
+      echo "          - {tools: [\"*-dangerous\"], deny: true}"
+      echo "          - {tools: [\"echo\"], allow: true, rate_limit: \"1000000000/s\"}"
+      echo "        rate_limit: {per_principal: \"1000000000/s\"}"
+      echo "        tool_rate_limits: {\"echo\": \"1000000000/s\"}"
+    fi
     echo "    - id: everything"
     echo "      transport: stdio"
     echo "      path: /v1/everything"
@@ -290,6 +311,16 @@ stdio_group() {
       -s "$s" -c "$c" "${common[@]}" --pid "$pid"
     stop "$pid"
   else skip "$group/smcp-oidc" "smcp-server with auth.mode oidc did not become ready (logs/$group-smcp-oidc.log)"; fi
+  # Governance on the echo server only (its policy names echo): policy, limits and audit.
+  if [[ "$path" == /v1/echo ]]; then
+    if start_smcp "$group-smcp-governed" governed; then
+      load "$group/smcp-governed" http --url "http://127.0.0.1:$port$path/mcp" -s "$s" -c "$c" "${common[@]}" --pid "$pid"
+      stop "$pid"
+      # The audit trail's size, then gone: a few hundred MB at full speed.
+      wc -l < "$out/$group-smcp-governed-audit.jsonl" > "$out/logs/$group-smcp-governed-audit.lines" 2>/dev/null || true
+      rm -f "$out/$group-smcp-governed-audit.jsonl"
+    else skip "$group/smcp-governed" "smcp-server with a policy did not become ready (logs/$group-smcp-governed.log)"; fi
+  fi
   if start_supergateway "$group-supergateway" "${cmd[*]}"; then
     load "$group/supergateway" http --url "http://127.0.0.1:$port/mcp" -s "$s" -c "$c" "${common[@]}" --pid "$pid"
     stop "$pid"

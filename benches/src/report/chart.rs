@@ -46,6 +46,7 @@ fn color(label: &str) -> RGBColor {
     match label.rsplit('/').next().unwrap_or(label) {
         "smcp" => RGBColor(31, 119, 180),
         "smcp-oidc" => RGBColor(23, 190, 207),
+        "smcp-governed" => RGBColor(148, 103, 189),
         "supergateway" => RGBColor(255, 127, 14),
         "mcp-proxy" => RGBColor(214, 39, 40),
         "nginx" => RGBColor(44, 160, 44),

@@ -53,6 +53,10 @@ const TARGETS: &[(&str, &str)] = &[
         "smcp-server, `auth.mode: oidc`, an RS256 bearer token on every request",
     ),
     (
+        "smcp-governed",
+        "smcp-server, `auth.mode: none`, on the echo backend a 20-rule `policy` (the last rule allows `echo`), rate limits per caller, tool and rule that are never hit, and `audit` to a file",
+    ),
+    (
         "supergateway",
         "npm supergateway, `--outputTransport streamableHttp --stateful` (one child per session)",
     ),

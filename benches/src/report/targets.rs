@@ -163,6 +163,28 @@ pub fn checks(inputs: &Inputs) -> Vec<Check> {
         "<= 60 us",
         added,
     ));
+    // Governance (issue 13): a 20-rule policy, rate limits that are not hit and the audit
+    // trail, against the same server without them, in the same run.
+    out.push(Check::new(
+        "stdio echo 8x16: policy + rate limits + audit on vs off, calls/s",
+        ">= 0.90x",
+        ratio(run("echo-8x16/smcp-governed"), smcp, 0.9),
+    ));
+    let governed_added = match (run("echo-1x1/smcp-governed"), run("echo-1x1/smcp")) {
+        (Some(g), Some(s)) if g.calls > 0 && s.calls > 0 => {
+            let d = g.p50_us - s.p50_us;
+            Some((
+                format!("{d:.1} us ({:.1} - {:.1} us)", g.p50_us, s.p50_us),
+                d <= 5.0,
+            ))
+        }
+        _ => None,
+    };
+    out.push(Check::new(
+        "stdio echo 1x1: p50 added by policy + rate limits + audit",
+        "<= 5 us",
+        governed_added,
+    ));
     let hs = run("http-8x16/smcp");
     out.push(Check::new(
         "HTTP backend 8x16: smcp vs nginx requests/s",
@@ -223,6 +245,16 @@ pub fn checks(inputs: &Inputs) -> Vec<Check> {
         "RS256 verification with a cached key",
         "<= 50 us",
         ns("token_validation/verify_cached_key/RS256", 50_000.0),
+    ));
+    out.push(Check::info(
+        "policy decision, 20 rules (the last one matches)",
+        "reported",
+        ns("policy/decide_20_rules_last_matches", f64::MAX),
+    ));
+    out.push(Check::new(
+        "filtering a 1,000-tool tools/list reply",
+        "<= 1 ms",
+        ns("policy/filter_tools_list/1000", 1_000_000.0),
     ));
     let route = inputs
         .criterion

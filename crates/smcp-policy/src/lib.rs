@@ -10,6 +10,9 @@
 //! session ([`is_lifecycle`]: `initialize`, `ping`, the `*/list` calls), since a client that
 //! cannot list cannot ask for what it may use.
 //!
+//! List replies are filtered with [`Policy::retain_visible`] (what a caller may use or step up
+//! to stays listed).
+//!
 //! Rate limits ([`Limits`]) are token buckets per caller, per caller and tool pattern, and per
 //! caller and rule, with a bound on the callers tracked ([`RateLimiter`]).
 //!
@@ -42,6 +45,7 @@
 
 mod glob;
 mod limits;
+mod lists;
 mod rate;
 mod scopes;
 mod target;
@@ -51,6 +55,7 @@ pub use smcp_auth::ClaimRules;
 
 pub use glob::Glob;
 pub use limits::{DEFAULT_MAX_CALLERS, Exceeded, LimitCheck, LimitKind, LimitSpec, Limits};
+pub use lists::ListKind;
 pub use rate::{Checked, Limit, Limited, Rate, RateError, RateLimiter};
 pub use scopes::ScopeHierarchy;
 pub use target::{Target, TargetError};

@@ -123,7 +123,7 @@ pub(crate) fn admit(
         }
         record("allow", rule);
         if let (Some(method), Some(id)) = (message.method(), message.id())
-            && let Some(list) = lists::ListKind::of(method)
+            && let Some(list) = smcp_policy::ListKind::of(method)
         {
             lists.push((id.clone(), list));
         }

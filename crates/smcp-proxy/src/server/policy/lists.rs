@@ -23,7 +23,7 @@ use bytes::{Bytes, BytesMut};
 use http::{HeaderValue, Response, header};
 use http_body_util::BodyExt as _;
 use serde_json::{Map, Value};
-use smcp_policy::{Caller as PolicyCaller, Target};
+use smcp_policy::{Caller as PolicyCaller, ListKind};
 use smcp_transport::body::{self, Body};
 use smcp_transport::jsonrpc::{self, RequestId};
 use smcp_transport::reply::ProxyError;
@@ -34,54 +34,6 @@ use crate::server::auth::Caller;
 
 /// The largest list reply (JSON body or one SSE event) read to be filtered: 16 MiB.
 pub(crate) const MAX_LIST_REPLY: usize = 16 * 1024 * 1024;
-
-/// Which list a request asks for: the member of `result` that holds it, and the field of an
-/// entry that names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ListKind {
-    Tools,
-    Prompts,
-    Resources,
-    ResourceTemplates,
-}
-
-impl ListKind {
-    /// The list `method` asks for, if it is one of the list methods.
-    pub(crate) fn of(method: &str) -> Option<Self> {
-        Some(match method {
-            "tools/list" => Self::Tools,
-            "prompts/list" => Self::Prompts,
-            "resources/list" => Self::Resources,
-            "resources/templates/list" => Self::ResourceTemplates,
-            _ => return None,
-        })
-    }
-
-    fn member(self) -> &'static str {
-        match self {
-            Self::Tools => "tools",
-            Self::Prompts => "prompts",
-            Self::Resources => "resources",
-            Self::ResourceTemplates => "resourceTemplates",
-        }
-    }
-
-    fn key(self) -> &'static str {
-        match self {
-            Self::Tools | Self::Prompts => "name",
-            Self::Resources => "uri",
-            Self::ResourceTemplates => "uriTemplate",
-        }
-    }
-
-    fn target(self, name: &str) -> Target<'_> {
-        match self {
-            Self::Tools => Target::Tool(name.into()),
-            Self::Prompts => Target::Prompt(name.into()),
-            Self::Resources | Self::ResourceTemplates => Target::Resource(name.into()),
-        }
-    }
-}
 
 /// What list replies are filtered by: the list requests (id and list), the policy and the
 /// caller.
@@ -245,51 +197,23 @@ impl ListFilter {
             return None;
         }
         let id = message.id()?;
-        let mut value: Value = serde_json::from_slice(bytes).ok()?;
         let listed = self
             .lists
             .iter()
             .find(|(listed, _)| listed == id)
             .map(|(_, kind)| *kind);
-        let kind = match listed {
-            Some(kind) => kind,
-            None if self.by_shape => {
-                let result = value.get("result")?;
-                [
-                    ListKind::Tools,
-                    ListKind::Prompts,
-                    ListKind::Resources,
-                    ListKind::ResourceTemplates,
-                ]
-                .into_iter()
-                .find(|kind| result.get(kind.member()).is_some_and(Value::is_array))?
-            }
-            None => return None,
-        };
-        let entries = value
-            .get_mut("result")?
-            .get_mut(kind.member())?
-            .as_array_mut()?;
+        // A reply to none of the list requests is judged by its shape on a stream only.
+        if listed.is_none() && !self.by_shape {
+            return None;
+        }
         let caller = PolicyCaller {
             scopes: &self.scopes,
             claims: self.claims.as_deref(),
         };
-        let before = entries.len();
-        entries.retain(|entry| {
-            entry
-                .get(kind.key())
-                .and_then(Value::as_str)
-                .is_some_and(|name| {
-                    self.policy
-                        .policy
-                        .decide(&kind.target(name), &caller, &self.policy.hierarchy)
-                        .is_visible()
-                })
-        });
-        if entries.len() == before {
-            return None;
-        }
-        serde_json::to_vec(&value).ok().map(Bytes::from)
+        self.policy
+            .policy
+            .filter_response(bytes, listed, &caller, &self.policy.hierarchy)
+            .map(Bytes::from)
     }
 }
 
