@@ -15,6 +15,8 @@
 //! - every decision is counted, and the metadata lists the scopes the rules use;
 //! - rate limits: per caller and per tool, 429 with `Retry-After` and the request's id, a
 //!   caller's buckets its own;
+//! - the TypeScript SDK's own step-up (its ClientCredentialsProvider asks for the challenged
+//!   scope and retries once);
 //! - a 2026-07-28 `Mcp-Name` that names another tool than the body: 400;
 //! - the audit trail: one record per JSON-RPC request and per denial, with who, where, what,
 //!   the decision and rule, and the outcome read from the backend's answer; no token, no
@@ -31,8 +33,10 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use smcp_e2e::oidc::RS256_CLIENT;
 use smcp_e2e::yaml::{http_backend, server_config, stdio_backend};
+use smcp_e2e::expect::{driver_args, http_trace};
 use smcp_e2e::{
-    HttpMode, SmcpServer, everything_stdio, spawn_everything_http, spawn_oidc_provider,
+    HttpMode, SmcpServer, everything_stdio, run_ts_client, spawn_everything_http,
+    spawn_oidc_provider,
 };
 
 const POLICY: &str = r#"      policy:
@@ -753,4 +757,52 @@ async fn the_audit_trail_records_every_call_and_denial_on_both_backend_kinds() {
                 .any(|r| r["backend"] == backend && r["method"] == "notifications/initialized")
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_typescript_sdk_steps_up_on_its_own_on_both_backend_kinds() {
+    let (provider, everything, smcp, _http) = start(POLICY).await;
+    for url in [smcp.url("/v1/local"), smcp.url("/v1/everything")] {
+        let before = provider.token_requests().await;
+        let mut args = driver_args(&url, "streamable", "step-up");
+        args.extend(
+            [
+                "--oauth-client-id",
+                RS256_CLIENT,
+                "--oauth-client-secret",
+                "smcp-rs256-secret",
+                "--oauth-scope",
+                "mcp:tools",
+                "--long-duration",
+                "1",
+                "--long-steps",
+                "1",
+            ]
+            .map(str::to_owned),
+        );
+        let ts = run_ts_client(&args).await;
+        assert_eq!(ts["echo"], "Echo: hello from ts_client", "{url}: {ts}");
+        let done = |key: &str| {
+            ts[key]
+                .as_str()
+                .is_some_and(|text| text.contains("Long running operation completed"))
+        };
+        assert!(done("long_running") && done("again"), "{url}: {ts}");
+        // One token for mcp:tools, one after the step-up (mcp:admin); none for the second call.
+        assert_eq!(provider.token_requests().await, before + 2, "{url}: {ts}");
+        let trace = http_trace(&ts);
+        let challenged: Vec<&Value> = trace
+            .iter()
+            .filter(|e| e["status"] == 403 && e["rpc"] == "tools/call")
+            .collect();
+        assert_eq!(challenged.len(), 1, "{url}: one step-up: {trace:?}");
+        let challenge = challenged[0]["www-authenticate"].as_str().unwrap_or_default();
+        assert!(
+            challenge.contains("error=\"insufficient_scope\"")
+                && challenge.contains("scope=\"mcp:admin\""),
+            "{challenge}"
+        );
+    }
+    smcp.stop().await;
+    drop(everything);
 }

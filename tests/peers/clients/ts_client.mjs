@@ -18,7 +18,7 @@
 //     (the SDK's ClientCredentialsProvider: on a 401 it follows WWW-Authenticate resource_metadata
 //      -> protected-resource metadata -> authorization-server metadata -> token endpoint, with
 //      client_secret_basic; the discovery requests appear in "http" too)
-// Scenarios: connect, basic, everything, memory, time (see SCENARIOS below).
+// Scenarios: connect, basic, everything, memory, time, step-up (see SCENARIOS below).
 
 import { parseArgs } from "node:util";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
@@ -180,8 +180,20 @@ async function scenarioTime(client, opts) {
   return { tools: tools.tools.map((t) => t.name).sort(), time };
 }
 
+// A policy where the long-running tool needs a scope the first token lacks: the SDK answers
+// the 403 insufficient_scope itself (a new token for the challenged scope, one retry).
+async function scenarioStepUp(client, opts) {
+  const echo = textOf(await callTool(client, opts, "echo", { message: opts.message }));
+  const long = { duration: opts.longDuration, steps: opts.longSteps };
+  const long_running = textOf(await callTool(client, opts, "trigger-long-running-operation", long));
+  // The wider token stays: the same call again needs no new token.
+  const again = textOf(await callTool(client, opts, "trigger-long-running-operation", long));
+  return { echo, long_running, again };
+}
+
 const SCENARIOS = {
   connect: async () => ({}), // handshake only (auth tests)
+  "step-up": scenarioStepUp, // echo, then a call that needs a step-up, twice
   basic: scenarioBasic, // tools/list + echo
   everything: scenarioEverything, // server-everything: sum, progress, sampling, elicitation
   memory: scenarioMemory, // server-memory: create_entities + read_graph
