@@ -58,17 +58,6 @@ async fn run_everything(client: &HttpClient) -> Value {
     out
 }
 
-async fn metrics_of(client: &HttpClient) -> String {
-    http()
-        .get(client.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("metrics text")
-}
-
 #[tokio::test]
 async fn python_sdk_through_smcp_client_without_auth() {
     let smcp = everything_server(None).await;
@@ -83,7 +72,7 @@ async fn python_sdk_through_smcp_client_without_auth() {
         .await
         .expect("health JSON");
     assert_eq!(health, json!({"status": "ok"}));
-    let metrics = metrics_of(&client).await;
+    let metrics = client.metrics().await;
     assert!(
         metric(&metrics, r#"smcp_client_requests_total{status="200"}"#) >= 5.0,
         "{metrics}"
@@ -112,7 +101,7 @@ async fn one_token_serves_many_calls() {
     // Three sessions, each with discovery probe, initialize, notifications, tools/list and
     // several tool calls (dozens of HTTP requests): one token.
     assert_eq!(used, 1, "token requests at the provider");
-    let metrics = metrics_of(&client).await;
+    let metrics = client.metrics().await;
     assert_eq!(
         metric(
             &metrics,
@@ -289,7 +278,7 @@ async fn a_token_refused_after_a_key_rotation_is_replaced_and_the_request_replay
     // One new token per client, plus the test's own.
     assert_eq!(provider.token_requests().await - before, 3);
     for proxy in [&client, &streaming] {
-        let metrics = metrics_of(proxy).await;
+        let metrics = proxy.metrics().await;
         assert_eq!(
             metric(
                 &metrics,

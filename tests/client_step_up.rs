@@ -80,17 +80,6 @@ async fn http_client(smcp: &SmcpServer, provider: &OidcProvider, client_id: &str
     spawn_http_client(&args, &env).await
 }
 
-async fn metrics_of(client: &HttpClient) -> String {
-    http()
-        .get(client.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("metrics text")
-}
-
 fn step_ups(metrics: &str, outcome: &str) -> f64 {
     metric(
         metrics,
@@ -124,7 +113,7 @@ async fn http_mode_steps_up_once_and_keeps_the_wider_token() {
     .await;
     assert_eq!(echo.status, 200, "{}", echo.message);
     assert_eq!(echo_text(&echo.message), "Echo: hi");
-    let metrics = metrics_of(&client).await;
+    let metrics = client.metrics().await;
     assert!(
         !metrics.contains("smcp_client_step_ups_total{"),
         "{metrics}"
@@ -140,7 +129,7 @@ async fn http_mode_steps_up_once_and_keeps_the_wider_token() {
         1,
         "one token request for the step-up"
     );
-    let metrics = metrics_of(&client).await;
+    let metrics = client.metrics().await;
     assert_eq!(step_ups(&metrics, "succeeded"), 1.0, "{metrics}");
 
     // The wider token is the one in use now: no 403, no token request, no step-up.
@@ -157,7 +146,7 @@ async fn http_mode_steps_up_once_and_keeps_the_wider_token() {
     .await;
     assert_eq!(echo_text(&echo.message), "Echo: still");
     assert_eq!(provider.token_requests().await - before, 1);
-    let metrics = metrics_of(&client).await;
+    let metrics = client.metrics().await;
     assert_eq!(step_ups(&metrics, "succeeded"), 1.0, "{metrics}");
     assert_eq!(step_ups(&metrics, "still_forbidden"), 0.0, "{metrics}");
     assert_eq!(
@@ -208,7 +197,7 @@ async fn http_mode_passes_the_servers_403_on_when_the_idp_refuses_the_scope() {
     }
     // One refused token request: the refusal is remembered for the current token.
     assert_eq!(provider.token_requests().await - before, 1);
-    let metrics = metrics_of(&client).await;
+    let metrics = client.metrics().await;
     assert_eq!(step_ups(&metrics, "refused_by_idp"), 2.0, "{metrics}");
     assert_eq!(step_ups(&metrics, "succeeded"), 0.0, "{metrics}");
 
