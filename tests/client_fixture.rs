@@ -64,6 +64,18 @@ impl HttpClient {
     pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
+
+    /// Its `/metrics` page (Prometheus text).
+    pub(crate) async fn metrics(&self) -> String {
+        http()
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics text")
+    }
 }
 
 /// Starts `smcp-client http --port 0 -f json <args>` and waits for its listening line.

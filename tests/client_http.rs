@@ -30,8 +30,8 @@ use serde_json::{Value, json};
 use smcp_e2e::expect::{assert_everything, assert_progress, driver_args};
 use smcp_e2e::oidc::{ES256_CLIENT, JWT_CLIENT, RS256_CLIENT};
 use smcp_e2e::{
-    OidcProvider, SmcpServer, everything_stdio, run_py_client, spawn_oidc_provider,
-    spawn_oidc_provider_with, try_run_py_client,
+    SmcpServer, everything_stdio, run_py_client, spawn_oidc_provider, spawn_oidc_provider_with,
+    try_run_py_client,
 };
 
 const INITIALIZE: &str = r#"{"jsonrpc":"2.0","id":42,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"0"}}}"#;
@@ -51,31 +51,11 @@ async fn client_for(smcp: &SmcpServer, args: &[String], env: &[(String, String)]
     spawn_http_client(&all, env).await
 }
 
-fn secret_of(provider: &OidcProvider, client_id: &str) -> String {
-    provider.info()["clients"]
-        .as_array()
-        .and_then(|clients| clients.iter().find(|c| c["client_id"] == client_id))
-        .and_then(|c| c["client_secret"].as_str())
-        .unwrap_or_else(|| panic!("no secret for {client_id}"))
-        .to_owned()
-}
-
 async fn run_everything(client: &HttpClient) -> Value {
     let out = run_py_client(driver_args(&client.url("/"), "streamable", "everything")).await;
     assert_everything(&out, "python", "hello from py_client");
     assert_progress(&out);
     out
-}
-
-async fn metrics_of(client: &HttpClient) -> String {
-    http()
-        .get(client.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("metrics text")
 }
 
 #[tokio::test]
@@ -92,7 +72,7 @@ async fn python_sdk_through_smcp_client_without_auth() {
         .await
         .expect("health JSON");
     assert_eq!(health, json!({"status": "ok"}));
-    let metrics = metrics_of(&client).await;
+    let metrics = client.metrics().await;
     assert!(
         metric(&metrics, r#"smcp_client_requests_total{status="200"}"#) >= 5.0,
         "{metrics}"
@@ -108,7 +88,7 @@ async fn one_token_serves_many_calls() {
     let client = client_for(
         &smcp,
         &oidc_args(provider.issuer(), RS256_CLIENT),
-        &secret_env(&secret_of(&provider, RS256_CLIENT)),
+        &secret_env(provider.secret_of(RS256_CLIENT)),
     )
     .await;
     let before = provider.token_requests().await;
@@ -121,7 +101,7 @@ async fn one_token_serves_many_calls() {
     // Three sessions, each with discovery probe, initialize, notifications, tools/list and
     // several tool calls (dozens of HTTP requests): one token.
     assert_eq!(used, 1, "token requests at the provider");
-    let metrics = metrics_of(&client).await;
+    let metrics = client.metrics().await;
     assert_eq!(
         metric(
             &metrics,
@@ -140,12 +120,7 @@ async fn a_three_second_token_is_refreshed_mid_session_without_a_failed_call() {
     let smcp = everything_server(Some(provider.issuer())).await;
     let mut args = oidc_args(provider.issuer(), RS256_CLIENT);
     args.extend(["--oidc-token-ttl-delta".to_owned(), "1s".to_owned()]);
-    let client = client_for(
-        &smcp,
-        &args,
-        &secret_env(&secret_of(&provider, RS256_CLIENT)),
-    )
-    .await;
+    let client = client_for(&smcp, &args, &secret_env(provider.secret_of(RS256_CLIENT))).await;
     let before = provider.token_requests().await;
     // A 5-second operation in the middle of the session: the calls after it need a new token.
     let mut driver = driver_args(&client.url("/"), "streamable", "everything");
@@ -184,12 +159,7 @@ async fn client_secret_post_and_private_key_jwt_work() {
         "--oidc-client-auth".to_owned(),
         "client_secret_post".to_owned(),
     ]);
-    let client = client_for(
-        &smcp,
-        &post,
-        &secret_env(&secret_of(&provider, ES256_CLIENT)),
-    )
-    .await;
+    let client = client_for(&smcp, &post, &secret_env(provider.secret_of(ES256_CLIENT))).await;
     let out = run_py_client(driver_args(&client.url("/"), "streamable", "basic")).await;
     assert_eq!(out["echo"], "Echo: hello from py_client");
     drop(client);
@@ -224,12 +194,7 @@ async fn the_token_endpoint_is_discovered_from_the_servers_401() {
     // No issuer, no token URL, no scopes: everything comes from the server's challenge and
     // metadata.
     let args = ["--auth-mode", "oidc", "--oidc-client-id", RS256_CLIENT].map(str::to_owned);
-    let client = client_for(
-        &smcp,
-        &args,
-        &secret_env(&secret_of(&provider, RS256_CLIENT)),
-    )
-    .await;
+    let client = client_for(&smcp, &args, &secret_env(provider.secret_of(RS256_CLIENT))).await;
     let out = run_py_client(driver_args(&client.url("/"), "streamable", "basic")).await;
     assert_eq!(out["echo"], "Echo: hello from py_client");
     let logs = client.guard.logs();
@@ -258,7 +223,7 @@ async fn a_token_refused_after_a_key_rotation_is_replaced_and_the_request_replay
     let provider = spawn_oidc_provider().await;
     let smcp = everything_server(Some(provider.issuer())).await;
     let args = oidc_args(provider.issuer(), RS256_CLIENT);
-    let secret = secret_env(&secret_of(&provider, RS256_CLIENT));
+    let secret = secret_env(provider.secret_of(RS256_CLIENT));
     let client = client_for(&smcp, &args, &secret).await;
     // A second client that keeps no body for replays.
     let mut no_replay = args.clone();
@@ -313,7 +278,7 @@ async fn a_token_refused_after_a_key_rotation_is_replaced_and_the_request_replay
     // One new token per client, plus the test's own.
     assert_eq!(provider.token_requests().await - before, 3);
     for proxy in [&client, &streaming] {
-        let metrics = metrics_of(proxy).await;
+        let metrics = proxy.metrics().await;
         assert_eq!(
             metric(
                 &metrics,
@@ -415,7 +380,7 @@ async fn check_reports_what_the_server_will_see() {
         smcp.url("/v1/everything"),
     ];
     args.extend(oidc_args(provider.issuer(), RS256_CLIENT));
-    let output = client_command(&args, &secret_env(&secret_of(&provider, RS256_CLIENT)))
+    let output = client_command(&args, &secret_env(provider.secret_of(RS256_CLIENT)))
         .output()
         .await
         .expect("check");

@@ -38,6 +38,8 @@
 //! - [`clients`]: `run_py_client` / `run_ts_client` (JSON result, panic on failure) and
 //!   `try_run_*` (a `ClientRun` with exit code, JSON, stdout, stderr) for expected failures.
 //! - [`net`]: `free_port`, `wait_for_port`.
+//! - [`exchange`]: raw Streamable HTTP POSTs (`post`, `open_session`, `call`) whose `Answer` has
+//!   the status, `WWW-Authenticate`, session id and JSON-RPC message, JSON or SSE.
 //!
 //! Everything is loopback only and bounded in time (see the `*_TIMEOUT` constants). The
 //! async helpers need a Tokio runtime; `#[tokio::test]` (current-thread) is enough because the
@@ -51,6 +53,8 @@
 
 #[path = "support/clients.rs"]
 pub mod clients;
+#[path = "support/exchange.rs"]
+pub mod exchange;
 #[path = "support/expect.rs"]
 pub mod expect;
 #[path = "support/net.rs"]

@@ -15,8 +15,8 @@
 //! - every decision is counted, and the metadata lists the scopes the rules use;
 //! - rate limits: per caller and per tool, 429 with `Retry-After` and the request's id, a
 //!   caller's buckets its own;
-//! - the TypeScript SDK's own step-up (its ClientCredentialsProvider asks for the challenged
-//!   scope and retries once);
+//! - the TypeScript SDK's own step-up handling: it follows the challenge once (discovery, a
+//!   new token, one retry) and does not loop;
 //! - a 2026-07-28 `Mcp-Name` that names another tool than the body: 400;
 //! - the audit trail: one record per JSON-RPC request and per denial, with who, where, what,
 //!   the decision and rule, and the outcome read from the backend's answer; no token, no
@@ -31,9 +31,10 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use smcp_e2e::oidc::RS256_CLIENT;
-use smcp_e2e::yaml::{http_backend, server_config, stdio_backend};
+use smcp_e2e::exchange::{call, open_session, post};
 use smcp_e2e::expect::{driver_args, http_trace};
+use smcp_e2e::oidc::RS256_CLIENT;
+use smcp_e2e::yaml::{http_backend, oidc_server_config, stdio_backend};
 use smcp_e2e::{
     HttpMode, SmcpServer, everything_stdio, run_ts_client, spawn_everything_http,
     spawn_oidc_provider,
@@ -74,12 +75,10 @@ fn config(issuer: &str, everything_port: u16, policy: &str) -> String {
             "policy",
         ) + policy,
     ];
-    server_config(&backends).replacen(
-        "mcp:\n",
-        &format!(
-            "auth:\n  mode: oidc\noidc:\n  issuers: [\"{issuer}\"]\n  audience: \"urn:smcp:nobody\"\n  scope_hierarchy: {{\"mcp:admin\": [\"mcp:tools\"]}}\nmcp:\n"
-        ),
-        1,
+    oidc_server_config(
+        issuer,
+        "  scope_hierarchy: {\"mcp:admin\": [\"mcp:tools\"]}\n",
+        &backends,
     )
 }
 
@@ -129,71 +128,6 @@ async fn start_with(
     (provider, everything, smcp, http)
 }
 
-/// One Streamable HTTP exchange: status, headers and the JSON-RPC message of the answer
-/// (from a JSON body or the last `data:` of an SSE body).
-struct Answer {
-    status: u16,
-    challenge: Option<String>,
-    session: Option<String>,
-    message: Value,
-}
-
-async fn post(
-    http: &reqwest::Client,
-    url: &str,
-    token: &str,
-    session: Option<&str>,
-    body: &Value,
-) -> Answer {
-    let mut request = http
-        .post(url)
-        .bearer_auth(token)
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2025-06-18")
-        .json(body);
-    if let Some(session) = session {
-        request = request.header("mcp-session-id", session);
-    }
-    let response = request.send().await.expect("post");
-    let header = |name: &str| {
-        response
-            .headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    };
-    let (status, challenge, session) = (
-        response.status().as_u16(),
-        header("www-authenticate"),
-        header("mcp-session-id"),
-    );
-    let text = response.text().await.expect("body");
-    let json_text = if text.trim_start().starts_with('{') {
-        text.clone()
-    } else {
-        text.lines()
-            .rev()
-            .filter_map(|line| line.strip_prefix("data:"))
-            .map(str::trim)
-            .find(|data| data.contains("\"id\""))
-            .unwrap_or("null")
-            .to_owned()
-    };
-    let message = serde_json::from_str(&json_text).unwrap_or(Value::Null);
-    Answer {
-        status,
-        challenge,
-        session,
-        message,
-    }
-}
-
-fn call(id: u64, tool: &str, arguments: Value) -> Value {
-    json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
-           "params": {"name": tool, "arguments": arguments}})
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_policy_decides_for_stdio_and_http_backends_with_step_up_and_hidden_tools() {
     let (provider, everything, smcp, http) = start(POLICY).await;
@@ -213,11 +147,11 @@ async fn one_policy_decides_for_stdio_and_http_backends_with_step_up_and_hidden_
         let initialize = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
             "protocolVersion": "2025-06-18", "capabilities": {},
             "clientInfo": {"name": "policy-test", "version": "1"}}});
-        let opened = post(&http, &url, &tools, None, &initialize).await;
+        let opened = post(&http, &url, Some(&tools), None, &initialize).await;
         assert_eq!(opened.status, 200, "{backend}: {}", opened.message);
         let session = opened.session.expect("a session id");
         let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
-        let sent = post(&http, &url, &tools, Some(&session), &initialized).await;
+        let sent = post(&http, &url, Some(&tools), Some(&session), &initialized).await;
         assert_eq!(sent.status, 202, "{backend}");
         let session = Some(session.as_str());
 
@@ -225,7 +159,7 @@ async fn one_policy_decides_for_stdio_and_http_backends_with_step_up_and_hidden_
         let echo = post(
             &http,
             &url,
-            &tools,
+            Some(&tools),
             session,
             &call(1, "echo", json!({"message": "hi"})),
         )
@@ -242,7 +176,7 @@ async fn one_policy_decides_for_stdio_and_http_backends_with_step_up_and_hidden_
             let sum = post(
                 &http,
                 &url,
-                token,
+                Some(token),
                 session,
                 &call(2, "get-sum", json!({"a": 1, "b": 2})),
             )
@@ -261,7 +195,7 @@ async fn one_policy_decides_for_stdio_and_http_backends_with_step_up_and_hidden_
             "trigger-long-running-operation",
             json!({"duration": 1, "steps": 1}),
         );
-        let refused = post(&http, &url, &tools, session, &long).await;
+        let refused = post(&http, &url, Some(&tools), session, &long).await;
         assert_eq!(refused.status, 403, "{backend}: {}", refused.message);
         let challenge = refused.challenge.expect("a WWW-Authenticate challenge");
         assert!(
@@ -282,7 +216,7 @@ async fn one_policy_decides_for_stdio_and_http_backends_with_step_up_and_hidden_
         );
         assert_eq!(refused.message["error"]["data"]["scope"], "mcp:admin");
         // ... and the call runs with the stepped-up token, in the same session.
-        let ran = post(&http, &url, &admin, session, &long).await;
+        let ran = post(&http, &url, Some(&admin), session, &long).await;
         assert_eq!(ran.status, 200, "{backend}: {}", ran.message);
         assert!(
             ran.message["result"].is_object(),
@@ -293,14 +227,21 @@ async fn one_policy_decides_for_stdio_and_http_backends_with_step_up_and_hidden_
         // A claims rule: 403 without a challenge (another token would not do better).
         let prompt = json!({"jsonrpc": "2.0", "id": 4, "method": "prompts/get",
                             "params": {"name": "simple-prompt"}});
-        let forbidden = post(&http, &url, &admin, session, &prompt).await;
+        let forbidden = post(&http, &url, Some(&admin), session, &prompt).await;
         assert_eq!(forbidden.status, 403, "{backend}: {}", forbidden.message);
         assert!(forbidden.challenge.is_none(), "{backend}");
         assert_eq!(forbidden.message["id"], 4);
 
         // Denied, and not named by any rule under default: deny: unknown tools.
         for (id, tool) in [(5, "get-env"), (6, "trigger-sampling-request")] {
-            let hidden = post(&http, &url, &admin, session, &call(id, tool, json!({}))).await;
+            let hidden = post(
+                &http,
+                &url,
+                Some(&admin),
+                session,
+                &call(id, tool, json!({})),
+            )
+            .await;
             assert_eq!(hidden.status, 200, "{backend} {tool}");
             assert_eq!(hidden.message["id"], id);
             assert_eq!(
@@ -316,7 +257,7 @@ async fn one_policy_decides_for_stdio_and_http_backends_with_step_up_and_hidden_
 
         // The lifecycle is never refused by default: deny.
         let list = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/list"});
-        let listed = post(&http, &url, &tools, session, &list).await;
+        let listed = post(&http, &url, Some(&tools), session, &list).await;
         assert_eq!(listed.status, 200, "{backend}");
         // ... and its reply is filtered: what may be called or stepped up to stays.
         let names: Vec<&str> = listed.message["result"]["tools"]
@@ -343,7 +284,7 @@ async fn one_policy_decides_for_stdio_and_http_backends_with_step_up_and_hidden_
         }
         // Prompts are all behind a claims rule this caller fails: none is listed.
         let prompts = json!({"jsonrpc": "2.0", "id": 8, "method": "prompts/list"});
-        let listed = post(&http, &url, &admin, session, &prompts).await;
+        let listed = post(&http, &url, Some(&admin), session, &prompts).await;
         assert_eq!(listed.status, 200, "{backend}");
         assert_eq!(
             listed.message["result"]["prompts"],
@@ -391,20 +332,6 @@ async fn one_policy_decides_for_stdio_and_http_backends_with_step_up_and_hidden_
     drop(provider);
 }
 
-/// Opens a session on `url` (initialize, then the initialized notification); its id.
-async fn open_session(http: &reqwest::Client, url: &str, token: &str) -> String {
-    let initialize = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
-        "protocolVersion": "2025-06-18", "capabilities": {},
-        "clientInfo": {"name": "policy-test", "version": "1"}}});
-    let opened = post(http, url, token, None, &initialize).await;
-    assert_eq!(opened.status, 200, "{url}: {}", opened.message);
-    let session = opened.session.expect("a session id");
-    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
-    let sent = post(http, url, token, Some(&session), &initialized).await;
-    assert_eq!(sent.status, 202, "{url}");
-    session
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rate_limits_answer_429_per_caller_and_per_tool_on_both_backend_kinds() {
     let (provider, everything, smcp, http) = start(&format!("{POLICY}{RATE_LIMITS}")).await;
@@ -416,16 +343,16 @@ async fn rate_limits_answer_429_per_caller_and_per_tool_on_both_backend_kinds() 
             .client_credentials_token(RS256_CLIENT, Some(&url), Some("mcp:tools"))
             .await;
         // Request 1 of the burst of 4: initialize (a notification takes nothing).
-        let session_id = open_session(&http, &url, &token).await;
+        let session_id = open_session(&http, &url, Some(&token)).await;
         let session = Some(session_id.as_str());
         let sum = call(2, "get-sum", json!({"a": 1, "b": 2}));
-        let first = post(&http, &url, &token, session, &sum).await;
+        let first = post(&http, &url, Some(&token), session, &sum).await;
         assert_eq!(first.status, 200, "{backend}: {}", first.message);
         // The tool's own limit: once a minute.
         let again = post(
             &http,
             &url,
-            &token,
+            Some(&token),
             session,
             &call(3, "get-sum", json!({"a": 1, "b": 2})),
         )
@@ -441,7 +368,7 @@ async fn rate_limits_answer_429_per_caller_and_per_tool_on_both_backend_kinds() 
         let echo = post(
             &http,
             &url,
-            &token,
+            Some(&token),
             session,
             &call(4, "echo", json!({"message": "x"})),
         )
@@ -451,7 +378,7 @@ async fn rate_limits_answer_429_per_caller_and_per_tool_on_both_backend_kinds() 
         let spent = post(
             &http,
             &url,
-            &token,
+            Some(&token),
             session,
             &call(5, "echo", json!({"message": "x"})),
         )
@@ -491,11 +418,11 @@ async fn rate_limits_answer_429_per_caller_and_per_tool_on_both_backend_kinds() 
         let other = provider
             .client_credentials_token(smcp_e2e::oidc::ES256_CLIENT, Some(&url), Some("mcp:tools"))
             .await;
-        let other_session = open_session(&http, &url, &other).await;
+        let other_session = open_session(&http, &url, Some(&other)).await;
         let theirs = post(
             &http,
             &url,
-            &other,
+            Some(&other),
             Some(&other_session),
             &call(7, "get-sum", json!({"a": 1, "b": 2})),
         )
@@ -615,13 +542,18 @@ async fn the_audit_trail_records_every_call_and_denial_on_both_backend_kinds() {
         let token = provider
             .client_credentials_token(RS256_CLIENT, Some(&url), Some("mcp:tools"))
             .await;
-        let session_id = open_session(&http, &url, &token).await;
+        let session_id = open_session(&http, &url, Some(&token)).await;
         let session = Some(session_id.as_str());
         let echo = call(2, "echo", json!({"message": "words nobody may read"}));
-        assert_eq!(post(&http, &url, &token, session, &echo).await.status, 200);
+        assert_eq!(
+            post(&http, &url, Some(&token), session, &echo).await.status,
+            200
+        );
         let hidden = call(3, "get-env", json!({}));
         assert_eq!(
-            post(&http, &url, &token, session, &hidden).await.status,
+            post(&http, &url, Some(&token), session, &hidden)
+                .await
+                .status,
             200
         );
         let admin = call(
@@ -629,7 +561,12 @@ async fn the_audit_trail_records_every_call_and_denial_on_both_backend_kinds() {
             "trigger-long-running-operation",
             json!({"duration": 1, "steps": 1}),
         );
-        assert_eq!(post(&http, &url, &token, session, &admin).await.status, 403);
+        assert_eq!(
+            post(&http, &url, Some(&token), session, &admin)
+                .await
+                .status,
+            403
+        );
         let anonymous = http
             .post(&url)
             .header("content-type", "application/json")
@@ -759,8 +696,14 @@ async fn the_audit_trail_records_every_call_and_denial_on_both_backend_kinds() {
     }
 }
 
+/// The TypeScript SDK (1.32.2) answers smcp's step-up challenge itself: it reads the
+/// challenge, runs discovery again from its `resource_metadata`, gets a new token and retries
+/// once, and does not loop when the retry is refused. Its ClientCredentialsProvider asks for
+/// its configured scope rather than the challenged one (the SDK's fetchToken uses
+/// clientMetadata.scope), so for a client-credentials client the retry cannot succeed; that
+/// is the SDK's, and smcp-client's own step-up (tests/client_step_up.rs) does widen.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_typescript_sdk_steps_up_on_its_own_on_both_backend_kinds() {
+async fn the_typescript_sdk_follows_the_step_up_challenge_once_on_both_backend_kinds() {
     let (provider, everything, smcp, _http) = start(POLICY).await;
     for url in [smcp.url("/v1/local"), smcp.url("/v1/everything")] {
         let before = provider.token_requests().await;
@@ -782,25 +725,48 @@ async fn the_typescript_sdk_steps_up_on_its_own_on_both_backend_kinds() {
         );
         let ts = run_ts_client(&args).await;
         assert_eq!(ts["echo"], "Echo: hello from ts_client", "{url}: {ts}");
-        let done = |key: &str| {
-            ts[key]
+        assert!(
+            ts["step_up_error"]
                 .as_str()
-                .is_some_and(|text| text.contains("Long running operation completed"))
-        };
-        assert!(done("long_running") && done("again"), "{url}: {ts}");
-        // One token for mcp:tools, one after the step-up (mcp:admin); none for the second call.
+                .is_some_and(|e| e.contains("after trying upscoping")),
+            "{url}: {ts}"
+        );
+        // The first token, and one after the challenge; no loop.
         assert_eq!(provider.token_requests().await, before + 2, "{url}: {ts}");
         let trace = http_trace(&ts);
-        let challenged: Vec<&Value> = trace
+        let refused: Vec<usize> = trace
             .iter()
-            .filter(|e| e["status"] == 403 && e["rpc"] == "tools/call")
+            .enumerate()
+            .filter(|(_, e)| e["status"] == 403 && e["rpc"] == "tools/call")
+            .map(|(i, _)| i)
             .collect();
-        assert_eq!(challenged.len(), 1, "{url}: one step-up: {trace:?}");
-        let challenge = challenged[0]["www-authenticate"].as_str().unwrap_or_default();
+        assert_eq!(
+            refused.len(),
+            2,
+            "{url}: challenge and one retry: {trace:?}"
+        );
+        let metadata_path = format!(
+            "/.well-known/oauth-protected-resource{}",
+            url.trim_start_matches(&smcp.url(""))
+        );
+        for &i in &refused {
+            let challenge = trace[i]["www-authenticate"].as_str().unwrap_or_default();
+            assert!(
+                challenge.contains("error=\"insufficient_scope\"")
+                    && challenge.contains("scope=\"mcp:admin\"")
+                    && challenge
+                        .contains(&format!("resource_metadata=\"{}", smcp.url(&metadata_path))),
+                "{challenge}"
+            );
+        }
+        // Between them: discovery from the challenge's metadata URL, then the token endpoint.
+        let between: Vec<&str> = trace[refused[0] + 1..refused[1]]
+            .iter()
+            .filter_map(|e| e["path"].as_str())
+            .collect();
         assert!(
-            challenge.contains("error=\"insufficient_scope\"")
-                && challenge.contains("scope=\"mcp:admin\""),
-            "{challenge}"
+            between.contains(&metadata_path.as_str()) && between.contains(&"/token"),
+            "{url}: {between:?}"
         );
     }
     smcp.stop().await;

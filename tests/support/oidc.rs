@@ -2,14 +2,20 @@
 //! loopback, for tests that need tokens from a real IdP rather than the in-process test issuer.
 //!
 //! [`spawn_oidc_provider`] starts it on a port the OS chooses and waits for its readiness line
-//! (`SMCP_OIDC_READY {json}` on stdout). Its clients, all `client_credentials` with scopes
-//! `mcp:tools mcp:admin` (see the script's header for details):
+//! (`SMCP_OIDC_READY {json}` on stdout). Its clients, all `client_credentials` (see the
+//! script's header for details):
 //!
-//! | client id | secret | token endpoint auth | access tokens |
-//! |---|---|---|---|
-//! | `smcp-rs256` | `smcp-rs256-secret` | `client_secret_basic` | RS256 |
-//! | `smcp-es256` | `smcp-es256-secret` | `client_secret_post` | ES256 |
-//! | `smcp-jwt` | — (ES256 key in [`OidcProvider::info`]) | `private_key_jwt` | RS256 |
+//! | client id | secret | token endpoint auth | access tokens | may get |
+//! |---|---|---|---|---|
+//! | `smcp-rs256` | `smcp-rs256-secret` | `client_secret_basic` | RS256 | `mcp:tools mcp:admin` |
+//! | `smcp-es256` | `smcp-es256-secret` | `client_secret_post` | ES256 | `mcp:tools mcp:admin` |
+//! | `smcp-jwt` | — (ES256 key in [`OidcProvider::info`]) | `private_key_jwt` | RS256 | `mcp:tools mcp:admin` |
+//! | `smcp-limited` | `smcp-limited-secret` | `client_secret_basic` | RS256 | `mcp:tools mcp:admin` |
+//! | `smcp-narrow` | `smcp-narrow-secret` | `client_secret_basic` | RS256 | `mcp:tools` |
+//!
+//! A token carries the scopes its request asked for and nothing else (no `scope`: no scopes);
+//! asking for a scope the client may not get is `invalid_scope`. [`LIMITED_CLIENT`] is the one
+//! scope step-up tests widen, [`NARROW_CLIENT`] the one the provider refuses to widen.
 //!
 //! Access tokens are JWTs (`typ: at+jwt`) with `sub` = the client id, `aud` = the RFC 8707
 //! `resource` of the token request (`urn:smcp:default` without one), and a `kid`. Test hooks:
@@ -34,6 +40,12 @@ pub const RS256_CLIENT: &str = "smcp-rs256";
 pub const ES256_CLIENT: &str = "smcp-es256";
 /// The `private_key_jwt` client.
 pub const JWT_CLIENT: &str = "smcp-jwt";
+/// A `client_secret_basic` client that gets `mcp:tools` and `mcp:admin` only when it asks for
+/// them: the client a scope step-up widens.
+pub const LIMITED_CLIENT: &str = "smcp-limited";
+/// A `client_secret_basic` client that may only ever get `mcp:tools` (`mcp:admin` is
+/// `invalid_scope`): the client a scope step-up cannot widen.
+pub const NARROW_CLIENT: &str = "smcp-narrow";
 
 /// A running oidc-provider; killed (with its process group) when dropped.
 pub struct OidcProvider {
@@ -101,10 +113,22 @@ impl OidcProvider {
             .expect("token_endpoint")
     }
 
-    /// The whole readiness document: issuer, endpoints, clients (with the `private_key_jwt`
-    /// client's private JWK and PKCS#8 PEM), admin URLs.
+    /// The whole readiness document: issuer, endpoints, clients (each with the `scopes` it may
+    /// get, and the `private_key_jwt` client's private JWK and PKCS#8 PEM), admin URLs.
     pub fn info(&self) -> &Value {
         &self.info
+    }
+
+    /// The secret of `client_id` (one of the secret clients).
+    ///
+    /// # Panics
+    /// For an unknown client or the `private_key_jwt` one.
+    pub fn secret_of(&self, client_id: &str) -> &str {
+        self.info["clients"]
+            .as_array()
+            .and_then(|clients| clients.iter().find(|c| c["client_id"] == client_id))
+            .and_then(|c| c["client_secret"].as_str())
+            .unwrap_or_else(|| panic!("no secret for {client_id}"))
     }
 
     /// The provider's output so far (for failure messages).

@@ -13,7 +13,7 @@ use std::time::Duration;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::watch;
 
 /// Which output stream a captured line came from.
@@ -62,10 +62,28 @@ impl ChildGuard {
     /// and stdout/stderr captured. `name` labels the child in panics and logs.
     ///
     /// Must be called from within a Tokio runtime (the output drains are Tokio tasks).
-    pub fn spawn(name: &str, mut command: Command) -> std::io::Result<Self> {
+    pub fn spawn(name: &str, command: Command) -> std::io::Result<Self> {
+        Self::spawn_with(name, command, Stdio::null()).map(|(guard, _)| guard)
+    }
+
+    /// [`spawn`](Self::spawn) with a pipe to the child's stdin, for a child that is driven
+    /// over stdin (an MCP stdio server): write to the returned handle, read its answers from
+    /// the captured stdout with [`wait_for_line`](Self::wait_for_line). Dropping the handle
+    /// closes the child's stdin.
+    pub fn spawn_with_stdin(name: &str, command: Command) -> std::io::Result<(Self, ChildStdin)> {
+        let (guard, stdin) = Self::spawn_with(name, command, Stdio::piped())?;
+        let stdin = stdin.ok_or_else(|| std::io::Error::other("no stdin pipe"))?;
+        Ok((guard, stdin))
+    }
+
+    fn spawn_with(
+        name: &str,
+        mut command: Command,
+        stdin: Stdio,
+    ) -> std::io::Result<(Self, Option<ChildStdin>)> {
         command
             .process_group(0)
-            .stdin(Stdio::null())
+            .stdin(stdin)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
@@ -84,12 +102,14 @@ impl ChildGuard {
         if let Some(err) = child.stderr.take() {
             tokio::spawn(drain(err, Stream::Stderr, tx));
         }
-        Ok(Self {
+        let stdin = child.stdin.take();
+        let guard = Self {
             name: name.to_owned(),
             child,
             pgid,
             lines: rx,
-        })
+        };
+        Ok((guard, stdin))
     }
 
     /// The label given at spawn.

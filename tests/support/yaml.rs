@@ -16,6 +16,21 @@ pub fn server_config(backends: &[String]) -> String {
     )
 }
 
+/// [`server_config`] in auth mode oidc, trusting `issuer`. The audience `urn:smcp:nobody`
+/// matches no token, so only tokens issued for a backend's own public URL (RFC 8707 `resource`)
+/// are accepted. `oidc_extra` adds keys to the `oidc:` block (lines indented two spaces, each
+/// ending in a newline), e.g. a `scope_hierarchy`.
+pub fn oidc_server_config(issuer: &str, oidc_extra: &str, backends: &[String]) -> String {
+    server_config(backends).replacen(
+        "mcp:\n",
+        &format!(
+            "auth:\n  mode: oidc\noidc:\n  issuers: [{issuer}]\n  audience: \"urn:smcp:nobody\"\n{oidc_extra}mcp:\n",
+            issuer = json!(issuer),
+        ),
+        1,
+    )
+}
+
 /// A stdio backend entry running `peer`, with `E2E_MARKER=<marker>` in the child's environment
 /// so leak checks can find its children (see [`crate::procs`]).
 pub fn stdio_backend(id: &str, path: &str, peer: &PeerCommand, marker: &str) -> String {

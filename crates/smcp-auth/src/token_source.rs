@@ -16,6 +16,12 @@
 //! - Single flight: concurrent callers that find no usable token wait for one fetch and all
 //!   get its result, token or error. [`TokenSource::refresh_rejected`] replaces a token the
 //!   resource server refused, once, however many requests saw the refusal.
+//! - Scope step-up: [`TokenSource::step_up`] replaces the token with one for the union of
+//!   its scopes and those a resource's `insufficient_scope` challenge ([`BearerChallenge`])
+//!   names, one token request however many callers ask at once. The wider scopes are kept:
+//!   every later token (renewal, refresh after a `401`) is requested with them. A refusal by
+//!   the IdP is remembered for the token it was asked for, so the IdP is not asked again for
+//!   the same scopes until that token is renewed; the current token stays in use.
 //! - Failures that may pass (network, timeouts, 5xx, 429, `temporarily_unavailable`) are
 //!   retried with exponential backoff (or the IdP's `Retry-After`); a refusal such as
 //!   `invalid_client` is not. When a refresh fails while the current token has not expired
@@ -27,9 +33,12 @@
 
 mod access_token;
 mod assertion;
+mod challenge;
 mod endpoint;
 mod error;
 mod request;
+mod scope;
+mod step_up;
 #[cfg(test)]
 mod tests;
 
@@ -44,10 +53,11 @@ use url::Url;
 use access_token::unverified_claims;
 pub use access_token::{AccessToken, Secret};
 pub use assertion::{AssertionKey, AssertionKeyError};
-pub use endpoint::{
-    BearerChallenge, ProtectedResource, TokenEndpointInfo, protected_resource, resource_covers,
-};
+pub use challenge::BearerChallenge;
+pub use endpoint::{ProtectedResource, TokenEndpointInfo, protected_resource, resource_covers};
 pub use error::TokenError;
+pub use scope::{MAX_SCOPES, parse_scope, scope_union};
+pub use step_up::StepUp;
 
 /// How the client authenticates to the token endpoint.
 #[derive(Debug, Clone)]
@@ -192,14 +202,18 @@ struct State {
     /// The error of the last refresh, if it failed.
     last_error: Option<TokenError>,
     endpoint: Option<TokenEndpointInfo>,
+    /// The last step-up the IdP refused (see [`TokenSource::step_up`]).
+    step_up_refused: Option<step_up::Refusal>,
 }
 
 struct Cached {
     token: AccessToken,
     refresh_at: Instant,
+    /// The scopes this token was requested with.
+    requested: Vec<String>,
 }
 
-/// The endpoint and scopes, found on the first fetch.
+/// The endpoint and scopes, found on the first fetch. A successful step-up widens `scopes`.
 #[derive(Clone)]
 struct Resolved {
     info: TokenEndpointInfo,
@@ -294,7 +308,7 @@ impl TokenSource {
                 }
             }
         }
-        let result = self.fetch_with_retries(&mut resolved).await;
+        let result = self.fetch_with_retries(&mut resolved, None).await;
         let mut state = self.state();
         state.flights += 1;
         if let Some(resolved) = resolved.as_ref() {
@@ -324,18 +338,27 @@ impl TokenSource {
         }
     }
 
+    /// Fetches a token with the resolved scopes, or with `scopes` when given (a step-up),
+    /// retrying transient failures.
     async fn fetch_with_retries(
         &self,
         resolved: &mut Option<Resolved>,
+        scopes: Option<&[String]>,
     ) -> Result<Cached, TokenError> {
         let config = &self.inner.config;
         let mut attempt = 0;
         loop {
-            match self.fetch_once(resolved).await {
+            match self.fetch_once(resolved, scopes).await {
                 Ok(cached) => return Ok(cached),
                 Err(failure) => {
                     if !failure.error.is_transient() || attempt >= config.retries {
-                        tracing::error!(error = %failure.error, attempts = attempt + 1, "cannot obtain an access token");
+                        if scopes.is_some() {
+                            // A step-up: the current token is still good; the caller says
+                            // what this means for its request.
+                            tracing::debug!(error = %failure.error, attempts = attempt + 1, "no token with the wider scopes");
+                        } else {
+                            tracing::error!(error = %failure.error, attempts = attempt + 1, "cannot obtain an access token");
+                        }
                         return Err(failure.error);
                     }
                     let delay = failure
@@ -353,6 +376,7 @@ impl TokenSource {
     async fn fetch_once(
         &self,
         resolved: &mut Option<Resolved>,
+        scopes: Option<&[String]>,
     ) -> Result<Cached, request::Failure> {
         let config = &self.inner.config;
         let started = Instant::now();
@@ -370,17 +394,19 @@ impl TokenSource {
                 .clone()
                 .or_else(|| target.info.issuer.clone())
                 .unwrap_or_else(|| target.info.token_endpoint.to_string());
+            let scopes = scopes.unwrap_or(&target.scopes);
             let params = request::Params {
                 token_endpoint: &target.info.token_endpoint,
                 client_id: &config.client_id,
                 auth: &config.auth,
-                scopes: &target.scopes,
+                scopes,
                 audience: config.audience.as_deref(),
                 resource: config.resource.as_deref(),
                 assertion_audience: &assertion_audience,
                 timeout: config.request_timeout,
             };
-            request::request_token(&self.inner.http, &params).await
+            let issued = request::request_token(&self.inner.http, &params).await?;
+            Ok::<_, request::Failure>((issued, scopes.to_vec()))
         }
         .await;
         let outcome = match &result {
@@ -390,8 +416,8 @@ impl TokenSource {
         metrics::counter!("smcp_client_token_fetches_total", "outcome" => outcome).increment(1);
         metrics::histogram!("smcp_client_token_fetch_duration_seconds")
             .record(started.elapsed().as_secs_f64());
-        let issued = result?;
-        Ok(self.cache_entry(issued))
+        let (issued, requested) = result?;
+        Ok(self.cache_entry(issued, requested))
     }
 
     /// Finds the token endpoint (and, for MCP discovery, the default scopes).
@@ -440,8 +466,8 @@ impl TokenSource {
         Ok(Resolved { info, scopes })
     }
 
-    /// When to stop handing out a freshly issued token.
-    fn cache_entry(&self, issued: request::Issued) -> Cached {
+    /// When to stop handing out a freshly issued token (requested with `requested`).
+    fn cache_entry(&self, issued: request::Issued, requested: Vec<String>) -> Cached {
         let config = &self.inner.config;
         let now = Instant::now();
         let lifetime = issued.expires_in.or_else(|| {
@@ -472,6 +498,7 @@ impl TokenSource {
                 scope: issued.scope,
             },
             refresh_at: now + reuse_for,
+            requested,
         }
     }
 }

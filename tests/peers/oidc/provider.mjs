@@ -7,10 +7,20 @@
 //
 // Listens on 127.0.0.1 (port 0: chosen by the OS) and prints ONE line on stdout when it serves:
 //   SMCP_OIDC_READY {"issuer":..., "token_endpoint":..., "jwks_uri":..., "clients":[...], "admin":...}
-// Clients (all grant_types: client_credentials; scopes mcp:tools mcp:admin):
-//   smcp-rs256 / smcp-rs256-secret  client_secret_basic  tokens RS256
-//   smcp-es256 / smcp-es256-secret  client_secret_post   tokens ES256
-//   smcp-jwt   (private_key_jwt, ES256 assertion; private JWK and PEM in the ready line) tokens RS256
+// Clients (all grant_types: client_credentials):
+//   smcp-rs256 / smcp-rs256-secret      client_secret_basic  tokens RS256  may get mcp:tools mcp:admin
+//   smcp-es256 / smcp-es256-secret      client_secret_post   tokens ES256  may get mcp:tools mcp:admin
+//   smcp-jwt   (private_key_jwt, ES256 assertion; private JWK and PEM in the ready line) tokens RS256,
+//                                                                         may get mcp:tools mcp:admin
+//   smcp-limited / smcp-limited-secret  client_secret_basic  tokens RS256  may get mcp:tools mcp:admin
+//   smcp-narrow / smcp-narrow-secret    client_secret_basic  tokens RS256  may get mcp:tools only
+// A token carries exactly the scopes its request asked for, those the client may get (its
+// `scope`; asking for another known scope is `invalid_scope`) and the resource server knows
+// (unknown scopes are dropped): no `scope`, no scopes. That is oidc-provider's client
+// credentials grant (lib/actions/grants/client_credentials.js): the requested scopes, checked
+// against the client's `scope`, filtered by the resource server's `scope`. smcp-limited is
+// the client the step-up tests start narrow (`mcp:tools`) and widen (`mcp:admin` on demand);
+// smcp-narrow is refused the widening.
 // Without `resource`, tokens get `aud` = urn:smcp:default.
 // Admin (loopback test hooks, not OAuth):
 //   POST /admin/rotate[?drop=1]  new RS256 + ES256 signing keys, published first and used from
@@ -27,7 +37,13 @@ const { values: args } = parseArgs({
 const TOKEN_TTL = Number(args["token-ttl"]);
 const SCOPES = "mcp:tools mcp:admin";
 const DEFAULT_RESOURCE = "urn:smcp:default";
-const TOKEN_ALG = { "smcp-rs256": "RS256", "smcp-es256": "ES256", "smcp-jwt": "RS256" };
+const TOKEN_ALG = {
+  "smcp-rs256": "RS256",
+  "smcp-es256": "ES256",
+  "smcp-jwt": "RS256",
+  "smcp-limited": "RS256",
+  "smcp-narrow": "RS256",
+};
 
 let generation = 0;
 async function signingKey(alg) {
@@ -53,7 +69,14 @@ const CLIENTS = [
     token_endpoint_auth_signing_alg: "ES256",
     jwks: { keys: [clientPublicJwk] },
   },
-].map((c) => ({ ...c, grant_types: ["client_credentials"], redirect_uris: [], response_types: [], scope: SCOPES }));
+  { client_id: "smcp-limited", client_secret: "smcp-limited-secret", token_endpoint_auth_method: "client_secret_basic" },
+  {
+    client_id: "smcp-narrow",
+    client_secret: "smcp-narrow-secret",
+    token_endpoint_auth_method: "client_secret_basic",
+    scope: "mcp:tools",
+  },
+].map((c) => ({ scope: SCOPES, ...c, grant_types: ["client_credentials"], redirect_uris: [], response_types: [] }));
 
 let keys = await freshKeys(); // newest first; the provider signs with the newest of each alg
 let issuer;
@@ -122,6 +145,7 @@ server.listen(Number(args.port), "127.0.0.1", async () => {
       client_secret: c.client_secret ?? null,
       auth_method: c.token_endpoint_auth_method,
       token_alg: TOKEN_ALG[c.client_id],
+      scopes: c.scope.split(" "),
       ...(c.jwks ? { private_jwk: clientPrivateJwk, private_key_pem: clientPrivatePem } : {}),
     })),
     admin: { rotate: `${issuer}/admin/rotate`, stats: `${issuer}/admin/stats` },

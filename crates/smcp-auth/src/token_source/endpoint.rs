@@ -16,6 +16,7 @@
 use serde_json::Value;
 use url::Url;
 
+use super::challenge::BearerChallenge;
 use super::error::TokenError;
 use crate::config::is_secure_url;
 use crate::discovery::candidates;
@@ -46,99 +47,6 @@ pub struct ProtectedResource {
     pub authorization_servers: Vec<String>,
     /// `scopes_supported`, when given.
     pub scopes_supported: Vec<String>,
-}
-
-/// The parameters of a `WWW-Authenticate: Bearer ...` challenge (RFC 6750 §3, RFC 9728 §5.1).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct BearerChallenge {
-    /// `resource_metadata`: the protected-resource metadata URL.
-    pub resource_metadata: Option<String>,
-    /// `scope`: the scopes the resource asks for.
-    pub scope: Option<String>,
-    /// `error`, e.g. `invalid_token` or `insufficient_scope`.
-    pub error: Option<String>,
-    /// `error_description`.
-    pub error_description: Option<String>,
-}
-
-impl BearerChallenge {
-    /// Parses the `Bearer` challenge of a `WWW-Authenticate` value; `None` when it has none.
-    /// Other schemes in the same value are skipped; quoted strings may hold commas and
-    /// backslash escapes.
-    pub fn parse(value: &str) -> Option<BearerChallenge> {
-        let mut challenge = None;
-        let mut rest = value;
-        loop {
-            rest = rest.trim_start_matches([' ', '\t', ',']);
-            if rest.is_empty() {
-                return challenge;
-            }
-            let (token, after) = split_token(rest);
-            let after_ws = after.trim_start_matches([' ', '\t']);
-            if let Some(value) = after_ws.strip_prefix('=') {
-                // An auth-param of the current challenge.
-                let (param_value, next) = parse_value(value.trim_start_matches([' ', '\t']));
-                if let Some(current) = challenge.as_mut() {
-                    assign(current, &token, param_value);
-                }
-                rest = next;
-            } else {
-                // A new auth-scheme. Once past the Bearer challenge, later schemes end it.
-                if challenge.is_some() {
-                    return challenge;
-                }
-                if token.eq_ignore_ascii_case("bearer") {
-                    challenge = Some(BearerChallenge::default());
-                }
-                rest = after;
-            }
-            if token.is_empty() {
-                // Not a token at all: give up on the rest rather than loop.
-                return challenge;
-            }
-        }
-    }
-}
-
-fn assign(challenge: &mut BearerChallenge, name: &str, value: String) {
-    let slot = match name.to_ascii_lowercase().as_str() {
-        "resource_metadata" => &mut challenge.resource_metadata,
-        "scope" => &mut challenge.scope,
-        "error" => &mut challenge.error,
-        "error_description" => &mut challenge.error_description,
-        _ => return,
-    };
-    *slot = Some(value);
-}
-
-/// Splits a leading token (up to whitespace, `=` or `,`).
-fn split_token(s: &str) -> (String, &str) {
-    let end = s
-        .find(|c: char| c.is_ascii_whitespace() || c == '=' || c == ',')
-        .unwrap_or(s.len());
-    (s[..end].to_owned(), &s[end..])
-}
-
-/// Parses a token or quoted-string value, returning it and the rest.
-fn parse_value(s: &str) -> (String, &str) {
-    let Some(quoted) = s.strip_prefix('"') else {
-        let end = s.find([',', ' ', '\t']).unwrap_or(s.len());
-        return (s[..end].to_owned(), &s[end..]);
-    };
-    let mut out = String::new();
-    let mut chars = quoted.char_indices();
-    while let Some((i, c)) = chars.next() {
-        match c {
-            '\\' => {
-                if let Some((_, escaped)) = chars.next() {
-                    out.push(escaped);
-                }
-            }
-            '"' => return (out, &quoted[i + 1..]),
-            c => out.push(c),
-        }
-    }
-    (out, "")
 }
 
 /// The outcome of fetching one metadata document.
@@ -397,36 +305,7 @@ pub(crate) async fn from_resource(
 mod tests {
     use url::Url;
 
-    use super::{BearerChallenge, protected_resource_candidates, resource_covers};
-
-    #[test]
-    fn parses_bearer_challenges() {
-        let c = BearerChallenge::parse(
-            r#"Bearer resource_metadata="http://127.0.0.1:1/.well-known/oauth-protected-resource/mcp", error="invalid_token", error_description="no \"token\", sorry""#,
-        )
-        .unwrap();
-        assert_eq!(
-            c.resource_metadata.as_deref(),
-            Some("http://127.0.0.1:1/.well-known/oauth-protected-resource/mcp")
-        );
-        assert_eq!(c.error.as_deref(), Some("invalid_token"));
-        assert_eq!(c.error_description.as_deref(), Some("no \"token\", sorry"));
-
-        let c = BearerChallenge::parse(
-            r#"Basic realm="x", Bearer scope="a b",resource_metadata=https://r/m, DPoP algs="ES256""#,
-        )
-        .unwrap();
-        assert_eq!(c.scope.as_deref(), Some("a b"));
-        assert_eq!(c.resource_metadata.as_deref(), Some("https://r/m"));
-
-        assert_eq!(
-            BearerChallenge::parse("bearer"),
-            Some(BearerChallenge::default())
-        );
-        assert_eq!(BearerChallenge::parse(r#"Basic realm="x""#), None);
-        assert_eq!(BearerChallenge::parse(""), None);
-        assert_eq!(BearerChallenge::parse("=,=="), None);
-    }
+    use super::{protected_resource_candidates, resource_covers};
 
     #[test]
     fn well_known_locations() {

@@ -1,9 +1,10 @@
 //! Token source tests against a scriptable fake IdP on loopback: what is sent for each client
 //! authentication method, the three ways to find the endpoint, reuse and refresh timing (paused
-//! clock), single flight, retries, and error reporting.
+//! clock), single flight, retries, error reporting, and scope step-up.
 
 mod discovery;
 mod idp;
+mod step_up;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -109,6 +109,10 @@ fn describe_metrics() {
         "smcp_client_token_refreshes_total",
         "Tokens replaced because the server refused them, by reason"
     );
+    describe_counter!(
+        "smcp_client_step_ups_total",
+        "Scope step-ups after a 403 insufficient_scope, by outcome (succeeded, still_forbidden, refused_by_idp, idp_unavailable)"
+    );
 }
 
 impl ProxyApp {

@@ -10,7 +10,8 @@
 //!
 //! On a `401` the token is replaced (once for all concurrent requests that saw the same token,
 //! see [`TokenSource::refresh_rejected`]) and the request sent again, when its body was small
-//! enough to keep ([`RequestBody`]).
+//! enough to keep ([`RequestBody`]). On a `403` that asks for more scopes, the token is stepped
+//! up and the request sent again, once ([`step_up`]).
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
@@ -29,6 +30,8 @@ use url::Url;
 use super::config::ClientConfig;
 use super::credentials::{self, BuildError};
 use super::replay::RequestBody;
+
+mod step_up;
 
 /// What went wrong talking to the server.
 #[derive(Debug, thiserror::Error)]
@@ -236,26 +239,41 @@ impl Upstream {
         self.send_body(head, path_and_query, &mut body).await
     }
 
-    /// Sends `body` (already read as far as it will be kept), refreshing the token and
-    /// replaying once on a `401` when the body allows.
+    /// Sends `body` (already read as far as it will be kept): refreshing the token and
+    /// replaying once on a `401`, stepping up and replaying once on a `403` that asks for more
+    /// scopes, when the body allows.
     pub(crate) async fn send_body(
         &self,
         head: &RequestHead,
         path_and_query: &str,
         body: &mut RequestBody,
     ) -> Result<Response<Body>, UpstreamError> {
-        let token = match &self.inner.tokens {
-            Some(tokens) => Some(tokens.token().await?),
-            None => None,
+        let Some(tokens) = &self.inner.tokens else {
+            return self.forward(head, path_and_query, body.take(), None).await;
         };
-        let response = self
-            .forward(head, path_and_query, body.take(), token.as_ref())
+        let token = tokens.token().await?;
+        let (response, token) = self
+            .send_refreshing(tokens, token, head, path_and_query, body)
             .await?;
-        let (Some(tokens), Some(rejected)) = (&self.inner.tokens, token) else {
-            return Ok(response);
-        };
+        self.follow_step_up(tokens, &token, response, head, path_and_query, body)
+            .await
+    }
+
+    /// Sends with `token`; on a `401` replaces the token and sends again when the body was
+    /// kept. Returns the response and the token it answers.
+    async fn send_refreshing(
+        &self,
+        tokens: &TokenSource,
+        token: AccessToken,
+        head: &RequestHead,
+        path_and_query: &str,
+        body: &mut RequestBody,
+    ) -> Result<(Response<Body>, AccessToken), UpstreamError> {
+        let response = self
+            .forward(head, path_and_query, body.take(), Some(&token))
+            .await?;
         if response.status() != StatusCode::UNAUTHORIZED {
-            return Ok(response);
+            return Ok((response, token));
         }
         metrics::counter!("smcp_client_token_refreshes_total", "reason" => "unauthorized")
             .increment(1);
@@ -264,10 +282,10 @@ impl Upstream {
                 "the server refused the token, and the request body was too large to send again \
                  (--replay-body-limit): passing the 401 on; later requests get a new token"
             );
-            if let Err(error) = tokens.refresh_rejected(&rejected).await {
+            if let Err(error) = tokens.refresh_rejected(&token).await {
                 tracing::warn!(%error, "cannot replace the refused token");
             }
-            return Ok(response);
+            return Ok((response, token));
         }
         let challenge = response
             .headers()
@@ -277,9 +295,11 @@ impl Upstream {
             .to_owned();
         drop(response);
         tracing::info!(challenge = %challenge, "the server refused the access token; refreshing it and retrying once");
-        let fresh = tokens.refresh_rejected(&rejected).await?;
-        self.forward(head, path_and_query, body.take(), Some(&fresh))
-            .await
+        let fresh = tokens.refresh_rejected(&token).await?;
+        let response = self
+            .forward(head, path_and_query, body.take(), Some(&fresh))
+            .await?;
+        Ok((response, fresh))
     }
 
     async fn forward(
