@@ -15,6 +15,7 @@
 //! - every decision is counted, and the metadata lists the scopes the rules use;
 //! - rate limits: per caller and per tool, 429 with `Retry-After` and the request's id, a
 //!   caller's buckets its own;
+//! - Python and TypeScript SDK clients list only what they may call or step up to;
 //! - the TypeScript SDK's own step-up handling: it follows the challenge once (discovery, a
 //!   new token, one retry) and does not loop;
 //! - a 2026-07-28 `Mcp-Name` that names another tool than the body: 400;
@@ -36,7 +37,7 @@ use smcp_e2e::expect::{driver_args, http_trace};
 use smcp_e2e::oidc::RS256_CLIENT;
 use smcp_e2e::yaml::{http_backend, oidc_server_config, stdio_backend};
 use smcp_e2e::{
-    HttpMode, SmcpServer, everything_stdio, run_ts_client, spawn_everything_http,
+    HttpMode, SmcpServer, everything_stdio, run_py_client, run_ts_client, spawn_everything_http,
     spawn_oidc_provider,
 };
 
@@ -768,6 +769,57 @@ async fn the_typescript_sdk_follows_the_step_up_challenge_once_on_both_backend_k
             between.contains(&metadata_path.as_str()) && between.contains(&"/token"),
             "{url}: {between:?}"
         );
+    }
+    smcp.stop().await;
+    drop(everything);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_and_typescript_sdk_clients_see_the_filtered_tool_list() {
+    let (provider, everything, smcp, _http) = start(POLICY).await;
+    // Under POLICY: echo is allowed, get-* need mcp:tools, trigger-long-running-operation can
+    // be stepped up to; get-env is denied and everything else falls to `default: deny`.
+    let visible = |name: &str| {
+        name == "echo"
+            || name == "trigger-long-running-operation"
+            || (name.starts_with("get-") && name != "get-env")
+    };
+    for url in [smcp.url("/v1/local"), smcp.url("/v1/everything")] {
+        let token = provider
+            .client_credentials_token(RS256_CLIENT, Some(&url), Some("mcp:tools"))
+            .await;
+        let mut args = driver_args(&url, "streamable", "basic");
+        args.extend([
+            "--header".to_owned(),
+            format!("Authorization: Bearer {token}"),
+        ]);
+        for (sdk, out) in [
+            ("python", run_py_client(&args).await),
+            ("typescript", run_ts_client(&args).await),
+        ] {
+            let names: Vec<&str> = out["tools"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{sdk} {url}: no tool list: {out}"))
+                .iter()
+                .filter_map(Value::as_str)
+                .collect();
+            assert!(
+                names.iter().all(|name| visible(name)),
+                "{sdk} {url}: {names:?}"
+            );
+            for shown in ["echo", "get-sum", "trigger-long-running-operation"] {
+                assert!(
+                    names.contains(&shown),
+                    "{sdk} {url}: {shown} missing: {names:?}"
+                );
+            }
+            assert!(
+                out["echo"]
+                    .as_str()
+                    .is_some_and(|e| e.starts_with("Echo: ")),
+                "{sdk} {url}: {out}"
+            );
+        }
     }
     smcp.stop().await;
     drop(everything);

@@ -224,6 +224,8 @@ smcp_config() { # FILE PORT AUTH [HTTP_URL]
     echo "      transport: stdio"
     echo "      path: /v1/echo"
     echo "      max_sessions: $((SCALE_SESSIONS + 100))"
+    # Every session of the load comes from one address (one anonymous caller).
+    echo "      max_sessions_per_principal: $((SCALE_SESSIONS + 100))"
     echo "      stdio:"
     echo "        command: $echo_stdio"
     if [[ "$auth" == governed ]]; then
@@ -290,8 +292,13 @@ start_issuer() {
   running+=("$issuer_pid")
   exec 7> "$out/issuer.in"
   local i
-  for ((i = 0; i < 100; i++)); do [[ -s "$out/issuer.json" ]] && break; sleep 0.1; done
-  issuer_url="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["issuer"])' "$out/issuer.json")"
+  # Until the line is whole: a file that is not empty yet may still be half written.
+  for ((i = 0; i < 100; i++)); do
+    issuer_url="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["issuer"])' "$out/issuer.json" 2>/dev/null)" \
+      && [[ -n "$issuer_url" ]] && break
+    sleep 0.1
+  done
+  [[ -n "$issuer_url" ]] || return 1
   token="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["token"])' "$out/issuer.json")"
 }
 

@@ -23,10 +23,12 @@ mod record;
 mod sink;
 mod tap;
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
+use bytes::Bytes;
 use http::{HeaderMap, Response, StatusCode};
 use sha2::{Digest, Sha256};
 use smcp_policy::Target;
@@ -148,8 +150,12 @@ pub(crate) struct Common {
 pub(crate) struct Call {
     request_id: Option<RequestId>,
     method: String,
-    /// `("tool" | "prompt" | "resource", name)`.
+    /// The request's bytes (shared with the body), to read what it names when a record needs
+    /// it and the policy did not say.
+    bytes: Bytes,
+    /// `("tool" | "prompt" | "resource", name)`, once read (`target_read`).
     target: Option<(&'static str, String)>,
+    target_read: bool,
     /// SHA-256 (hex) and size of `params.arguments` as sent, when `audit.arguments_digest`.
     arguments: Option<(String, usize)>,
     decision: &'static str,
@@ -158,20 +164,38 @@ pub(crate) struct Call {
 
 impl Call {
     fn of(method: &str, id: &RequestId, message: &Message, digest: bool) -> Self {
-        let target = match Target::of(method, message.bytes()) {
-            Ok(Target::Tool(name)) => Some(("tool", bounded(&name))),
-            Ok(Target::Prompt(name)) => Some(("prompt", bounded(&name))),
-            Ok(Target::Resource(uri)) => Some(("resource", bounded(&uri))),
-            Ok(Target::Method(_)) | Err(_) => None,
-        };
         Self {
             request_id: Some(id.clone()),
             method: bounded(method),
-            target,
+            bytes: message.bytes().clone(),
+            target: None,
+            target_read: false,
             arguments: digest.then(|| arguments_digest(message.bytes())).flatten(),
             decision: "allow",
             rule: None,
         }
+    }
+
+    /// What the request names: as the policy read it, or read now.
+    fn named(&self) -> Option<(&'static str, Cow<'_, str>)> {
+        if self.target_read {
+            return self
+                .target
+                .as_ref()
+                .map(|(kind, name)| (*kind, Cow::Borrowed(name.as_str())));
+        }
+        let target = Target::of(&self.method, &self.bytes).ok()?;
+        named(&target).map(|(kind, name)| (kind, Cow::Owned(name)))
+    }
+}
+
+/// The kind and (bounded) name of a target that names something.
+fn named(target: &Target<'_>) -> Option<(&'static str, String)> {
+    match target {
+        Target::Tool(name) => Some(("tool", bounded(name))),
+        Target::Prompt(name) => Some(("prompt", bounded(name))),
+        Target::Resource(uri) => Some(("resource", bounded(uri))),
+        Target::Method(_) => None,
     }
 }
 
@@ -188,6 +212,23 @@ impl Exchange {
         if let Some(call) = self.calls.get_mut(index) {
             call.decision = decision;
             call.rule = rule;
+        }
+    }
+
+    /// Like [`Exchange::decide`], with what the policy read the request to name (so that the
+    /// record need not read it again).
+    pub(crate) fn decided(
+        &mut self,
+        index: usize,
+        decision: &'static str,
+        rule: Option<usize>,
+        target: &Target<'_>,
+    ) {
+        if let Some(call) = self.calls.get_mut(index) {
+            call.decision = decision;
+            call.rule = rule;
+            call.target = named(target);
+            call.target_read = true;
         }
     }
 

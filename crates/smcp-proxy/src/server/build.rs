@@ -28,7 +28,7 @@ use super::backend::BackendEntry;
 use super::host::HostPolicy;
 use super::observe::{InFlight, NO_BACKEND, RouteMetrics};
 use super::origin::OriginPolicy;
-use super::policy::{BackendPolicy, RateLimits};
+use super::policy::{BackendPolicy, DecisionCounters, RateLimits};
 use super::readiness::{Probe, ReadinessProbes};
 
 use crate::config::{self, BackendConfig, Config};
@@ -283,6 +283,7 @@ fn build_backend(
             policy,
             hierarchy: Arc::clone(&context.scope_hierarchy),
             limits: RateLimits::new(&id, &backend.rate_limits),
+            decisions: DecisionCounters::new(&id),
         })
     });
     Ok(BackendEntry {

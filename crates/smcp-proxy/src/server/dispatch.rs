@@ -295,15 +295,14 @@ fn mcp_stages(app: &App, request: &AtSeam<'_>) -> Stages {
     let mut audit = app.audit().map(|trail| trail.exchange(request));
     // 2026-07-28's Mcp-Method / Mcp-Name must say what the body says: whatever decides by the
     // header (this policy is by the body; a balancer or WAF may not be) sees the same call.
-    let envelope = request.body.envelope();
-    if let Err(mismatch) = mcp_headers::check(&request.head.headers, envelope) {
+    if let Err(mismatch) = mcp_headers::check(&request.head.headers, request.body) {
         reject("header_mismatch");
         tracing::info!(backend = %request.entry.id, %mismatch, "refused a request whose Mcp-Method or Mcp-Name does not match its body");
         let error = ProxyError::InvalidMessage {
             code: smcp_transport::jsonrpc::INVALID_REQUEST,
             message: mismatch.to_string(),
         };
-        let id = match envelope {
+        let id = match request.body.envelope() {
             Envelope::One(message) => message.id(),
             Envelope::Batch(_) | Envelope::Invalid(_) => None,
         };

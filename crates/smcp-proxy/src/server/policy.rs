@@ -52,6 +52,43 @@ pub(crate) struct BackendPolicy {
     pub(crate) hierarchy: Arc<ScopeHierarchy>,
     /// `None` when the policy sets no rate limit.
     pub(crate) limits: Option<RateLimits>,
+    /// `smcp_policy_decisions_total` of this backend, one handle per decision.
+    pub(crate) decisions: DecisionCounters,
+}
+
+/// The decision counters of one backend, resolved once: a counter looked up by its labels on
+/// every request costs a registry lookup (hashing both labels) per call.
+pub(crate) struct DecisionCounters([metrics::Counter; DECISIONS.len()]);
+
+/// Every `decision` label of `smcp_policy_decisions_total`.
+const DECISIONS: [&str; 7] = [
+    "allow",
+    "step_up",
+    "claims",
+    "deny",
+    "default_deny",
+    "invalid",
+    "rate_limited",
+];
+
+impl DecisionCounters {
+    /// The counters of `backend`.
+    pub(crate) fn new(backend: &Arc<str>) -> Self {
+        Self(DECISIONS.map(|decision| {
+            metrics::counter!(
+                "smcp_policy_decisions_total",
+                "backend" => Arc::clone(backend),
+                "decision" => decision
+            )
+        }))
+    }
+
+    /// Counts one `decision` (a label of [`DECISIONS`]).
+    fn count(&self, decision: &str) {
+        if let Some(index) = DECISIONS.iter().position(|label| *label == decision) {
+            self.0[index].increment(1);
+        }
+    }
 }
 
 pub(crate) use limits::RateLimits;
@@ -117,11 +154,13 @@ pub(crate) fn admit(
         if let (Some(limits), Some(key)) = (&policy.limits, rate_key)
             && let Some(refusal) = limits.check(key, &target, rule)
         {
-            count(&entry.id, "rate_limited");
+            policy.decisions.count("rate_limited");
             record("rate_limited", rule);
             return Some((refusal, message.id().cloned()));
         }
-        record("allow", rule);
+        if let Some(audit) = audit.as_deref_mut() {
+            audit.decided(index, "allow", rule, &target);
+        }
         if let (Some(method), Some(id)) = (message.method(), message.id())
             && let Some(list) = smcp_policy::ListKind::of(method)
         {
@@ -176,7 +215,7 @@ fn decide_one<'a>(
     let target = match Target::of(method, message.bytes()) {
         Ok(target) => target,
         Err(error) => {
-            count(&entry.id, "invalid");
+            policy.decisions.count("invalid");
             tracing::info!(backend = %entry.id, method, %error, "policy refused a request whose params cannot be read");
             let refusal = ProxyError::InvalidMessage {
                 code: smcp_transport::jsonrpc::INVALID_PARAMS,
@@ -190,7 +229,7 @@ fn decide_one<'a>(
         }
     };
     let decision = policy.policy.decide(&target, caller, &policy.hierarchy);
-    count(&entry.id, decision.label());
+    policy.decisions.count(decision.label());
     if let Decision::Allow { rule } = decision {
         return Admitted::Yes { target, rule };
     }
@@ -262,13 +301,4 @@ fn target_name<'a>(target: &'a Target<'_>) -> &'a str {
         Target::Tool(name) | Target::Prompt(name) | Target::Resource(name) => name,
         Target::Method(method) => method,
     }
-}
-
-fn count(backend: &Arc<str>, decision: &'static str) {
-    metrics::counter!(
-        "smcp_policy_decisions_total",
-        "backend" => Arc::clone(backend),
-        "decision" => decision
-    )
-    .increment(1);
 }

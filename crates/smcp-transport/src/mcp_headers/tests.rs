@@ -16,7 +16,7 @@ fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
 
 fn verdict(pairs: &[(&'static str, &str)], body: &str) -> Result<(), HeaderMismatch> {
     let body = RequestBody::from_bytes(Bytes::from(body.to_owned()));
-    check(&headers(pairs), body.envelope())
+    check(&headers(pairs), &body)
 }
 
 const CALL: &str = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo"}}"#;

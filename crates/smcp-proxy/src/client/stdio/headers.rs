@@ -162,9 +162,6 @@ mod tests {
         );
         assert_eq!(headers["mcp-name"], "=?base64?ZmlsZTovLy9jYWbDqQ==?=");
         let body = smcp_transport::request_body::RequestBody::from_bytes(bytes);
-        assert_eq!(
-            smcp_transport::mcp_headers::check(&headers, body.envelope()),
-            Ok(())
-        );
+        assert_eq!(smcp_transport::mcp_headers::check(&headers, &body), Ok(()));
     }
 }

@@ -140,11 +140,12 @@ fn jsonrpc_id(id: &RequestId) -> Value {
 pub(crate) fn line(common: &Common, call: &Call, outcome: &Outcome) -> Vec<u8> {
     let mut time = String::with_capacity(32);
     timestamp::push(&mut time, common.time);
+    let named = call.named();
     let name = |kind: &str| {
-        call.target
+        named
             .as_ref()
             .filter(|(k, _)| *k == kind)
-            .map(|(_, name)| name.as_str())
+            .map(|(_, name)| name.as_ref())
     };
     let duration = common.started.elapsed();
     let record = Record {

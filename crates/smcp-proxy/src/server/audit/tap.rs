@@ -173,40 +173,53 @@ fn messages(copy: Vec<u8>) -> Vec<Message> {
 }
 
 /// `result` (with a tool result's `isError`) or `error` (with its code).
+///
+/// Read without a second full parse where it can be: the envelope already says error or
+/// result, and a result without the text `"isError"` has none.
 fn outcome_of(message: &Message, status: StatusCode, is_tool_call: bool) -> Outcome {
     #[derive(Deserialize)]
-    struct Reply {
+    struct ErrorReply {
         error: Option<ErrorPart>,
-        result: Option<ResultPart>,
     }
     #[derive(Deserialize)]
     struct ErrorPart {
         code: Option<i64>,
     }
     #[derive(Deserialize)]
+    struct ResultReply {
+        result: Option<ResultPart>,
+    }
+    #[derive(Deserialize)]
     struct ResultPart {
         #[serde(rename = "isError")]
         is_error: Option<bool>,
     }
-    let reply: Option<Reply> = serde_json::from_slice(message.bytes()).ok();
-    let (error, result) = reply.map_or((None, None), |r| (r.error, r.result));
-    match error {
-        Some(error) => Outcome {
+    let bytes = message.bytes();
+    if message.is_error_response() {
+        let code = serde_json::from_slice::<ErrorReply>(bytes)
+            .ok()
+            .and_then(|reply| reply.error)
+            .and_then(|error| error.code);
+        return Outcome {
             kind: "error",
             status: status.as_u16(),
-            error_code: error.code,
+            error_code: code,
             is_error: None,
-        },
-        None => Outcome {
-            kind: "result",
-            status: status.as_u16(),
-            error_code: None,
-            is_error: if is_tool_call {
-                Some(result.and_then(|r| r.is_error).unwrap_or(false))
-            } else {
-                None
-            },
-        },
+        };
+    }
+    let is_error = is_tool_call.then(|| {
+        memchr::memmem::find(bytes, b"\"isError\"").is_some()
+            && serde_json::from_slice::<ResultReply>(bytes)
+                .ok()
+                .and_then(|reply| reply.result)
+                .and_then(|result| result.is_error)
+                .unwrap_or(false)
+    });
+    Outcome {
+        kind: "result",
+        status: status.as_u16(),
+        error_code: None,
+        is_error,
     }
 }
 

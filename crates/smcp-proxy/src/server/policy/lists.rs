@@ -256,6 +256,7 @@ mod tests {
             policy: Policy::new(DefaultEffect::Deny, rules),
             hierarchy: Arc::new(ScopeHierarchy::new()),
             limits: None,
+            decisions: super::super::DecisionCounters::new(&Arc::from("test")),
         })
     }
 
