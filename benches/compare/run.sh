@@ -196,7 +196,7 @@ common=(-w "$WARMUP" -d "$DURATION")
 # --- the servers ----------------------------------------------------------------------------
 # smcp-server on a config with the two stdio backends and, when given, an HTTP backend.
 # AUTH: none, oidc, or governed (auth none, and on the echo backend a 20-rule policy whose last
-# rule allows echo, rate limits that are never hit, and the audit trail to a file).
+# rule allows echo, a per-caller rate limit that is never hit, and the audit trail to a file).
 smcp_config() { # FILE PORT AUTH [HTTP_URL]
   local file="$1" port="$2" auth="$3" http_url="${4:-}" i
   {
@@ -238,9 +238,8 @@ smcp_config() { # FILE PORT AUTH [HTTP_URL]
       echo "          - {resources: [\"file:///private/*\"], deny: true}"
       echo "          - {methods: [\"logging/*\"], deny: true}"
       echo "          - {tools: [\"*-dangerous\"], deny: true}"
-      echo "          - {tools: [\"echo\"], allow: true, rate_limit: \"1000000000/s\"}"
+      echo "          - {tools: [\"echo\"], allow: true}"
       echo "        rate_limit: {per_principal: \"1000000000/s\"}"
-      echo "        tool_rate_limits: {\"echo\": \"1000000000/s\"}"
     fi
     echo "    - id: everything"
     echo "      transport: stdio"

@@ -54,7 +54,7 @@ const TARGETS: &[(&str, &str)] = &[
     ),
     (
         "smcp-governed",
-        "smcp-server, `auth.mode: none`, on the echo backend a 20-rule `policy` (the last rule allows `echo`), rate limits per caller, tool and rule that are never hit, and `audit` to a file",
+        "smcp-server, `auth.mode: none`, on the echo backend a 20-rule `policy` (the last rule allows `echo`), a per-caller rate limit that is never hit, and `audit` to a file",
     ),
     (
         "supergateway",

@@ -166,7 +166,7 @@ pub fn checks(inputs: &Inputs) -> Vec<Check> {
     // Governance (issue 13): a 20-rule policy, rate limits that are not hit and the audit
     // trail, against the same server without them, in the same run.
     out.push(Check::new(
-        "stdio echo 8x16: policy + rate limits + audit on vs off, calls/s",
+        "stdio echo 8x16: policy + rate limit + audit on vs off, calls/s",
         ">= 0.90x",
         ratio(run("echo-8x16/smcp-governed"), smcp, 0.9),
     ));
@@ -181,7 +181,7 @@ pub fn checks(inputs: &Inputs) -> Vec<Check> {
         _ => None,
     };
     out.push(Check::new(
-        "stdio echo 1x1: p50 added by policy + rate limits + audit",
+        "stdio echo 1x1: p50 added by policy + rate limit + audit",
         "<= 5 us",
         governed_added,
     ));

@@ -24,7 +24,6 @@ mod sink;
 mod tap;
 
 use std::borrow::Cow;
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
@@ -33,6 +32,7 @@ use http::{HeaderMap, Response, StatusCode};
 use sha2::{Digest, Sha256};
 use smcp_policy::Target;
 use smcp_transport::body::Body;
+use smcp_transport::http::ClientAddr;
 use smcp_transport::jsonrpc::{Message, RequestId};
 use smcp_transport::reply::ProxyError;
 use smcp_transport::request_body::Envelope;
@@ -78,7 +78,7 @@ impl AuditTrail {
             started: Instant::now(),
             request_id: request.request_id.to_owned(),
             principal: request.caller.principal.as_ref().map(Principal::of),
-            client: request.client,
+            client: request.client.clone(),
             backend: Arc::clone(&request.entry.id),
             session: session_hash(&head.headers, request.query),
             protocol_version: header(&head.headers, "mcp-protocol-version"),
@@ -109,7 +109,7 @@ impl AuditTrail {
         request_id: &str,
         backend: &Arc<str>,
         headers: &HeaderMap,
-        client: IpAddr,
+        client: &ClientAddr,
         status: StatusCode,
     ) {
         let common = Common {
@@ -117,7 +117,7 @@ impl AuditTrail {
             started: Instant::now(),
             request_id: request_id.to_owned(),
             principal: None,
-            client,
+            client: client.clone(),
             backend: Arc::clone(backend),
             session: None,
             protocol_version: header(headers, "mcp-protocol-version"),
@@ -137,7 +137,7 @@ pub(crate) struct Common {
     started: Instant,
     request_id: String,
     principal: Option<Principal>,
-    client: IpAddr,
+    client: ClientAddr,
     backend: Arc<str>,
     /// The first 16 hex digits of the session id's SHA-256: enough to follow a session through
     /// the trail, useless to take it over.

@@ -210,14 +210,9 @@ async fn admit_and_call(
         Err(response) => {
             reject("auth");
             if let Some(trail) = app.audit() {
-                let client = connection.remote.ip();
-                trail.auth_refused(
-                    request_id,
-                    &entry.id,
-                    request.headers(),
-                    client,
-                    response.status(),
-                );
+                let headers = request.headers();
+                let status = response.status();
+                trail.auth_refused(request_id, &entry.id, headers, &connection.client, status);
             }
             return response;
         }
@@ -255,7 +250,7 @@ async fn admit_and_call(
             scheme: connection.scheme,
             body: &body,
             caller: &caller,
-            client: connection.remote.ip(),
+            client: &connection.client,
         };
         mcp_stages(app, &at_seam)
     };

@@ -130,7 +130,7 @@ pub(crate) fn admit(
     let rate_key = policy
         .limits
         .as_ref()
-        .map(|limits| limits.caller_key(caller, client));
+        .map(|limits| limits.caller_key(caller, client.ip()));
     // Allowed list requests, whose replies are filtered (none, for almost every request).
     let mut lists = Vec::new();
     // Requests seen so far, in body order (the audit numbers them the same way).

@@ -2,9 +2,8 @@
 //! authentication and the backend call: one borrowed view, so that each stage reads the same
 //! facts and none re-derives them.
 
-use std::net::IpAddr;
-
 use http::request::Parts;
+use smcp_transport::http::ClientAddr;
 use smcp_transport::request_body::RequestBody;
 
 use super::auth::Caller;
@@ -26,6 +25,6 @@ pub(crate) struct AtSeam<'a> {
     pub(crate) body: &'a RequestBody,
     /// Who is calling (anonymous on an unprotected backend).
     pub(crate) caller: &'a Caller,
-    /// The address the connection came from.
-    pub(crate) client: IpAddr,
+    /// The address the connection came from (printed once per connection).
+    pub(crate) client: &'a ClientAddr,
 }

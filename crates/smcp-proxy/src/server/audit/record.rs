@@ -83,7 +83,7 @@ struct Record<'a> {
     jsonrpc_id: Value,
     #[serde(skip_serializing_if = "Option::is_none")]
     principal: Option<&'a Principal>,
-    client: String,
+    client: &'a str,
     backend: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     session: Option<&'a str>,
@@ -153,7 +153,7 @@ pub(crate) fn line(common: &Common, call: &Call, outcome: &Outcome) -> Vec<u8> {
         request_id: &common.request_id,
         jsonrpc_id: call.request_id.as_ref().map_or(Value::Null, jsonrpc_id),
         principal: common.principal.as_ref(),
-        client: common.client.to_string(),
+        client: common.client.as_str(),
         backend: &common.backend,
         session: common.session.as_deref(),
         protocol_version: common.protocol_version.as_deref(),

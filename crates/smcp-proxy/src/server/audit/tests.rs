@@ -10,6 +10,7 @@ use http::{Request, Response, StatusCode, header};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use smcp_transport::body::{self, Body};
+use smcp_transport::http::ClientAddr;
 use smcp_transport::reply::ProxyError;
 use smcp_transport::request_body::RequestBody;
 use smcp_transport::session::SessionOwner;
@@ -76,7 +77,7 @@ impl Trail {
             scheme: "http",
             body: &body,
             caller,
-            client: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 7)),
+            client: &ClientAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 7))),
         })
     }
 }
@@ -339,7 +340,7 @@ fn an_auth_refusal_is_recorded_without_a_principal() {
         "req-9",
         &Arc::from("tools"),
         &head.headers,
-        IpAddr::V4(Ipv4Addr::LOCALHOST),
+        &ClientAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST)),
         StatusCode::UNAUTHORIZED,
     );
     let record = &trail.records()[0];
