@@ -12,7 +12,7 @@
     reason = "test helpers outside #[test] fns fail the test with a message"
 )]
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::io::{BufRead as _, BufReader};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -167,18 +167,7 @@ fn sigterm_drains_with_the_listener_open_and_a_second_sigterm_stops() {
         "server:\n  host: \"127.0.0.1\"\n  port: 0\n  shutdown_timeout: \"10m\"\nmcp:\n  backends:\n    - id: echo\n      transport: stdio\n      path: /v1/echo\n      stdio:\n        command: cat\n",
     )
     .expect("write config");
-    let smcp = Command::new(server_bin())
-        .arg("--config")
-        .arg(&config)
-        .args(["--log-format", "text", "--log-level", "info"])
-        .env_remove("SMCP_PROXY_CONFIG")
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn smcp-server");
-    let mut running = Running(smcp);
+    let mut running = serve(&config);
     let (address, log) = follow_log(&mut running.0);
     assert!(get(&address, "/ready").starts_with("HTTP/1.1 200"));
 
@@ -225,18 +214,7 @@ fn sighup_reopens_the_audit_file_after_a_rotation_and_a_clean_stop_loses_no_reco
         ),
     )
     .expect("write config");
-    let smcp = Command::new(server_bin())
-        .arg("--config")
-        .arg(&config)
-        .args(["--log-format", "text", "--log-level", "info"])
-        .env_remove("SMCP_PROXY_CONFIG")
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn smcp-server");
-    let mut running = Running(smcp);
+    let mut running = serve(&config);
     let (address, log) = follow_log(&mut running.0);
     let call = |id: u32| {
         format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"t"}}}}"#)
@@ -285,17 +263,23 @@ fn wait_for(done: impl Fn() -> bool) {
 
 /// One HTTP/1.1 JSON POST on a new connection, the whole response as text.
 fn post(address: &str, path: &str, body: &str) -> String {
-    let mut stream = TcpStream::connect(address).expect("connect to smcp-server");
-    stream.set_read_timeout(Some(BOUND)).expect("timeout");
-    write!(
-        stream,
-        "POST {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .expect("send request");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).expect("read response");
-    response
+    smcp_e2e::net::raw_post(address, path, body, BOUND)
+}
+
+/// smcp-server serving `config`, its text log at info on a pipe (see [`follow_log`]).
+fn serve(config: &Path) -> Running {
+    let smcp = Command::new(server_bin())
+        .arg("--config")
+        .arg(config)
+        .args(["--log-format", "text", "--log-level", "info"])
+        .env_remove("SMCP_PROXY_CONFIG")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn smcp-server");
+    Running(smcp)
 }
 
 /// Follows smcp-server's log: returns where it listens (its port is 0) and a channel of the
@@ -340,16 +324,7 @@ fn wait_for_line(log: &mpsc::Receiver<String>, wanted: &str) {
 
 /// One HTTP/1.1 GET on a new connection, the whole response as text.
 fn get(address: &str, path: &str) -> String {
-    let mut stream = TcpStream::connect(address).expect("connect to smcp-server");
-    stream.set_read_timeout(Some(BOUND)).expect("timeout");
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
-    )
-    .expect("send request");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).expect("read response");
-    response
+    smcp_e2e::net::raw_get(address, path, BOUND)
 }
 
 /// The server under test, killed when the test ends if it still runs.

@@ -11,8 +11,7 @@
     reason = "test helpers outside #[test] fns fail the test with a message"
 )]
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
-use std::net::TcpStream;
+use std::io::{BufRead as _, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -115,17 +114,7 @@ fn listening_address(smcp: &mut Child) -> String {
 
 /// One HTTP/1.1 POST, the whole response as text.
 fn post(address: &str, path: &str, body: &str) -> String {
-    let mut stream = TcpStream::connect(address).expect("connect to smcp-server");
-    stream.set_read_timeout(Some(BOUND)).expect("timeout");
-    write!(
-        stream,
-        "POST {path} HTTP/1.1\r\nHost: {address}\r\nAccept: application/json, text/event-stream\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .expect("send request");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).expect("read response");
-    response
+    smcp_e2e::net::raw_post(address, path, body, BOUND)
 }
 
 /// The server under test; when the test ends it is killed (if still running) along with

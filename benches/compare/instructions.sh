@@ -11,6 +11,9 @@
 # For each binary and group (http: an HTTP backend, echo: a stdio backend), 2 sessions x 4 in
 # flight: a 3 s warm-up, the counters zeroed, 6 s of load, the counters dumped; the line is
 # instructions / calls in that window. Output also in $INSTR_OUT (default target/instructions).
+# INSTR_ECHO_EXTRA and INSTR_TOP_EXTRA name files of YAML added to the stdio backend's entry
+# (indented for it: `      policy: ...`) and to the top level (`audit: ...`): to count what a
+# feature costs per call (issue 13's governance: policy, rate limit and audit).
 # Bounded: every process is stopped (its process group) at the end.
 set -uo pipefail
 H="${1:?harness directory}"; shift
@@ -48,6 +51,8 @@ mcp:
       stdio:
         command: $H/echo-mcp-stdio
 YML
+    if [[ -n "${INSTR_ECHO_EXTRA:-}" ]]; then cat "$INSTR_ECHO_EXTRA" >> "$dir/config.yml"; fi
+    if [[ -n "${INSTR_TOP_EXTRA:-}" ]]; then cat "$INSTR_TOP_EXTRA" >> "$dir/config.yml"; fi
     setsid valgrind --tool=callgrind --dump-instr=no --callgrind-out-file="$dir/callgrind.%p" \
       "$bin" --config "$dir/config.yml" > "$dir/server.log" 2>&1 &
     spid=$!; pids+=($spid)

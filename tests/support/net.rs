@@ -1,4 +1,5 @@
-//! Loopback ports: pick a free one, wait until one accepts connections.
+//! Loopback: pick a free port, wait until one accepts connections, and one raw HTTP/1.1
+//! exchange on a new connection (for tests of the binary, which speak to it without a client).
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::time::Duration;
@@ -34,4 +35,37 @@ pub async fn wait_for_port(port: u16, timeout: Duration) -> bool {
     })
     .await
     .is_ok()
+}
+
+/// One HTTP/1.1 GET of `path` on a new connection to `address`, the whole response as text
+/// (`Connection: close`; reads wait at most `bound`).
+pub fn raw_get(address: &str, path: &str, bound: Duration) -> String {
+    raw_exchange(
+        address,
+        &format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"),
+        bound,
+    )
+}
+
+/// One HTTP/1.1 JSON POST of `body` to `path` (as a Streamable HTTP client sends it), the whole
+/// response as text.
+pub fn raw_post(address: &str, path: &str, body: &str, bound: Duration) -> String {
+    raw_exchange(
+        address,
+        &format!(
+            "POST {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+        bound,
+    )
+}
+
+fn raw_exchange(address: &str, request: &str, bound: Duration) -> String {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(address).expect("connect");
+    stream.set_read_timeout(Some(bound)).expect("timeout");
+    stream.write_all(request.as_bytes()).expect("send request");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read response");
+    response
 }

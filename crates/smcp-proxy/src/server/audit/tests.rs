@@ -365,3 +365,16 @@ async fn a_reply_too_large_to_read_passes_whole_and_is_unknown() {
     let records = trail.records();
     assert_eq!(records[0]["outcome"], "unknown");
 }
+
+#[test]
+fn names_that_need_escaping_come_back_as_sent() {
+    let trail = Trail::new(false);
+    let body = r#"{"jsonrpc":"2.0","id":"a\"b","method":"tools/call","params":{"name":"say \"hi\"\n\\ \u0001 ünï"}}"#;
+    trail
+        .exchange(body, &caller(), None)
+        .refused(&ProxyError::NoRoute);
+    let record = &trail.records()[0];
+    assert_eq!(record["tool"], "say \"hi\"\n\\ \u{1} ünï");
+    assert_eq!(record["jsonrpc_id"], "a\"b");
+    assert_eq!(record["status"], 404);
+}
