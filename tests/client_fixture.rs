@@ -53,6 +53,20 @@ pub(crate) fn client_command(args: &[String], env: &[(String, String)]) -> Comma
     command
 }
 
+/// Driver arguments making the Python host launch `smcp-client stdio <args>`.
+pub(crate) fn host_launches_client(args: &[String], env: &[(String, String)]) -> Vec<String> {
+    let mut out = vec![
+        "--transport".to_owned(),
+        "stdio".to_owned(),
+        "--command".to_owned(),
+        smcp_client_bin().to_string_lossy().into_owned(),
+        "--arg=stdio".to_owned(),
+    ];
+    out.extend(args.iter().map(|a| format!("--arg={a}")));
+    out.extend(env.iter().map(|(k, v)| format!("--env={k}={v}")));
+    out
+}
+
 /// A running smcp-client in HTTP mode.
 pub(crate) struct HttpClient {
     pub(crate) guard: ChildGuard,

@@ -21,7 +21,9 @@ mod client_fixture;
 use std::process::Stdio;
 use std::time::Duration;
 
-use client_fixture::{server_yaml, smcp_client_bin, stdio_backend, wait_ready};
+use client_fixture::{
+    host_launches_client, server_yaml, smcp_client_bin, stdio_backend, wait_ready,
+};
 use serde_json::Value;
 use smcp_e2e::oidc::RS256_CLIENT;
 use smcp_e2e::{
@@ -29,20 +31,6 @@ use smcp_e2e::{
     spawn_everything_http, spawn_oidc_provider, try_run_py_client,
 };
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-
-/// Driver arguments making the Python host launch `smcp-client stdio <args>`.
-fn host_launches_client(args: &[String], env: &[(String, String)]) -> Vec<String> {
-    let mut out = vec![
-        "--transport".to_owned(),
-        "stdio".to_owned(),
-        "--command".to_owned(),
-        smcp_client_bin().to_string_lossy().into_owned(),
-        "--arg=stdio".to_owned(),
-    ];
-    out.extend(args.iter().map(|a| format!("--arg={a}")));
-    out.extend(env.iter().map(|(k, v)| format!("--env={k}={v}")));
-    out
-}
 
 async fn memory_server(
     issuer: Option<&str>,

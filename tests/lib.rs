@@ -80,7 +80,10 @@ pub use clients::{
     CLIENT_TIMEOUT, ClientRun, run_py_client, run_ts_client, try_run_py_client, try_run_ts_client,
 };
 pub use net::{free_port, wait_for_port};
-pub use oidc::{OidcProvider, spawn_oidc_provider, spawn_oidc_provider_with};
+pub use oidc::{
+    OidcProvider, ProviderProfile, spawn_oidc_provider, spawn_oidc_provider_profile,
+    spawn_oidc_provider_with,
+};
 pub use peers::{
     PeerCommand, ensure_peers_installed, everything_stdio, memory_stdio, node, node_package,
     peers_dir, python, sequential_thinking_stdio, time_stdio, venv_bin,

@@ -13,6 +13,10 @@
 //! | `smcp-limited` | `smcp-limited-secret` | `client_secret_basic` | RS256 | `mcp:tools mcp:admin` |
 //! | `smcp-narrow` | `smcp-narrow-secret` | `client_secret_basic` | RS256 | `mcp:tools` |
 //!
+//! Two profiles ([`ProviderProfile`]): strict (the default; Entra ID and Okta: only the API's
+//! scopes, `openid` refused, the `resource` decides `aud`) and permissive (Auth0 and Keycloak:
+//! `openid profile email` allowed, an `audience` parameter decides `aud`).
+//!
 //! A token carries the scopes its request asked for and nothing else (no `scope`: no scopes);
 //! asking for a scope the client may not get is `invalid_scope`. [`LIMITED_CLIENT`] is the one
 //! scope step-up tests widen, [`NARROW_CLIENT`] the one the provider refuses to widen.
@@ -59,7 +63,40 @@ pub fn oidc_provider_script() -> std::path::PathBuf {
     peers_dir().join("oidc").join("provider.mjs")
 }
 
-/// Starts the provider with default settings (tokens valid 600 s).
+/// How the provider behaves where real identity providers differ (the script's `--profile`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderProfile {
+    /// As Entra ID and Okta: only the API's scopes for `client_credentials` (`openid` is
+    /// `invalid_scope`), `aud` = the RFC 8707 `resource`, an `audience` parameter ignored. The
+    /// default.
+    Strict,
+    /// As Auth0 and Keycloak: `openid profile email` allowed too, and an `audience` parameter
+    /// decides `aud` (over `resource`).
+    Permissive,
+}
+
+impl ProviderProfile {
+    /// Both, for tests that must hold with every kind of provider.
+    pub const ALL: [ProviderProfile; 2] = [ProviderProfile::Strict, ProviderProfile::Permissive];
+
+    /// The `--profile` value.
+    pub fn name(self) -> &'static str {
+        match self {
+            ProviderProfile::Strict => "strict",
+            ProviderProfile::Permissive => "permissive",
+        }
+    }
+}
+
+/// Starts the provider with `profile` (tokens valid 600 s).
+///
+/// # Panics
+/// As [`spawn_oidc_provider`].
+pub async fn spawn_oidc_provider_profile(profile: ProviderProfile) -> OidcProvider {
+    spawn_oidc_provider_with(&["--profile", profile.name()]).await
+}
+
+/// Starts the provider with default settings (the strict profile, tokens valid 600 s).
 ///
 /// # Panics
 /// If the peers are not installed or the provider does not get ready in time.
@@ -67,7 +104,8 @@ pub async fn spawn_oidc_provider() -> OidcProvider {
     spawn_oidc_provider_with(&[]).await
 }
 
-/// Starts the provider with extra arguments (`--token-ttl SECONDS`, `--port N`).
+/// Starts the provider with extra arguments (`--token-ttl SECONDS`, `--port N`,
+/// `--profile strict|permissive`).
 ///
 /// # Panics
 /// As [`spawn_oidc_provider`].

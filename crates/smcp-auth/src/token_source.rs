@@ -8,6 +8,12 @@
 //!   from the protected resource ([`EndpointSource::Resource`]: the server's `401`
 //!   `WWW-Authenticate` -> RFC 9728 metadata -> first authorization server). Found once, on
 //!   the first fetch, and kept.
+//! - Scopes: the operator's ([`TokenSourceConfig::scopes`]), else those the protected
+//!   resource asks for, else [`TokenSourceConfig::default_scopes`]; scopes nobody chose that
+//!   the IdP refuses (`invalid_scope`) are dropped and the request sent once more without one.
+//! - Resources: one [`TokenSource`] asks for one RFC 8707 `resource` (or none);
+//!   [`ResourceTokens`] keeps one per resource, each found from the protected-resource
+//!   metadata of the URL being called (one listener in front of several MCP servers).
 //! - Client authentication: [`ClientAuth`] (`client_secret_basic`, `client_secret_post`,
 //!   `private_key_jwt`). Secrets are [`Secret`]s: never printed, never logged.
 //! - Reuse: a token is handed out until `exp - ttl_delta` (the delta is capped at half the
@@ -36,6 +42,7 @@ mod assertion;
 mod challenge;
 mod endpoint;
 mod error;
+mod per_resource;
 mod request;
 mod scope;
 mod step_up;
@@ -56,6 +63,7 @@ pub use assertion::{AssertionKey, AssertionKeyError};
 pub use challenge::BearerChallenge;
 pub use endpoint::{ProtectedResource, TokenEndpointInfo, protected_resource, resource_covers};
 pub use error::TokenError;
+pub use per_resource::{MAX_RESOURCES, ResourceTokens};
 pub use scope::{MAX_SCOPES, parse_scope, scope_union};
 pub use step_up::StepUp;
 
@@ -127,9 +135,18 @@ pub struct TokenSourceConfig {
     pub client_id: String,
     /// How the client authenticates.
     pub auth: ClientAuth,
-    /// Scopes to request. `None`: with [`EndpointSource::Resource`], the challenge's `scope`,
-    /// else the metadata's `scopes_supported`, else none; otherwise none.
+    /// The operator's scopes, requested exactly; an IdP's refusal of them is final. `None`:
+    /// the scopes the protected resource asks for (with [`EndpointSource::Resource`], the
+    /// challenge's `scope`, else the metadata's `scopes_supported`), else `default_scopes`; an
+    /// `invalid_scope` answer to those is followed by one request without a scope (see
+    /// [`default_scopes`](Self::default_scopes)).
     pub scopes: Option<Vec<String>>,
+    /// What to ask for when `scopes` is `None` and the resource named none (smcp-client:
+    /// `openid`, the Go proxy's default). Because nobody chose them, an IdP that refuses them
+    /// (`invalid_scope`: Entra ID and Okta allow only the API's own scopes for
+    /// `client_credentials`) is asked once more without a `scope`, which every IdP answers
+    /// with the client's default grant; that is logged, and kept for later renewals.
+    pub default_scopes: Vec<String>,
     /// Sent as `audience` when set (Auth0, Keycloak and others use it).
     pub audience: Option<String>,
     /// Sent as the RFC 8707 `resource` when set.
@@ -150,14 +167,15 @@ pub struct TokenSourceConfig {
 }
 
 impl TokenSourceConfig {
-    /// A configuration with the defaults of smcp-client: scopes `None`, no audience,
-    /// resource or assertion audience, `ttl_delta` 30 s, `cache_ttl` 5 min, 3 retries from 200 ms, 10 s requests.
+    /// A configuration with the defaults of smcp-client: scopes `None` and no default scopes,
+    /// no audience, resource or assertion audience, `ttl_delta` 30 s, `cache_ttl` 5 min, 3 retries from 200 ms, 10 s requests.
     pub fn new(endpoint: EndpointSource, client_id: impl Into<String>, auth: ClientAuth) -> Self {
         TokenSourceConfig {
             endpoint,
             client_id: client_id.into(),
             auth,
             scopes: None,
+            default_scopes: Vec::new(),
             audience: None,
             resource: None,
             assertion_audience: None,
@@ -218,6 +236,9 @@ struct Cached {
 struct Resolved {
     info: TokenEndpointInfo,
     scopes: Vec<String>,
+    /// `scopes` came from nobody (the resource's or the default ones), so an `invalid_scope`
+    /// refusal of them may be answered by asking without a scope.
+    scopes_negotiable: bool,
 }
 
 /// Longest backoff between two attempts.
@@ -351,6 +372,9 @@ impl TokenSource {
             match self.fetch_once(resolved, scopes).await {
                 Ok(cached) => return Ok(cached),
                 Err(failure) => {
+                    if scopes.is_none() && drop_refused_scopes(resolved, &failure.error) {
+                        continue;
+                    }
                     if !failure.error.is_transient() || attempt >= config.retries {
                         if scopes.is_some() {
                             // A step-up: the current token is still good; the caller says
@@ -456,14 +480,24 @@ impl TokenSource {
                 (info, scopes)
             }
         };
-        let scopes = config.scopes.clone().unwrap_or(discovered_scopes);
+        let scopes_negotiable = config.scopes.is_none();
+        let scopes = match &config.scopes {
+            Some(scopes) => scopes.clone(),
+            None if discovered_scopes.is_empty() => config.default_scopes.clone(),
+            None => discovered_scopes,
+        };
         tracing::info!(
             token_endpoint = %info.token_endpoint,
             issuer = info.issuer.as_deref().unwrap_or("-"),
             auth = config.auth.method(),
+            scopes = %scopes.join(" "),
             "token endpoint ready"
         );
-        Ok(Resolved { info, scopes })
+        Ok(Resolved {
+            info,
+            scopes,
+            scopes_negotiable,
+        })
     }
 
     /// When to stop handing out a freshly issued token (requested with `requested`).
@@ -501,6 +535,29 @@ impl TokenSource {
             requested,
         }
     }
+}
+
+/// After the IdP refused scopes nobody chose (`invalid_scope`), asks without a scope from
+/// then on: true when that changed anything, so the request is worth sending again (at most
+/// once: the second time there are no scopes left to drop).
+fn drop_refused_scopes(resolved: &mut Option<Resolved>, error: &TokenError) -> bool {
+    let Some(target) = resolved.as_mut() else {
+        return false;
+    };
+    if error.oauth_error() != Some("invalid_scope")
+        || !target.scopes_negotiable
+        || target.scopes.is_empty()
+    {
+        return false;
+    }
+    tracing::warn!(
+        refused = %target.scopes.join(" "),
+        error = %error,
+        "the identity provider refuses the default scopes for client_credentials; asking \
+         without a scope (set --oidc-scopes to the API's scopes to choose them)"
+    );
+    target.scopes.clear();
+    true
 }
 
 /// The cached token if it may be handed out: fresh (`fresh`) or merely unexpired, and not the

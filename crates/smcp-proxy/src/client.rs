@@ -33,10 +33,10 @@ pub mod stdio;
 mod upstream;
 
 pub use config::{
-    ClientConfig, ClientConfigError, ListenConfig, OidcClientConfig, ServerTarget, StdioTransport,
-    TokenEndpointConfig,
+    ClientConfig, ClientConfigError, ListenConfig, OidcClientConfig, ResourceChoice, ServerTarget,
+    StdioTransport, TokenEndpointConfig,
 };
-pub use credentials::{BuildError, idp_http_client, token_source};
+pub use credentials::{BuildError, ClientTokens, DEFAULT_SCOPE, client_tokens, idp_http_client};
 pub use http_mode::HttpProxy;
 pub use stdio::StdioBridge;
 pub use upstream::{PathBase, RequestHead, Upstream, UpstreamError};

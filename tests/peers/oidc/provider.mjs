@@ -3,7 +3,14 @@
 // client-credentials JWT access tokens (`typ: at+jwt`, `aud` = the RFC 8707 `resource`, `sub` =
 // the client id) signed RS256 or ES256, per client. Documented in tests/peers/README.md.
 //
-//   node tests/peers/oidc/provider.mjs [--port 0] [--token-ttl 600]
+//   node tests/peers/oidc/provider.mjs [--port 0] [--token-ttl 600] [--profile strict|permissive]
+//
+// Two profiles, because real providers differ where smcp-client's defaults matter:
+//   strict (default)  as Entra ID and Okta behave: a client may get only the API's scopes with
+//                     client_credentials (`openid` is invalid_scope), resource indicators on
+//                     (`aud` = the RFC 8707 `resource`), an `audience` parameter is ignored.
+//   permissive        as Auth0 and Keycloak behave: clients may also get `openid profile email`,
+//                     and an `audience` parameter decides `aud` (over `resource`).
 //
 // Listens on 127.0.0.1 (port 0: chosen by the OS) and prints ONE line on stdout when it serves:
 //   SMCP_OIDC_READY {"issuer":..., "token_endpoint":..., "jwks_uri":..., "clients":[...], "admin":...}
@@ -21,7 +28,7 @@
 // against the client's `scope`, filtered by the resource server's `scope`. smcp-limited is
 // the client the step-up tests start narrow (`mcp:tools`) and widen (`mcp:admin` on demand);
 // smcp-narrow is refused the widening.
-// Without `resource`, tokens get `aud` = urn:smcp:default.
+// Without `resource` (and, permissive, `audience`), tokens get `aud` = urn:smcp:default.
 // Admin (loopback test hooks, not OAuth):
 //   POST /admin/rotate[?drop=1]  new RS256 + ES256 signing keys, published first and used from
 //                                now on; old keys stay published unless drop=1. -> {"kids": [...]}
@@ -32,8 +39,19 @@ import { exportJWK, exportPKCS8, generateKeyPair } from "jose";
 import Provider from "oidc-provider";
 
 const { values: args } = parseArgs({
-  options: { port: { type: "string", default: "0" }, "token-ttl": { type: "string", default: "600" } },
+  options: {
+    port: { type: "string", default: "0" },
+    "token-ttl": { type: "string", default: "600" },
+    profile: { type: "string", default: "strict" },
+  },
 });
+if (!["strict", "permissive"].includes(args.profile)) {
+  process.stderr.write(`--profile must be strict or permissive (got ${args.profile})\n`);
+  process.exit(2);
+}
+const PERMISSIVE = args.profile === "permissive";
+// What a permissive provider also lets every client ask for (OIDC scopes, not the API's).
+const OIDC_SCOPES = PERMISSIVE ? "openid profile email " : "";
 const TOKEN_TTL = Number(args["token-ttl"]);
 const SCOPES = "mcp:tools mcp:admin";
 const DEFAULT_RESOURCE = "urn:smcp:default";
@@ -76,7 +94,13 @@ const CLIENTS = [
     token_endpoint_auth_method: "client_secret_basic",
     scope: "mcp:tools",
   },
-].map((c) => ({ scope: SCOPES, ...c, grant_types: ["client_credentials"], redirect_uris: [], response_types: [] }));
+].map((c) => ({
+  ...c,
+  scope: OIDC_SCOPES + (c.scope ?? SCOPES),
+  grant_types: ["client_credentials"],
+  redirect_uris: [],
+  response_types: [],
+}));
 
 let keys = await freshKeys(); // newest first; the provider signs with the newest of each alg
 let issuer;
@@ -88,7 +112,7 @@ function build(issuer) {
   const p = new Provider(issuer, {
     clients: CLIENTS,
     jwks: { keys },
-    scopes: ["openid", ...SCOPES.split(" ")],
+    scopes: ["openid", "profile", "email", ...SCOPES.split(" ")],
     ttl: { ClientCredentials: TOKEN_TTL },
     features: {
       devInteractions: { enabled: false },
@@ -97,9 +121,13 @@ function build(issuer) {
         enabled: true,
         defaultResource: async (_ctx, _client, oneOf) => oneOf ?? DEFAULT_RESOURCE,
         useGrantedResource: async () => true,
-        getResourceServerInfo: async (_ctx, resource, client) => {
+        getResourceServerInfo: async (ctx, resource, client) => {
           const alg = TOKEN_ALG[client.clientId] ?? "RS256";
-          return { scope: SCOPES, audience: resource, accessTokenFormat: "jwt", jwt: { sign: { alg, kid: current[alg] } } };
+          // Auth0's `audience` token parameter (oidc-provider knows no such parameter, so it
+          // is read from the form body).
+          const asked = ctx.oidc.body?.audience;
+          const audience = (PERMISSIVE && typeof asked === "string" && asked) || resource;
+          return { scope: SCOPES, audience, accessTokenFormat: "jwt", jwt: { sign: { alg, kid: current[alg] } } };
         },
       },
     },
@@ -138,6 +166,7 @@ server.listen(Number(args.port), "127.0.0.1", async () => {
     port,
     token_endpoint: `${issuer}/token`,
     jwks_uri: `${issuer}/jwks`,
+    profile: args.profile,
     default_resource: DEFAULT_RESOURCE,
     scopes: SCOPES.split(" "),
     clients: CLIENTS.map((c) => ({

@@ -4,6 +4,8 @@
 
 mod discovery;
 mod idp;
+mod per_resource;
+mod scopes;
 mod step_up;
 
 use std::sync::Arc;

@@ -70,7 +70,7 @@ pub async fn check(config: &ClientConfig) -> Result<CheckReport, BuildError> {
     let mut report = CheckReport::default();
     let server = config.server.url.clone();
     report.line(format!("server:        {server}"));
-    let token = match (&config.oidc, upstream.tokens()) {
+    let token = match (&config.oidc, upstream.endpoint_tokens().await) {
         (Some(oidc), Some(tokens)) => {
             report.line(format!(
                 "client:        {} ({})",
@@ -172,7 +172,10 @@ fn explain_token_error(error: &TokenError) -> String {
              the identity provider"
         }
         Some("invalid_scope") => {
-            "the identity provider refuses the requested scopes: fix --oidc-scopes"
+            "the identity provider refuses the requested scopes for client_credentials (Entra \
+             ID and Okta allow only the API's own scopes there, never openid): set \
+             --oidc-scopes to scopes this client may get, or leave it unset to ask for the \
+             server's"
         }
         Some("invalid_target") => {
             "the identity provider refuses the RFC 8707 resource: set --oidc-resource to a \

@@ -97,6 +97,21 @@ pub enum TokenEndpointConfig {
     Discover,
 }
 
+/// Which RFC 8707 `resource` smcp-client asks its tokens for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResourceChoice {
+    /// `--oidc-resource`: this one, for every request.
+    Fixed(String),
+    /// None: `--oidc-no-resource`, or `--oidc-audience` without `--oidc-resource`. An explicit
+    /// audience decides the token's `aud`; a provider with resource indicators would let a
+    /// `resource` replace it, and the server would refuse the token.
+    Omitted,
+    /// The default: the resource the server's protected-resource metadata names for the URL
+    /// being called, one token per resource (one HTTP-mode listener reaches every backend of
+    /// smcp-server, each its own resource); the server URL where it publishes none.
+    PerResource,
+}
+
 /// OIDC client-credentials settings.
 #[derive(Debug, Clone)]
 pub struct OidcClientConfig {
@@ -106,12 +121,13 @@ pub struct OidcClientConfig {
     pub client_id: String,
     /// The client's credentials and how they are presented.
     pub auth: ClientAuth,
-    /// Scopes; `None` means "ask the server" (MCP discovery without `--oidc-scopes`).
+    /// `--oidc-scopes`; `None` (not given): the scopes the server asks for, else `openid`
+    /// (the Go proxy's default), else none when the IdP refuses `openid`.
     pub scopes: Option<Vec<String>>,
     /// `audience` parameter.
     pub audience: Option<String>,
-    /// RFC 8707 `resource` parameter (`None`: omitted).
-    pub resource: Option<String>,
+    /// Which RFC 8707 `resource` tokens are asked for.
+    pub resource: ResourceChoice,
     /// Longest reuse of one token.
     pub cache_ttl: Duration,
     /// Refresh this long before expiry.
@@ -190,7 +206,7 @@ impl ClientConfig {
             None => AuthMode::None,
         };
         let oidc = match auth_mode {
-            AuthMode::Oidc => oidc_config(&mut p, server_url.as_ref()),
+            AuthMode::Oidc => oidc_config(&mut p),
             AuthMode::None => {
                 let set: Vec<&str> = super::options::OPTIONS
                     .iter()
@@ -284,7 +300,7 @@ fn metrics_path(p: &mut Problems<'_, '_>) -> Option<String> {
     Some(path)
 }
 
-fn oidc_config(p: &mut Problems<'_, '_>, server_url: Option<&Url>) -> Option<OidcClientConfig> {
+fn oidc_config(p: &mut Problems<'_, '_>) -> Option<OidcClientConfig> {
     let issuer = p.string("oidc-issuer");
     if let Some(issuer) = &issuer
         && let Err(problem) = parse::check_secure_url(issuer)
@@ -307,26 +323,23 @@ fn oidc_config(p: &mut Problems<'_, '_>, server_url: Option<&Url>) -> Option<Oid
         p.problem("oidc-client-id", "is required with --auth-mode oidc");
     }
     let auth = client_auth(p);
-    // Go's default scope is "openid"; with MCP discovery an unset value means "what the
-    // server asks for" instead.
-    let scopes = if matches!(endpoint, TokenEndpointConfig::Discover)
-        && !p.sources().is_given("oidc-scopes")
-    {
-        None
-    } else {
-        Some(parse::scopes(&p.string("oidc-scopes").unwrap_or_default()))
-    };
+    // Unset is not the Go default `openid` asked for blindly: the token source asks for what
+    // the server names, and drops `openid` when the IdP refuses it (credentials.rs).
+    let scopes = p
+        .sources()
+        .is_given("oidc-scopes")
+        .then(|| parse::scopes(&p.string("oidc-scopes").unwrap_or_default()));
+    let audience = p.string("oidc-audience");
     let no_resource = p.switch("oidc-no-resource").unwrap_or(false);
-    let explicit_resource = p.string("oidc-resource");
-    let resource = match (no_resource, explicit_resource) {
+    let resource = match (no_resource, p.string("oidc-resource")) {
         (true, Some(_)) => {
             p.problem(
                 "oidc-resource",
                 "cannot be combined with --oidc-no-resource",
             );
-            None
+            ResourceChoice::Omitted
         }
-        (true, None) => None,
+        (true, None) => ResourceChoice::Omitted,
         (false, Some(resource)) => {
             if Url::parse(&resource)
                 .map(|u| u.fragment().is_some())
@@ -337,16 +350,17 @@ fn oidc_config(p: &mut Problems<'_, '_>, server_url: Option<&Url>) -> Option<Oid
                     "must be an absolute URI without a fragment (RFC 8707)",
                 );
             }
-            Some(resource)
+            ResourceChoice::Fixed(resource)
         }
-        (false, None) => server_url.map(|u| u.as_str().to_owned()),
+        (false, None) if audience.is_some() => ResourceChoice::Omitted,
+        (false, None) => ResourceChoice::PerResource,
     };
     let oidc = OidcClientConfig {
         endpoint,
         client_id: client_id.unwrap_or_default(),
         auth: auth?,
         scopes,
-        audience: p.string("oidc-audience"),
+        audience,
         resource,
         cache_ttl: p.duration("oidc-cache-ttl").unwrap_or_default(),
         ttl_delta: p.duration("oidc-token-ttl-delta").unwrap_or_default(),

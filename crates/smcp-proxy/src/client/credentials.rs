@@ -1,13 +1,18 @@
 //! Building the pieces that talk to the IdP: the HTTP client (system roots plus
-//! `--server-ca-file`) and the client-credentials token source from the configuration.
+//! `--server-ca-file`) and the client-credentials tokens from the configuration: which scopes
+//! (the operator's, else the server's, else `openid` while the IdP allows it), which audience,
+//! and which resource (one token per protected resource unless the operator fixed one).
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use smcp_auth::token_source::{ChallengeProbe, EndpointSource, TokenSource, TokenSourceConfig};
+use smcp_auth::token_source::{
+    ChallengeProbe, EndpointSource, ResourceTokens, TokenSource, TokenSourceConfig,
+};
 use smcp_transport::http::TrustedCas;
+use url::Url;
 
-use super::config::{ClientConfig, TokenEndpointConfig};
+use super::config::{ClientConfig, ResourceChoice, TokenEndpointConfig};
 
 /// Why smcp-client could not be put together (after the configuration was valid).
 #[derive(Debug, thiserror::Error)]
@@ -60,13 +65,37 @@ fn ca_certificates(cas: &TrustedCas) -> Result<Vec<reqwest::Certificate>, BuildE
         .collect()
 }
 
-/// The token source of an `auth-mode oidc` configuration (`None` for `none`). `probe` asks
-/// the server for its `401` challenge, used only for MCP discovery.
-pub fn token_source(
+/// The scope smcp-client asks for when neither `--oidc-scopes` nor the server names one: the
+/// Go proxy's default, dropped when the IdP refuses it (see [`TokenSourceConfig::default_scopes`]).
+pub const DEFAULT_SCOPE: &str = "openid";
+
+/// Where smcp-client's tokens come from: one source, or one per protected resource.
+#[derive(Debug, Clone)]
+pub enum ClientTokens {
+    /// One token for every request (`--oidc-resource`, `--oidc-no-resource`, or
+    /// `--oidc-audience`).
+    Single(TokenSource),
+    /// One token per resource the server's metadata names ([`ResourceChoice::PerResource`]).
+    PerResource(ResourceTokens),
+}
+
+impl ClientTokens {
+    /// The source for a request to `url`.
+    pub async fn for_url(&self, url: &Url) -> TokenSource {
+        match self {
+            ClientTokens::Single(source) => source.clone(),
+            ClientTokens::PerResource(sources) => sources.for_url(url).await,
+        }
+    }
+}
+
+/// The tokens of an `auth-mode oidc` configuration (`None` for `none`). `probe` asks the
+/// server for its `401` challenge, used only for MCP discovery.
+pub fn client_tokens(
     config: &ClientConfig,
     http: reqwest::Client,
     probe: Option<ChallengeProbe>,
-) -> Option<TokenSource> {
+) -> Option<ClientTokens> {
     let oidc = config.oidc.as_ref()?;
     let endpoint = match &oidc.endpoint {
         TokenEndpointConfig::TokenUrl { url, .. } => EndpointSource::TokenUrl(url.clone()),
@@ -78,8 +107,8 @@ pub fn token_source(
     };
     let mut source = TokenSourceConfig::new(endpoint, oidc.client_id.clone(), oidc.auth.clone());
     source.scopes.clone_from(&oidc.scopes);
+    source.default_scopes = vec![DEFAULT_SCOPE.to_owned()];
     source.audience.clone_from(&oidc.audience);
-    source.resource.clone_from(&oidc.resource);
     source.cache_ttl = oidc.cache_ttl;
     source.ttl_delta = oidc.ttl_delta;
     // With both a token URL and an issuer, the issuer is the audience of private_key_jwt
@@ -91,5 +120,23 @@ pub fn token_source(
     {
         source.assertion_audience = Some(issuer.clone());
     }
-    Some(TokenSource::new(source, http))
+    Some(match &oidc.resource {
+        ResourceChoice::Fixed(resource) => {
+            source.resource = Some(resource.clone());
+            ClientTokens::Single(TokenSource::new(source, http))
+        }
+        ResourceChoice::Omitted => {
+            if let Some(audience) = &oidc.audience {
+                tracing::info!(
+                    %audience,
+                    "tokens are requested with this audience and no RFC 8707 resource (set \
+                     --oidc-resource to send one as well)"
+                );
+            }
+            ClientTokens::Single(TokenSource::new(source, http))
+        }
+        ResourceChoice::PerResource => {
+            ClientTokens::PerResource(ResourceTokens::new(source, http, config.server.url.clone()))
+        }
+    })
 }

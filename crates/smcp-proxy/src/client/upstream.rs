@@ -28,7 +28,7 @@ use smcp_transport::reply::ProxyError;
 use url::Url;
 
 use super::config::ClientConfig;
-use super::credentials::{self, BuildError};
+use super::credentials::{self, BuildError, ClientTokens};
 use super::replay::RequestBody;
 
 mod step_up;
@@ -149,7 +149,7 @@ pub struct Upstream {
 
 struct Inner {
     backend: HttpBackend,
-    tokens: Option<TokenSource>,
+    tokens: Option<ClientTokens>,
     replay_limit: usize,
     base: PathBase,
     server_url: Url,
@@ -179,7 +179,7 @@ impl Upstream {
         let probe = challenge_probe(backend.clone(), base, &server_url);
         let tokens = if config.oidc.is_some() {
             let http = credentials::idp_http_client(config)?;
-            credentials::token_source(config, http, Some(probe))
+            credentials::client_tokens(config, http, Some(probe))
         } else {
             None
         };
@@ -204,9 +204,16 @@ impl Upstream {
         self.inner.replay_limit
     }
 
-    /// The token source (`None` in auth mode `none`).
-    pub fn tokens(&self) -> Option<&TokenSource> {
-        self.inner.tokens.as_ref()
+    /// The token source for requests to the server URL itself (`None` in auth mode `none`).
+    pub async fn endpoint_tokens(&self) -> Option<TokenSource> {
+        let tokens = self.inner.tokens.as_ref()?;
+        Some(tokens.for_url(&self.inner.server_url).await)
+    }
+
+    /// The URL a request for `path_and_query` (in this upstream's [`PathBase`]) goes to,
+    /// without its query: what its protected resource is looked up for.
+    fn request_url(&self, path_and_query: &str) -> Url {
+        join_request_url(&self.inner.server_url, self.inner.base, path_and_query)
     }
 
     /// The path to send for the server URL itself, in this upstream's [`PathBase`].
@@ -251,11 +258,12 @@ impl Upstream {
         let Some(tokens) = &self.inner.tokens else {
             return self.forward(head, path_and_query, body.take(), None).await;
         };
+        let tokens = tokens.for_url(&self.request_url(path_and_query)).await;
         let token = tokens.token().await?;
         let (response, token) = self
-            .send_refreshing(tokens, token, head, path_and_query, body)
+            .send_refreshing(&tokens, token, head, path_and_query, body)
             .await?;
-        self.follow_step_up(tokens, &token, response, head, path_and_query, body)
+        self.follow_step_up(&tokens, &token, response, head, path_and_query, body)
             .await
     }
 
@@ -351,6 +359,24 @@ fn mark_sensitive(mut value: HeaderValue) -> HeaderValue {
     value
 }
 
+/// `path_and_query` on `server_url` as a backend built on `base` sends it, without the query.
+fn join_request_url(server_url: &Url, base: PathBase, path_and_query: &str) -> Url {
+    let path = path_and_query
+        .split_once('?')
+        .map_or(path_and_query, |(path, _)| path);
+    let mut url = server_url.clone();
+    url.set_query(None);
+    url.set_fragment(None);
+    match base {
+        PathBase::ServerUrl => {
+            let joined = format!("{}{path}", url.path().trim_end_matches('/'));
+            url.set_path(&joined);
+        }
+        PathBase::Origin => url.set_path(path),
+    }
+    url
+}
+
 /// The server URL as a path for a backend built on `base`.
 fn endpoint_path(base: PathBase, server_url: &Url) -> String {
     match base {
@@ -431,6 +457,30 @@ mod tests {
     use url::Url;
 
     use super::{PathBase, endpoint_path};
+
+    #[test]
+    fn request_urls_in_both_path_bases() {
+        let url = |base: &str, path_base, path: &str| {
+            let server = Url::parse(base).unwrap();
+            super::join_request_url(&server, path_base, path).to_string()
+        };
+        assert_eq!(
+            url("https://h/", PathBase::ServerUrl, "/v1/memory/mcp?x=1"),
+            "https://h/v1/memory/mcp"
+        );
+        assert_eq!(
+            url("https://h/base/", PathBase::ServerUrl, "/v1/a"),
+            "https://h/base/v1/a"
+        );
+        assert_eq!(
+            url(
+                "https://h/v1/memory?t=1",
+                PathBase::Origin,
+                "/v1/memory/message?s=2"
+            ),
+            "https://h/v1/memory/message"
+        );
+    }
 
     #[test]
     fn endpoint_paths() {

@@ -6,7 +6,7 @@ use std::time::Duration;
 use smcp_auth::token_source::ClientAuth;
 use smcp_test_support::issuer::SigningKey;
 
-use super::{ClientConfig, ClientConfigError, StdioTransport, TokenEndpointConfig};
+use super::{ClientConfig, ClientConfigError, ResourceChoice, StdioTransport, TokenEndpointConfig};
 use crate::client::options::Sources;
 use crate::shared::LogFormat;
 
@@ -92,8 +92,8 @@ fn the_go_readme_environment_works() {
             ][..]
         )
     );
-    // RFC 8707 resource: the server URL by default.
-    assert_eq!(oidc.resource.as_deref(), Some("http://localhost:8080/"));
+    // An explicit audience is not replaced: no RFC 8707 resource goes with it.
+    assert_eq!(oidc.resource, ResourceChoice::Omitted);
     assert_eq!(oidc.cache_ttl, Duration::from_secs(300));
     assert_eq!(oidc.ttl_delta, Duration::from_secs(30));
 }
@@ -240,13 +240,34 @@ fn resource_and_endpoint_rules() {
         flags.extend_from_slice(extra);
         flags
     };
+    // The defaults: no scopes of the operator's, one token per resource the server names.
+    let (config, _) = resolve(&with(&[]), &[]).unwrap();
+    let oidc = config.oidc.unwrap();
+    assert_eq!(oidc.scopes, None);
+    assert_eq!(oidc.resource, ResourceChoice::PerResource);
     let (config, _) = resolve(&with(&[("oidc-no-resource", "true")]), &[]).unwrap();
-    assert_eq!(config.oidc.unwrap().resource, None);
+    assert_eq!(config.oidc.unwrap().resource, ResourceChoice::Omitted);
     let (config, _) = resolve(&with(&[("oidc-resource", "urn:smcp:memory")]), &[]).unwrap();
     assert_eq!(
-        config.oidc.unwrap().resource.as_deref(),
-        Some("urn:smcp:memory")
+        config.oidc.unwrap().resource,
+        ResourceChoice::Fixed("urn:smcp:memory".into())
     );
+    // An explicit resource goes with an explicit audience; an empty scope list is a choice.
+    let (config, _) = resolve(
+        &with(&[
+            ("oidc-audience", "api"),
+            ("oidc-resource", "https://mcp.example.com/v1/memory"),
+            ("oidc-scopes", ""),
+        ]),
+        &[],
+    )
+    .unwrap();
+    let oidc = config.oidc.unwrap();
+    assert_eq!(
+        oidc.resource,
+        ResourceChoice::Fixed("https://mcp.example.com/v1/memory".into())
+    );
+    assert_eq!(oidc.scopes, Some(Vec::new()));
     let found = problems(
         &with(&[("oidc-no-resource", "true"), ("oidc-resource", "urn:x")]),
         &[],
