@@ -144,7 +144,7 @@ pub struct TokenSourceConfig {
     /// What to ask for when `scopes` is `None` and the resource named none (smcp-client:
     /// `openid`, the Go proxy's default). Because nobody chose them, an IdP that refuses them
     /// (`invalid_scope`: Entra ID and Okta allow only the API's own scopes for
-    /// `client_credentials`) is asked once more without a `scope`, which every IdP answers
+    /// `client_credentials`; Auth0 says `access_denied`) is asked once more without a `scope`, which every IdP answers
     /// with the client's default grant; that is logged, and kept for later renewals.
     pub default_scopes: Vec<String>,
     /// Sent as `audience` when set (Auth0, Keycloak and others use it).
@@ -537,14 +537,16 @@ impl TokenSource {
     }
 }
 
-/// After the IdP refused scopes nobody chose (`invalid_scope`), asks without a scope from
+/// After the IdP refused scopes nobody chose (`invalid_scope`, `access_denied`), asks without a scope from
 /// then on: true when that changed anything, so the request is worth sending again (at most
 /// once: the second time there are no scopes left to drop).
 fn drop_refused_scopes(resolved: &mut Option<Resolved>, error: &TokenError) -> bool {
     let Some(target) = resolved.as_mut() else {
         return false;
     };
-    if error.oauth_error() != Some("invalid_scope")
+    // `invalid_scope` is RFC 6749's word; Auth0 answers `access_denied` ("Client has not been
+    // granted scopes: openid") for the same thing.
+    if !matches!(error.oauth_error(), Some("invalid_scope" | "access_denied"))
         || !target.scopes_negotiable
         || target.scopes.is_empty()
     {

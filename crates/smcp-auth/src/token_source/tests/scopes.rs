@@ -55,3 +55,19 @@ async fn the_operators_scopes_are_never_dropped() {
     );
     assert_eq!(idp.requests_to("/token").len(), 1);
 }
+
+#[tokio::test]
+async fn an_auth0_style_access_denied_for_the_default_scopes_is_retried_without_them() {
+    let idp = FakeIdp::start(|req, n| match req.form().get("scope") {
+        Some(_) => Resp::json(
+            403,
+            &json!({"error": "access_denied", "error_description": "Client has not been granted scopes: openid"}),
+        ),
+        None => token_ok(n, 60),
+    })
+    .await;
+    let mut config = config_for(&idp, basic("s"));
+    config.default_scopes = vec!["openid".into()];
+    TokenSource::new(config, http()).token().await.unwrap();
+    assert_eq!(idp.requests_to("/token").len(), 2);
+}
