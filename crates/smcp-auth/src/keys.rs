@@ -143,7 +143,7 @@ impl KeySet {
     }
 }
 
-fn parse_jwk(jwk: &Map<String, Value>) -> Result<VerifyKey, &'static str> {
+pub(crate) fn parse_jwk(jwk: &Map<String, Value>) -> Result<VerifyKey, &'static str> {
     let kty = str_field(jwk, "kty")?.ok_or("no kty")?;
     if let Some(usage) = str_field(jwk, "use")?
         && usage != "sig"

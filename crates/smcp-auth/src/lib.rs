@@ -19,6 +19,7 @@ mod cache;
 mod claims;
 mod config;
 mod discovery;
+pub mod dpop;
 mod error;
 mod fetch;
 mod jwks;

@@ -109,6 +109,8 @@ pub struct BackendAuth {
     pub required_claims: ClaimRules,
     /// Scopes the token must carry for this backend.
     pub required_scopes: Vec<String>,
+    /// `auth.dpop`: this backend's DPoP mode; `None` (`inherit`, the default) is `oidc.dpop`.
+    pub dpop: Option<smcp_auth::dpop::DpopMode>,
 }
 
 /// Whether a backend follows the global authentication.

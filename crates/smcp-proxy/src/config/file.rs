@@ -167,6 +167,7 @@ pub(crate) struct FileBackendAuth {
     pub(crate) mode: Option<String>,
     pub(crate) required_claims: Option<BTreeMap<String, FileClaim>>,
     pub(crate) required_scopes: Option<Vec<String>>,
+    pub(crate) dpop: Option<String>,
 }
 
 /// `mcp.backends[].identity_headers:`
@@ -190,6 +191,8 @@ pub(crate) struct FileOidc {
     pub(crate) jwks_refresh_min_interval: Option<Scalar>,
     pub(crate) scopes_supported: Option<Vec<String>>,
     pub(crate) scope_hierarchy: Option<BTreeMap<String, Vec<String>>>,
+    pub(crate) dpop: Option<String>,
+    pub(crate) dpop_replay_cache_size: Option<Scalar>,
 }
 
 /// `tls:`

@@ -24,6 +24,11 @@ pub struct OidcConfig {
     pub scopes_supported: Vec<String>,
     /// Which scopes imply others (`oidc.scope_hierarchy`), for backend policies.
     pub scope_hierarchy: smcp_policy::ScopeHierarchy,
+    /// `oidc.dpop`: whether DPoP-bound tokens (RFC 9449) are accepted or required. Default off.
+    pub dpop: smcp_auth::dpop::DpopMode,
+    /// `oidc.dpop_replay_cache_size`: most DPoP proofs remembered against replay. Default
+    /// 1,000,000.
+    pub dpop_replay_cache_size: usize,
 }
 
 impl OidcConfig {

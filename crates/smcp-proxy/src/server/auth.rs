@@ -12,6 +12,13 @@
 //! itself goes no further: the HTTP forwarder removes `Authorization`, and nothing is ever
 //! added to stdio JSON-RPC messages.
 //!
+//! DPoP (RFC 9449, `oidc.dpop` and per backend `auth.dpop`): with `optional` or `required`,
+//! `Authorization: DPoP <token>` with one `DPoP` proof header is accepted; the token is
+//! validated first, then the proof for this request's method and public URL (the
+//! [`DpopVerifier`] of the server, one replay cache for all backends), then the token's
+//! `cnf.jkt` against the proof's key. `required` refuses Bearer tokens; in every mode a
+//! DPoP-bound token presented as Bearer is refused (it would make DPoP pointless).
+//!
 //! Never logged: the token, the `Authorization` header, claim values. Metrics:
 //! `smcp_auth_outcomes_total{backend,outcome,reason}` here (including refusals the validator
 //! never sees, such as a token in the query string), plus the validator's own
@@ -25,11 +32,12 @@ mod setup;
 use std::sync::Arc;
 
 use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, header};
+use smcp_auth::dpop::{self, DpopError, DpopMode, DpopVerifier, ProofInput};
 use smcp_auth::{AuthError, ClaimRules, Principal, Validator};
 use smcp_transport::body::Body;
 use smcp_transport::owner::SessionOwner;
 
-pub(crate) use challenge::{Refusal, insufficient_scope};
+pub(crate) use challenge::{DpopChallenge, Refusal, insufficient_scope};
 pub(crate) use public_base::{METADATA_PREFIX, PublicBase};
 pub(crate) use setup::{SetupError, backend_auth, server_auth};
 
@@ -40,6 +48,12 @@ pub(crate) struct ServerAuth {
     public_base: Option<PublicBase>,
     /// `oidc.scopes_supported`.
     scopes_supported: Vec<String>,
+    /// `oidc.dpop`: the mode of `/api/models` and of backends that inherit it.
+    dpop_mode: DpopMode,
+    /// Checks DPoP proofs for every backend (one replay cache).
+    dpop: DpopVerifier,
+    /// The verifier's algorithms, for challenges.
+    dpop_algs: String,
 }
 
 /// The auth policy of one protected backend.
@@ -50,6 +64,8 @@ pub(crate) struct BackendAuth {
     rules: ClaimRules,
     /// Identity headers to set, `None` when `identity_headers.enabled` is false.
     identity: Option<IdentityNames>,
+    /// `auth.dpop`, else `oidc.dpop`.
+    dpop: DpopMode,
 }
 
 struct IdentityNames {
@@ -111,9 +127,13 @@ impl ServerAuth {
         self.public_base.as_ref().map_or("", PublicBase::prefix)
     }
 
-    /// Checks the request's bearer token for the resource at `path` with `rules` and, when
-    /// `identity` names headers, turns the principal into them; counts the outcome under
-    /// `backend`.
+    /// Checks the request's access token (and, with DPoP, its proof) for the resource at
+    /// `path` with `rules` and, when `identity` names headers, turns the principal into them;
+    /// counts the outcome under `backend`.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the one place every per-resource auth input meets; a struct would only rename them"
+    )]
     async fn check<B>(
         &self,
         request: &Request<B>,
@@ -121,6 +141,7 @@ impl ServerAuth {
         path: &str,
         rules: &ClaimRules,
         identity: Option<&IdentityNames>,
+        dpop_mode: DpopMode,
         backend: &str,
     ) -> Result<(Principal, HeaderMap), Response<Body>> {
         let Some(base) = self.base_for(request, scheme) else {
@@ -128,13 +149,14 @@ impl ServerAuth {
             return Err(Refusal::NoHost.response(None));
         };
         let resource = base.resource(path);
-        let result = match bearer_token(request.headers(), request.uri().query()) {
-            Ok(token) => self
+        let result = match credentials(request.headers(), request.uri().query(), dpop_mode) {
+            Ok((presented, token)) => self
                 .validator
                 .validate(token, Some(&resource), rules)
                 .await
                 .map_err(Refusal::Token)
                 .and_then(|principal| {
+                    self.check_dpop(request, &base, presented, token, &principal)?;
                     let headers = identity_headers(identity, &principal)?;
                     Ok((principal, headers))
                 }),
@@ -143,8 +165,45 @@ impl ServerAuth {
         count(backend, result.as_ref().map(|_| ()));
         result.map_err(|refusal| {
             log_refusal(backend, &refusal);
-            refusal.response(Some(&base.metadata_url(path)))
+            let dpop = DpopChallenge {
+                mode: dpop_mode,
+                algs: &self.dpop_algs,
+            };
+            refusal.response_with(Some(&base.metadata_url(path)), Some(dpop))
         })
+    }
+
+    /// The DPoP part of a validated token: its proof (for the DPoP scheme) and its binding.
+    fn check_dpop<B>(
+        &self,
+        request: &Request<B>,
+        base: &PublicBase,
+        presented: Presented,
+        token: &str,
+        principal: &Principal,
+    ) -> Result<(), Refusal> {
+        let proof_key = match presented {
+            Presented::Bearer => None,
+            Presented::Dpop => {
+                let mut proofs = request.headers().get_all(DPOP).iter();
+                let (Some(proof), None) = (proofs.next(), proofs.next()) else {
+                    return Err(Refusal::Dpop(DpopError::MissingProof));
+                };
+                let proof = proof
+                    .to_str()
+                    .map_err(|_| Refusal::Dpop(DpopError::Malformed("not text")))?;
+                let url = url::Url::parse(&base.url_of(request.uri().path()))
+                    .map_err(|_| Refusal::NoHost)?;
+                let input = ProofInput {
+                    proof,
+                    method: request.method().as_str(),
+                    url: &url,
+                    access_token: token,
+                };
+                Some(self.dpop.verify(&input).map_err(Refusal::Dpop)?)
+            }
+        };
+        dpop::check_binding(&principal.claims, proof_key.as_deref()).map_err(Refusal::Dpop)
     }
 }
 
@@ -175,6 +234,7 @@ pub(crate) async fn authorize<B>(
             path,
             &policy.rules,
             policy.identity.as_ref(),
+            policy.dpop,
             backend,
         )
         .await?;
@@ -214,6 +274,7 @@ pub(crate) async fn authorize_listing<B>(
                 SERVER_RESOURCE_PATH,
                 &ClaimRules::new(),
                 None,
+                auth.dpop_mode,
                 "",
             )
             .await
@@ -221,9 +282,25 @@ pub(crate) async fn authorize_listing<B>(
     }
 }
 
-/// The bearer token of a request: exactly one `Authorization: Bearer` header and no
-/// `access_token` in the query. An empty token is left to the validator (it says "missing").
-fn bearer_token<'a>(headers: &'a HeaderMap, query: Option<&str>) -> Result<&'a str, Refusal> {
+/// The `DPoP` proof header (RFC 9449 §4.1).
+const DPOP: HeaderName = HeaderName::from_static("dpop");
+
+/// How the access token was presented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Presented {
+    Bearer,
+    Dpop,
+}
+
+/// The access token of a request and its scheme, as `mode` allows: exactly one
+/// `Authorization` header (`Bearer`, or `DPoP` unless DPoP is off; `required` refuses
+/// `Bearer`) and no `access_token` in the query. An empty token is left to the validator (it
+/// says "missing").
+fn credentials<'a>(
+    headers: &'a HeaderMap,
+    query: Option<&str>,
+    mode: DpopMode,
+) -> Result<(Presented, &'a str), Refusal> {
     if query.is_some_and(|q| form_urlencoded_has(q, "access_token")) {
         return Err(Refusal::TokenInQuery);
     }
@@ -239,10 +316,17 @@ fn bearer_token<'a>(headers: &'a HeaderMap, query: Option<&str>) -> Result<&'a s
         .map_err(|_| Refusal::Token(AuthError::Malformed))?
         .trim();
     let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
-    if !scheme.eq_ignore_ascii_case("bearer") {
+    let presented = if scheme.eq_ignore_ascii_case("bearer") {
+        Presented::Bearer
+    } else if scheme.eq_ignore_ascii_case("dpop") && mode != DpopMode::Off {
+        Presented::Dpop
+    } else {
         return Err(Refusal::NotBearer);
+    };
+    if presented == Presented::Bearer && mode == DpopMode::Required {
+        return Err(Refusal::DpopRequired);
     }
-    Ok(token.trim())
+    Ok((presented, token.trim()))
 }
 
 fn form_urlencoded_has(query: &str, name: &str) -> bool {
@@ -327,7 +411,7 @@ mod tests {
     use http::{HeaderMap, HeaderValue, header};
     use smcp_auth::AuthError;
 
-    use super::{Refusal, bearer_token};
+    use super::{DpopMode, Presented, Refusal, credentials};
 
     fn auth(values: &[&str]) -> HeaderMap {
         let mut headers = HeaderMap::new();
@@ -348,33 +432,54 @@ mod tests {
     }
 
     #[test]
-    fn bearer_token_rules() {
-        assert_eq!(bearer_token(&auth(&["Bearer abc"]), None), Ok("abc"));
-        assert_eq!(bearer_token(&auth(&["bearer   abc "]), None), Ok("abc"));
-        assert_eq!(bearer_token(&auth(&["Bearer"]), None), Ok(""));
+    fn credential_rules() {
+        let bearer = |headers: &[&str], query| {
+            credentials(&auth(headers), query, DpopMode::Off).map(|(_, token)| token.to_owned())
+        };
+        assert_eq!(bearer(&["Bearer abc"], None), Ok("abc".to_owned()));
+        assert_eq!(bearer(&["bearer   abc "], None), Ok("abc".to_owned()));
+        assert_eq!(bearer(&["Bearer"], None), Ok("".to_owned()));
+        assert_eq!(bearer(&[], None), Err(Refusal::Token(AuthError::Missing)));
         assert_eq!(
-            bearer_token(&auth(&[]), None),
-            Err(Refusal::Token(AuthError::Missing))
-        );
-        assert_eq!(
-            bearer_token(&auth(&["Basic dXNlcjpwdw=="]), None),
+            bearer(&["Basic dXNlcjpwdw=="], None),
             Err(Refusal::NotBearer)
         );
         assert_eq!(
-            bearer_token(&auth(&["Bearer a", "Bearer b"]), None),
+            bearer(&["Bearer a", "Bearer b"], None),
             Err(Refusal::SeveralHeaders)
         );
         assert_eq!(
-            bearer_token(&auth(&["Bearer abc"]), Some("x=1&access_token=abc")),
+            bearer(&["Bearer abc"], Some("x=1&access_token=abc")),
             Err(Refusal::TokenInQuery)
         );
         assert_eq!(
-            bearer_token(&auth(&[]), Some("access%5Ftoken=abc")),
+            bearer(&[], Some("access%5Ftoken=abc")),
             Err(Refusal::TokenInQuery)
         );
         assert_eq!(
-            bearer_token(&auth(&["Bearer abc"]), Some("sessionId=1&token=2")),
-            Ok("abc")
+            bearer(&["Bearer abc"], Some("sessionId=1&token=2")),
+            Ok("abc".to_owned())
+        );
+        // DPoP: not a scheme while off; both while optional; only DPoP while required.
+        assert_eq!(bearer(&["DPoP abc"], None), Err(Refusal::NotBearer));
+        let with = |value: &str, mode| {
+            credentials(&auth(&[value]), None, mode).map(|(how, token)| (how, token.to_owned()))
+        };
+        assert_eq!(
+            with("dpop abc", DpopMode::Optional),
+            Ok((Presented::Dpop, "abc".to_owned()))
+        );
+        assert_eq!(
+            with("Bearer abc", DpopMode::Optional),
+            Ok((Presented::Bearer, "abc".to_owned()))
+        );
+        assert_eq!(
+            with("Bearer abc", DpopMode::Required),
+            Err(Refusal::DpopRequired)
+        );
+        assert_eq!(
+            with("DPoP abc", DpopMode::Required),
+            Ok((Presented::Dpop, "abc".to_owned()))
         );
     }
 }

@@ -433,10 +433,21 @@ fn backend_auth(
             "required_claims and required_scopes are ignored because auth.mode is \"none\"",
         );
     }
+    let dpop = match file.dpop.as_deref().map(str::trim) {
+        None | Some("inherit") => None,
+        Some(value) => super::oidc::dpop_mode(report, &format!("{key}.dpop"), Some(value)),
+    };
+    if dpop.is_some() && mode == BackendAuthMode::None {
+        report.error(
+            format!("{key}.dpop"),
+            "is set on a public backend (auth.mode none): nothing would check it",
+        );
+    }
     BackendAuth {
         mode,
         required_claims,
         required_scopes,
+        dpop,
     }
 }
 

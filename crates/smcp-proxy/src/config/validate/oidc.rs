@@ -126,6 +126,30 @@ pub(super) fn oidc(report: &mut Report, file: &FileOidc, mode: AuthMode) -> Oidc
             true,
         ),
         scope_hierarchy: super::policy::scope_hierarchy(report, file.scope_hierarchy.as_ref()),
+        dpop: dpop_mode(report, "oidc.dpop", file.dpop.as_deref()).unwrap_or_default(),
+        dpop_replay_cache_size: usize::try_from(super::fields::whole(
+            report,
+            "oidc.dpop_replay_cache_size",
+            file.dpop_replay_cache_size.as_ref(),
+            1_000_000,
+            1,
+        ))
+        .unwrap_or(usize::MAX),
+    }
+}
+
+/// A DPoP mode (`off`, `optional`, `required`); `None` when absent or wrong (reported).
+pub(super) fn dpop_mode(
+    report: &mut Report,
+    key: &str,
+    value: Option<&str>,
+) -> Option<smcp_auth::dpop::DpopMode> {
+    match value?.trim().to_ascii_lowercase().parse() {
+        Ok(mode) => Some(mode),
+        Err(problem) => {
+            report.error(key, problem);
+            None
+        }
     }
 }
 

@@ -6,12 +6,17 @@
 //! - 403 with `error="insufficient_scope", scope="<all needed scopes>"` for missing scopes, and
 //!   a plain 403 for other claim rules (no OAuth error code fits them);
 //! - 503 with `Retry-After` while no signing keys could be loaded yet.
+//! - DPoP (RFC 9449 §7.1): where a backend accepts DPoP-bound tokens (`optional`), every 401
+//!   challenge carries `DPoP algs="..."` after the Bearer one (in the same header value, as
+//!   RFC 9110 allows); where it demands them (`required`), the challenge is DPoP's alone. A
+//!   refused proof is `error="invalid_dpop_proof"` in the DPoP challenge.
 //!
 //! Bodies are JSON-RPC errors (MCP clients parse them) whose `data` repeats the OAuth error
 //! code and the metadata URL. Descriptions are fixed texts: never a claim value, never the token.
 
 use http::{HeaderValue, Response, StatusCode};
 use serde_json::json;
+use smcp_auth::dpop::{DpopError, DpopMode};
 use smcp_auth::{AuthError, ErrorClass};
 use smcp_transport::body::Body;
 use smcp_transport::reply::ProxyError;
@@ -35,6 +40,18 @@ pub(crate) enum Refusal {
     /// The token is valid, but its `sub` or `email` cannot be sent as the backend's identity
     /// header (control or non-ASCII characters).
     IdentityNotHeaderSafe,
+    /// A Bearer token where the backend demands DPoP (`dpop: required`).
+    DpopRequired,
+    /// The DPoP proof, or the token's binding to it, was refused.
+    Dpop(DpopError),
+}
+
+/// What a challenge says about DPoP: the mode of the resource and its proof algorithms.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DpopChallenge<'a> {
+    pub(crate) mode: DpopMode,
+    /// Space-separated JWS algorithm names.
+    pub(crate) algs: &'a str,
 }
 
 impl Refusal {
@@ -47,6 +64,8 @@ impl Refusal {
             Refusal::NotBearer => "not_bearer",
             Refusal::NoHost => "no_host",
             Refusal::IdentityNotHeaderSafe => "identity_not_header_safe",
+            Refusal::DpopRequired => "dpop_required",
+            Refusal::Dpop(error) => error.reason(),
         }
     }
 
@@ -62,18 +81,35 @@ impl Refusal {
             Refusal::IdentityNotHeaderSafe => {
                 "the token's sub or email claim cannot be sent as an identity header value (control or non-ASCII characters)"
             }
+            Refusal::DpopRequired => {
+                "this resource requires a DPoP-bound access token: send Authorization: DPoP and a DPoP proof"
+            }
+            Refusal::Dpop(error) => error.description(),
         }
     }
 
     /// The answer to send; `metadata_url` is the protected-resource metadata of the target.
     pub(crate) fn response(&self, metadata_url: Option<&str>) -> Response<Body> {
-        reply::error(&self.proxy_error(metadata_url))
+        reply::error(&self.proxy_error(metadata_url, None))
+    }
+
+    /// The answer to send for a resource whose DPoP mode and algorithms `dpop` names.
+    pub(crate) fn response_with(
+        &self,
+        metadata_url: Option<&str>,
+        dpop: Option<DpopChallenge<'_>>,
+    ) -> Response<Body> {
+        reply::error(&self.proxy_error(metadata_url, dpop))
     }
 
     /// What this refusal is, in the terms of the one error mapping: the status class, the
     /// OAuth fields of the body's `data` and the challenge are decided here (they are OAuth's);
     /// status code, JSON-RPC code, body and headers are built by `ProxyError::respond`.
-    fn proxy_error(&self, metadata_url: Option<&str>) -> ProxyError {
+    fn proxy_error(
+        &self,
+        metadata_url: Option<&str>,
+        dpop: Option<DpopChallenge<'_>>,
+    ) -> ProxyError {
         let (status, oauth_error) = match self {
             Refusal::Token(error) => match error.class() {
                 ErrorClass::Unauthorized => (StatusCode::UNAUTHORIZED, error.oauth_error()),
@@ -87,6 +123,13 @@ impl Refusal {
             Refusal::TokenInQuery | Refusal::SeveralHeaders | Refusal::NotBearer => {
                 (StatusCode::UNAUTHORIZED, Some("invalid_token"))
             }
+            Refusal::DpopRequired => (StatusCode::UNAUTHORIZED, Some("invalid_token")),
+            Refusal::Dpop(error) if error.is_unavailable() => {
+                return ProxyError::KeysUnavailable {
+                    message: self.description(),
+                };
+            }
+            Refusal::Dpop(error) => (StatusCode::UNAUTHORIZED, Some(error.oauth_error())),
             // A claim rule of sorts: the same token will never pass, so no challenge.
             Refusal::IdentityNotHeaderSafe => (StatusCode::FORBIDDEN, None),
             Refusal::NoHost => return ProxyError::Malformed(self.description().into()),
@@ -98,14 +141,47 @@ impl Refusal {
         // A 403 for a claim rule has no OAuth error code; a challenge would only invite the
         // client to fetch the same token again.
         let challenge_fits = status == StatusCode::UNAUTHORIZED || oauth_error.is_some();
+        // A refused proof is DPoP's error; every other error is the Bearer challenge's, unless
+        // the resource takes DPoP tokens only.
+        let dpop_error =
+            matches!(self, Refusal::Dpop(e) if e.oauth_error() == "invalid_dpop_proof");
         let challenge = challenge_fits
             .then(|| {
-                challenge(
-                    metadata_url,
-                    oauth_error,
-                    scope.as_deref(),
-                    self.description(),
-                )
+                let description = self.description();
+                let dpop_only = dpop.is_some_and(|d| d.mode == DpopMode::Required);
+                let (bearer_error, dpop_params) = if dpop_error || dpop_only {
+                    (None, Some((oauth_error, scope.as_deref())))
+                } else {
+                    (oauth_error, None)
+                };
+                let mut value = String::new();
+                if !dpop_only {
+                    value = challenge(
+                        "Bearer",
+                        metadata_url,
+                        bearer_error,
+                        scope.as_deref().filter(|_| dpop_params.is_none()),
+                        description,
+                        None,
+                    );
+                }
+                if let Some(dpop) = dpop.filter(|d| d.mode != DpopMode::Off) {
+                    let (error, scope) = dpop_params.unwrap_or((None, None));
+                    let part = challenge(
+                        "DPoP",
+                        metadata_url,
+                        error,
+                        scope,
+                        description,
+                        Some(dpop.algs),
+                    );
+                    value = if value.is_empty() {
+                        part
+                    } else {
+                        format!("{value}, {part}")
+                    };
+                }
+                HeaderValue::from_str(&value).ok()
             })
             .flatten();
         ProxyError::Auth {
@@ -128,17 +204,23 @@ pub(crate) fn insufficient_scope(metadata_url: Option<&str>, scopes: &[String]) 
     Refusal::Token(AuthError::InsufficientScope {
         needed: scopes.to_vec(),
     })
-    .proxy_error(metadata_url)
+    .proxy_error(metadata_url, None)
 }
 
-/// `Bearer resource_metadata="..."[, error="...", error_description="..."][, scope="..."]`.
+/// `<scheme> [algs="...", ]resource_metadata="..."[, error="...", error_description="..."][,
+/// scope="..."]`.
 fn challenge(
+    scheme: &str,
     metadata_url: Option<&str>,
     error: Option<&str>,
     scope: Option<&str>,
     description: &str,
-) -> Option<HeaderValue> {
+    algs: Option<&str>,
+) -> String {
     let mut params = Vec::new();
+    if let Some(algs) = algs {
+        params.push(format!("algs={}", quoted(algs)));
+    }
     if let Some(url) = metadata_url {
         params.push(format!("resource_metadata={}", quoted(url)));
     }
@@ -149,12 +231,11 @@ fn challenge(
     if let Some(scope) = scope {
         params.push(format!("scope={}", quoted(scope)));
     }
-    let value = if params.is_empty() {
-        "Bearer".to_owned()
+    if params.is_empty() {
+        scheme.to_owned()
     } else {
-        format!("Bearer {}", params.join(", "))
-    };
-    HeaderValue::from_str(&value).ok()
+        format!("{scheme} {}", params.join(", "))
+    }
 }
 
 /// An RFC 9110 quoted-string.
@@ -176,7 +257,9 @@ mod tests {
     use http::{StatusCode, header};
     use smcp_auth::{AuthError, ClaimProblem};
 
-    use super::Refusal;
+    use smcp_auth::dpop::{DpopError, DpopMode};
+
+    use super::{DpopChallenge, Refusal};
 
     const META: &str = "http://127.0.0.1:1/.well-known/oauth-protected-resource/v1/x";
 
@@ -251,5 +334,66 @@ mod tests {
     #[test]
     fn quoting_escapes() {
         assert_eq!(super::quoted(r#"a"b\c"#), r#""a\"b\\c""#);
+    }
+
+    fn dpop_challenge(refusal: &Refusal, mode: DpopMode) -> (StatusCode, String) {
+        let dpop = DpopChallenge {
+            mode,
+            algs: "ES256 RS256",
+        };
+        let response = refusal.response_with(Some(META), Some(dpop));
+        let value = response
+            .headers()
+            .get(header::WWW_AUTHENTICATE)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        (response.status(), value)
+    }
+
+    #[test]
+    fn dpop_challenges_follow_the_mode() {
+        // Optional: the Bearer challenge, then DPoP's.
+        let (status, value) =
+            dpop_challenge(&Refusal::Token(AuthError::Missing), DpopMode::Optional);
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            value,
+            format!(
+                "Bearer resource_metadata=\"{META}\", DPoP algs=\"ES256 RS256\", resource_metadata=\"{META}\""
+            )
+        );
+        // Off: Bearer alone, as before.
+        let (_, value) = dpop_challenge(&Refusal::Token(AuthError::Missing), DpopMode::Off);
+        assert_eq!(value, format!("Bearer resource_metadata=\"{META}\""));
+        // Required: DPoP alone, with the error.
+        let (status, value) = dpop_challenge(&Refusal::DpopRequired, DpopMode::Required);
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert!(
+            value.starts_with("DPoP algs=\"ES256 RS256\", resource_metadata="),
+            "{value}"
+        );
+        assert!(value.contains("error=\"invalid_token\""), "{value}");
+        assert!(!value.contains("Bearer"), "{value}");
+        // A refused proof is DPoP's error, not Bearer's.
+        let (status, value) =
+            dpop_challenge(&Refusal::Dpop(DpopError::Replayed), DpopMode::Optional);
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        let (bearer, dpop) = value.split_once(", DPoP ").unwrap();
+        assert!(!bearer.contains("error="), "{value}");
+        assert!(dpop.contains("error=\"invalid_dpop_proof\""), "{value}");
+        assert!(dpop.contains("the DPoP proof was used before"), "{value}");
+        // A bound token as Bearer: the token's error.
+        let (_, value) = dpop_challenge(
+            &Refusal::Dpop(DpopError::BoundTokenAsBearer),
+            DpopMode::Optional,
+        );
+        assert!(value.starts_with("Bearer resource_metadata="), "{value}");
+        assert!(value.contains("error=\"invalid_token\""), "{value}");
+        // A full replay cache is the server's trouble: 503.
+        let (status, _) = dpop_challenge(
+            &Refusal::Dpop(DpopError::ReplayCacheFull),
+            DpopMode::Required,
+        );
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     }
 }

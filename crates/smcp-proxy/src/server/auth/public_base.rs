@@ -65,6 +65,20 @@ impl PublicBase {
         }
     }
 
+    /// The public URL of a request for `request_path` (what a DPoP proof's `htu` names): the
+    /// origin, the public prefix unless the path carries it already, and the path.
+    pub(crate) fn url_of(&self, request_path: &str) -> String {
+        let carries_prefix = !self.prefix.is_empty()
+            && request_path
+                .strip_prefix(&self.prefix)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
+        if carries_prefix || self.prefix.is_empty() {
+            format!("{}{request_path}", self.origin)
+        } else {
+            format!("{}{}{request_path}", self.origin, self.prefix)
+        }
+    }
+
     /// The RFC 9728 metadata URL of the resource at `path`: the well-known prefix inserted
     /// between the origin and the resource's path (a root resource has no suffix).
     pub(crate) fn metadata_url(&self, path: &str) -> String {

@@ -9,6 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use smcp_auth::dpop::{DpopConfig, DpopVerifier};
 use smcp_auth::{IssuerConfig, Validator, ValidatorConfig};
 
 use super::{BackendAuth, IdentityNames, PublicBase, ServerAuth};
@@ -71,6 +72,10 @@ pub(crate) fn server_auth(
             message: format!("cannot build the HTTP client for key fetches: {error}"),
         })?;
     let validator = Validator::new(validator_config, http);
+    let dpop = DpopVerifier::new(DpopConfig {
+        replay_capacity: oidc.dpop_replay_cache_size,
+        ..DpopConfig::default()
+    });
     if start {
         validator.start();
     }
@@ -87,6 +92,9 @@ pub(crate) fn server_auth(
             .as_ref()
             .map(PublicBase::from_config),
         scopes_supported: oidc.scopes_supported.clone(),
+        dpop_mode: oidc.dpop,
+        dpop_algs: dpop.algorithms(),
+        dpop,
     })))
 }
 
@@ -113,6 +121,7 @@ pub(crate) fn backend_auth(
         email: backend.identity_headers.email_header.clone(),
     });
     Some(BackendAuth {
+        dpop: backend.auth.dpop.unwrap_or(server.dpop_mode),
         server: Arc::clone(server),
         rules,
         identity,

@@ -1,0 +1,149 @@
+//! Reading one DPoP proof: its header (type, algorithm, public key), its signature, its
+//! claims. Nothing in a proof is trusted before the signature verifies with the key the proof
+//! itself carries; what that proves is only "the holder of this key made this proof", which
+//! the token's `cnf.jkt` then ties to the token.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, Validation};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use super::DpopError;
+use crate::keys::parse_jwk;
+
+/// Proofs longer than this are refused unread (a proof with an RSA-4096 key is about 1.2 KiB).
+pub(crate) const MAX_PROOF_BYTES: usize = 8 * 1024;
+
+/// Longest `jti` accepted (RFC 9449 asks for at least 96 bits of randomness; 256 is generous).
+const MAX_JTI_BYTES: usize = 256;
+
+/// JWK members that only a private key has: a proof carrying one is refused.
+const PRIVATE_MEMBERS: [&str; 7] = ["d", "p", "q", "dp", "dq", "qi", "k"];
+
+/// A proof whose signature verified.
+#[derive(Debug)]
+pub(crate) struct Proof {
+    /// RFC 7638 thumbprint of the header's key.
+    pub(crate) thumbprint: String,
+    pub(crate) jti: String,
+    pub(crate) htm: String,
+    pub(crate) htu: String,
+    pub(crate) iat: u64,
+    pub(crate) ath: Option<String>,
+}
+
+/// Checks the header and the signature of `proof`, and reads its claims.
+pub(crate) fn verify_signature(proof: &str, allowed: &[Algorithm]) -> Result<Proof, DpopError> {
+    if proof.len() > MAX_PROOF_BYTES {
+        return Err(DpopError::Malformed("too long"));
+    }
+    let mut parts = proof.split('.');
+    let (Some(header), Some(_), Some(_), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(DpopError::Malformed("not a compact JWS"));
+    };
+    let header = decode_object(header)?;
+    if header.get("typ").and_then(Value::as_str) != Some("dpop+jwt") {
+        return Err(DpopError::Type);
+    }
+    let alg: Algorithm = header
+        .get("alg")
+        .and_then(Value::as_str)
+        .and_then(|name| name.parse().ok())
+        .ok_or(DpopError::Algorithm)?;
+    if !allowed.contains(&alg) {
+        return Err(DpopError::Algorithm);
+    }
+    let jwk = header
+        .get("jwk")
+        .and_then(Value::as_object)
+        .ok_or(DpopError::Key("no jwk in the header"))?;
+    if PRIVATE_MEMBERS
+        .iter()
+        .any(|member| jwk.contains_key(*member))
+    {
+        return Err(DpopError::Key("the jwk is a private key"));
+    }
+    let key = parse_jwk(jwk).map_err(DpopError::Key)?;
+    if !key.algorithms.contains(&alg) {
+        return Err(DpopError::Key("the key does not fit the algorithm"));
+    }
+    let thumbprint = thumbprint(jwk).ok_or(DpopError::Key("no thumbprint"))?;
+
+    let mut validation = Validation::new(alg);
+    validation.algorithms = vec![alg];
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
+    validation.validate_aud = false;
+    validation.required_spec_claims.clear();
+    let claims = jsonwebtoken::decode::<Map<String, Value>>(proof, &key.decoding, &validation)
+        .map_err(|_| DpopError::Signature)?
+        .claims;
+    let text = |name: &'static str| -> Result<String, DpopError> {
+        claims
+            .get(name)
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or(DpopError::Malformed(name))
+    };
+    let jti = text("jti")?;
+    if jti.is_empty() || jti.len() > MAX_JTI_BYTES {
+        return Err(DpopError::Malformed("jti"));
+    }
+    let iat = claims
+        .get("iat")
+        .and_then(|iat| {
+            iat.as_u64()
+                .or_else(|| iat.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64))
+        })
+        .ok_or(DpopError::Malformed("iat"))?;
+    let ath = match claims.get("ath") {
+        None => None,
+        Some(Value::String(ath)) => Some(ath.clone()),
+        Some(_) => return Err(DpopError::Malformed("ath")),
+    };
+    Ok(Proof {
+        thumbprint,
+        jti,
+        htm: text("htm")?,
+        htu: text("htu")?,
+        iat,
+        ath,
+    })
+}
+
+fn decode_object(part: &str) -> Result<Map<String, Value>, DpopError> {
+    let bytes = URL_SAFE_NO_PAD
+        .decode(part)
+        .map_err(|_| DpopError::Malformed("not base64url"))?;
+    match serde_json::from_slice(&bytes) {
+        Ok(Value::Object(object)) => Ok(object),
+        _ => Err(DpopError::Malformed("not a JSON object")),
+    }
+}
+
+/// The RFC 7638 thumbprint of a public JWK: base64url SHA-256 of its required members, in
+/// lexicographic order, without whitespace. `None` for a key type without required members
+/// known here, or when one is missing.
+pub fn thumbprint(jwk: &Map<String, Value>) -> Option<String> {
+    let members: &[&str] = match jwk.get("kty")?.as_str()? {
+        "EC" => &["crv", "kty", "x", "y"],
+        "RSA" => &["e", "kty", "n"],
+        "OKP" => &["crv", "kty", "x"],
+        _ => return None,
+    };
+    let mut canonical = String::from("{");
+    for (i, member) in members.iter().enumerate() {
+        let value = jwk.get(*member)?.as_str()?;
+        if i > 0 {
+            canonical.push(',');
+        }
+        canonical.push_str(&serde_json::to_string(member).ok()?);
+        canonical.push(':');
+        canonical.push_str(&serde_json::to_string(value).ok()?);
+    }
+    canonical.push('}');
+    Some(URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes())))
+}
