@@ -34,6 +34,10 @@
 //!   yet, that token keeps being used. Errors carry the IdP's `error` and
 //!   `error_description` ([`TokenError`]).
 //!
+//! - DPoP (RFC 9449): with [`TokenSourceConfig::dpop`], token requests carry a proof signed
+//!   with the client's [`DpopKey`], the IdP's `use_dpop_nonce` is followed once, and a
+//!   `token_type: DPoP` answer makes a bound token ([`AccessToken::is_dpop_bound`]).
+//!
 //! Metrics: `smcp_client_token_fetches_total{outcome}` (one per HTTP token request; outcome
 //! `success` or a [`TokenError::kind`]) and `smcp_client_token_fetch_duration_seconds`.
 
@@ -166,6 +170,9 @@ pub struct TokenSourceConfig {
     pub retry_delay: Duration,
     /// Bound on each HTTP request to the IdP (metadata or token).
     pub request_timeout: Duration,
+    /// Ask for DPoP-bound tokens (RFC 9449) with this key: every token request carries a
+    /// proof, and a `use_dpop_nonce` answer is followed once with the IdP's nonce.
+    pub dpop: Option<DpopKey>,
 }
 
 impl TokenSourceConfig {
@@ -186,6 +193,7 @@ impl TokenSourceConfig {
             retries: 3,
             retry_delay: Duration::from_millis(200),
             request_timeout: Duration::from_secs(10),
+            dpop: None,
         }
     }
 }
@@ -224,6 +232,8 @@ struct State {
     endpoint: Option<TokenEndpointInfo>,
     /// The last step-up the IdP refused (see [`TokenSource::step_up`]).
     step_up_refused: Option<step_up::Refusal>,
+    /// The IdP's last `DPoP-Nonce`, sent in later token requests' proofs.
+    dpop_nonce: Option<String>,
 }
 
 struct Cached {
@@ -370,11 +380,25 @@ impl TokenSource {
     ) -> Result<Cached, TokenError> {
         let config = &self.inner.config;
         let mut attempt = 0;
+        let mut nonce_followed = false;
         loop {
             match self.fetch_once(resolved, scopes).await {
                 Ok(cached) => return Ok(cached),
                 Err(failure) => {
                     if scopes.is_none() && drop_refused_scopes(resolved, &failure.error) {
+                        continue;
+                    }
+                    // RFC 9449 §8: the IdP wants its nonce in the proof; once per fetch.
+                    if config.dpop.is_some()
+                        && !nonce_followed
+                        && failure.error.oauth_error() == Some("use_dpop_nonce")
+                        && let Some(nonce) = failure.dpop_nonce
+                    {
+                        nonce_followed = true;
+                        tracing::debug!(
+                            "the identity provider asks for a DPoP nonce; sending the token request again with it"
+                        );
+                        self.state().dpop_nonce = Some(nonce);
                         continue;
                     }
                     if !failure.error.is_transient() || attempt >= config.retries {
@@ -421,6 +445,7 @@ impl TokenSource {
                 .or_else(|| target.info.issuer.clone())
                 .unwrap_or_else(|| target.info.token_endpoint.to_string());
             let scopes = scopes.unwrap_or(&target.scopes);
+            let nonce = self.state().dpop_nonce.clone();
             let params = request::Params {
                 token_endpoint: &target.info.token_endpoint,
                 client_id: &config.client_id,
@@ -430,6 +455,7 @@ impl TokenSource {
                 resource: config.resource.as_deref(),
                 assertion_audience: &assertion_audience,
                 timeout: config.request_timeout,
+                dpop: config.dpop.as_ref().map(|key| (key, nonce.as_deref())),
             };
             let issued = request::request_token(&self.inner.http, &params).await?;
             Ok::<_, request::Failure>((issued, scopes.to_vec()))
@@ -532,6 +558,7 @@ impl TokenSource {
                 obtained_at: now,
                 expires_at: lifetime.map(|l| now + l),
                 scope: issued.scope,
+                dpop_bound: issued.dpop_bound,
             },
             refresh_at: now + reuse_for,
             requested,

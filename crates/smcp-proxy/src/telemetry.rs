@@ -94,6 +94,14 @@ fn describe() {
         "Requests whose response headers have not been sent yet"
     );
     describe_counter!(
+        "smcp_dpop_proofs_total",
+        "DPoP proofs checked, by outcome (accepted, or why refused: replayed, url, method, time, signature, ...)"
+    );
+    describe_gauge!(
+        "smcp_dpop_replay_entries",
+        "DPoP proofs remembered against replay (bounded by oidc.dpop_replay_cache_size)"
+    );
+    describe_counter!(
         "smcp_policy_decisions_total",
         "Requests decided by a backend's policy, by backend and decision (allow, step_up, claims, deny, default_deny, invalid, rate_limited)"
     );

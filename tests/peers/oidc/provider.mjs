@@ -11,6 +11,9 @@
 //                     (`aud` = the RFC 8707 `resource`), an `audience` parameter is ignored.
 //   permissive        as Auth0 and Keycloak behave: clients may also get `openid profile email`,
 //                     and an `audience` parameter decides `aud` (over `resource`).
+// DPoP (RFC 9449) is on in both: a token request with a `DPoP` proof (ES256 or EdDSA) gets a
+// bound token (`token_type: DPoP`, `cnf.jkt`); `--dpop-nonce` makes the token endpoint demand
+// its nonce first (`use_dpop_nonce` with a `DPoP-Nonce` header).
 //
 // Listens on 127.0.0.1 (port 0: chosen by the OS) and prints ONE line on stdout when it serves:
 //   SMCP_OIDC_READY {"issuer":..., "token_endpoint":..., "jwks_uri":..., "clients":[...], "admin":...}
@@ -33,6 +36,7 @@
 //   POST /admin/rotate[?drop=1]  new RS256 + ES256 signing keys, published first and used from
 //                                now on; old keys stay published unless drop=1. -> {"kids": [...]}
 //   GET  /admin/stats            {"token_requests": N, "rotations": N, "kids": [...]}
+import { randomBytes } from "node:crypto";
 import http from "node:http";
 import { parseArgs } from "node:util";
 import { exportJWK, exportPKCS8, generateKeyPair } from "jose";
@@ -43,6 +47,7 @@ const { values: args } = parseArgs({
     port: { type: "string", default: "0" },
     "token-ttl": { type: "string", default: "600" },
     profile: { type: "string", default: "strict" },
+    "dpop-nonce": { type: "boolean", default: false },
   },
 });
 if (!["strict", "permissive"].includes(args.profile)) {
@@ -117,6 +122,10 @@ function build(issuer) {
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
+      dPoP: {
+        enabled: true,
+        ...(args["dpop-nonce"] ? { nonceSecret: randomBytes(32), requireNonce: () => true } : {}),
+      },
       resourceIndicators: {
         enabled: true,
         defaultResource: async (_ctx, _client, oneOf) => oneOf ?? DEFAULT_RESOURCE,

@@ -37,6 +37,8 @@ pub struct AccessToken {
     pub(super) obtained_at: Instant,
     pub(super) expires_at: Option<Instant>,
     pub(super) scope: Option<String>,
+    /// Issued as a DPoP-bound token (`token_type: DPoP`): sent with the DPoP scheme and a proof.
+    pub(super) dpop_bound: bool,
 }
 
 impl std::fmt::Debug for AccessToken {
@@ -54,9 +56,16 @@ impl AccessToken {
         self.value.expose()
     }
 
-    /// `Bearer <token>`, for an `Authorization` header.
+    /// `Bearer <token>`, or `DPoP <token>` for a DPoP-bound one: an `Authorization` header.
     pub fn authorization(&self) -> String {
-        format!("Bearer {}", self.value.expose())
+        let scheme = if self.dpop_bound { "DPoP" } else { "Bearer" };
+        format!("{scheme} {}", self.value.expose())
+    }
+
+    /// Whether the IdP bound the token to the client's DPoP key (each request then needs a
+    /// proof, [`DpopKey::proof`](super::DpopKey::proof)).
+    pub fn is_dpop_bound(&self) -> bool {
+        self.dpop_bound
     }
 
     /// The `scope` the IdP granted, when it said.

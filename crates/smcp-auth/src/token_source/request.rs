@@ -27,13 +27,17 @@ pub(crate) struct Issued {
     pub(crate) access_token: Secret,
     pub(crate) expires_in: Option<Duration>,
     pub(crate) scope: Option<String>,
+    /// `token_type: DPoP`.
+    pub(crate) dpop_bound: bool,
 }
 
-/// A failed request and how long the IdP asked us to wait (`Retry-After`), if it did.
+/// A failed request, how long the IdP asked us to wait (`Retry-After`), and the DPoP nonce
+/// it asked for (`DPoP-Nonce`), if it did.
 #[derive(Debug)]
 pub(crate) struct Failure {
     pub(crate) error: TokenError,
     pub(crate) retry_after: Option<Duration>,
+    pub(crate) dpop_nonce: Option<String>,
 }
 
 impl From<TokenError> for Failure {
@@ -41,8 +45,25 @@ impl From<TokenError> for Failure {
         Failure {
             error,
             retry_after: None,
+            dpop_nonce: None,
         }
     }
+}
+
+/// The `DPoP-Nonce` header (RFC 9449 §8).
+pub(crate) const DPOP_NONCE: &str = "dpop-nonce";
+
+/// Longest nonce kept from a server (they are short opaque strings).
+const MAX_NONCE_BYTES: usize = 512;
+
+/// A server's `DPoP-Nonce`, when it sent a usable one.
+pub(crate) fn dpop_nonce(headers: &reqwest::header::HeaderMap) -> Option<String> {
+    headers
+        .get(DPOP_NONCE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|n| !n.is_empty() && n.len() <= MAX_NONCE_BYTES)
+        .map(str::to_owned)
 }
 
 /// Everything one request needs.
@@ -56,6 +77,9 @@ pub(crate) struct Params<'a> {
     /// The `aud` of a `private_key_jwt` assertion.
     pub(crate) assertion_audience: &'a str,
     pub(crate) timeout: Duration,
+    /// Asks for a DPoP-bound token: a proof signed with this key, with `nonce` when the IdP
+    /// asked for one.
+    pub(crate) dpop: Option<(&'a super::DpopKey, Option<&'a str>)>,
 }
 
 /// Sends one token request.
@@ -78,6 +102,9 @@ pub(crate) async fn request_token(
         .post(url.clone())
         .header(ACCEPT, "application/json")
         .timeout(params.timeout);
+    if let Some((key, nonce)) = params.dpop {
+        request = request.header("DPoP", key.proof("POST", url, None, nonce));
+    }
     match params.auth {
         ClientAuth::SecretBasic(secret) => {
             let id: String =
@@ -113,14 +140,16 @@ pub(crate) async fn request_token(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok())
         .map(Duration::from_secs);
+    let nonce = dpop_nonce(response.headers());
     let body = read_limited(response, url).await?;
     if !status.is_success() {
         return Err(Failure {
             error: error_response(status.as_u16(), &body),
             retry_after,
+            dpop_nonce: nonce,
         });
     }
-    parse_success(&body).map_err(Failure::from)
+    parse_success(&body, params.dpop.is_some()).map_err(Failure::from)
 }
 
 /// Reads the body, refusing more than [`RESPONSE_LIMIT`] bytes.
@@ -193,8 +222,9 @@ fn clip(s: &str, max: usize) -> String {
     s.chars().take(max).collect()
 }
 
-/// A successful token response (RFC 6749 §5.1).
-pub(crate) fn parse_success(body: &[u8]) -> Result<Issued, TokenError> {
+/// A successful token response (RFC 6749 §5.1); `token_type: DPoP` only when `dpop` (a proof
+/// was sent).
+pub(crate) fn parse_success(body: &[u8], dpop: bool) -> Result<Issued, TokenError> {
     let value: Value = serde_json::from_slice(body)
         .map_err(|_| TokenError::InvalidResponse("the body is not JSON".into()))?;
     let access_token = value
@@ -208,13 +238,17 @@ pub(crate) fn parse_success(body: &[u8]) -> Result<Issued, TokenError> {
         ));
     }
     // RFC 6749 requires token_type; a few IdPs leave it out for bearer tokens.
-    if let Some(kind) = value.get("token_type").and_then(Value::as_str)
-        && !kind.eq_ignore_ascii_case("bearer")
-    {
-        return Err(TokenError::InvalidResponse(format!(
-            "token_type is {:?}, only Bearer tokens are supported",
-            clip(kind, 40)
-        )));
+    let mut dpop_bound = false;
+    if let Some(kind) = value.get("token_type").and_then(Value::as_str) {
+        if dpop && kind.eq_ignore_ascii_case("dpop") {
+            dpop_bound = true;
+        } else if !kind.eq_ignore_ascii_case("bearer") {
+            return Err(TokenError::InvalidResponse(format!(
+                "token_type is {:?}, expected {}",
+                clip(kind, 40),
+                if dpop { "DPoP or Bearer" } else { "Bearer" }
+            )));
+        }
     }
     let expires_in = match value.get("expires_in") {
         Some(Value::Number(n)) => n.as_f64(),
@@ -231,6 +265,7 @@ pub(crate) fn parse_success(body: &[u8]) -> Result<Issued, TokenError> {
             .get("scope")
             .and_then(Value::as_str)
             .map(|s| clip(s, 2000)),
+        dpop_bound,
     })
 }
 
@@ -245,16 +280,19 @@ mod tests {
     fn success_responses() {
         let ok = parse_success(
             br#"{"access_token":"abc","token_type":"bearer","expires_in":300,"scope":"a b"}"#,
+            false,
         )
         .unwrap();
         assert_eq!(ok.access_token.expose(), "abc");
         assert_eq!(ok.expires_in, Some(Duration::from_secs(300)));
         assert_eq!(ok.scope.as_deref(), Some("a b"));
-        let string_exp =
-            parse_success(br#"{"access_token":"abc","token_type":"Bearer","expires_in":"60"}"#)
-                .unwrap();
+        let string_exp = parse_success(
+            br#"{"access_token":"abc","token_type":"Bearer","expires_in":"60"}"#,
+            false,
+        )
+        .unwrap();
         assert_eq!(string_exp.expires_in, Some(Duration::from_secs(60)));
-        let no_type = parse_success(br#"{"access_token":"abc"}"#).unwrap();
+        let no_type = parse_success(br#"{"access_token":"abc"}"#, false).unwrap();
         assert_eq!(no_type.expires_in, None);
         for bad in [
             &br#"{"token_type":"Bearer"}"#[..],
@@ -264,11 +302,24 @@ mod tests {
             b"<html>",
         ] {
             assert!(
-                matches!(parse_success(bad), Err(TokenError::InvalidResponse(_))),
+                matches!(
+                    parse_success(bad, false),
+                    Err(TokenError::InvalidResponse(_))
+                ),
                 "{}",
                 String::from_utf8_lossy(bad)
             );
         }
+    }
+
+    #[test]
+    fn dpop_token_types() {
+        let bound = parse_success(br#"{"access_token":"abc","token_type":"DPoP"}"#, true).unwrap();
+        assert!(bound.dpop_bound);
+        let plain =
+            parse_success(br#"{"access_token":"abc","token_type":"Bearer"}"#, true).unwrap();
+        assert!(!plain.dpop_bound, "an IdP without DPoP answers Bearer");
+        assert!(parse_success(br#"{"access_token":"abc","token_type":"DPoP"}"#, false).is_err());
     }
 
     #[test]

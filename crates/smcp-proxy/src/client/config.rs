@@ -11,7 +11,7 @@ mod parse;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use smcp_auth::token_source::{AssertionKey, ClientAuth, Secret};
+use smcp_auth::token_source::{AssertionKey, ClientAuth, DpopKey, Secret};
 use smcp_transport::http::TrustedCas;
 use url::Url;
 
@@ -132,6 +132,9 @@ pub struct OidcClientConfig {
     pub cache_ttl: Duration,
     /// Refresh this long before expiry.
     pub ttl_delta: Duration,
+    /// `--oidc-dpop`: the key DPoP-bound tokens are asked for (from `--oidc-dpop-key-file`,
+    /// else a new one); `None` for bearer tokens.
+    pub dpop: Option<DpopKey>,
 }
 
 /// The validated configuration of smcp-client.
@@ -355,6 +358,7 @@ fn oidc_config(p: &mut Problems<'_, '_>) -> Option<OidcClientConfig> {
         (false, None) if audience.is_some() => ResourceChoice::Omitted,
         (false, None) => ResourceChoice::PerResource,
     };
+    let dpop = dpop_key(p);
     let oidc = OidcClientConfig {
         endpoint,
         client_id: client_id.unwrap_or_default(),
@@ -364,11 +368,34 @@ fn oidc_config(p: &mut Problems<'_, '_>) -> Option<OidcClientConfig> {
         resource,
         cache_ttl: p.duration("oidc-cache-ttl").unwrap_or_default(),
         ttl_delta: p.duration("oidc-token-ttl-delta").unwrap_or_default(),
+        dpop,
     };
     if oidc.cache_ttl.is_zero() {
         p.problem("oidc-cache-ttl", "must be more than zero");
     }
     Some(oidc)
+}
+
+/// `--oidc-dpop` with `--oidc-dpop-key-file` (loaded, or created when missing) or a new key.
+fn dpop_key(p: &mut Problems<'_, '_>) -> Option<DpopKey> {
+    let file = p.path("oidc-dpop-key-file");
+    if !p.switch("oidc-dpop").unwrap_or(false) {
+        if file.is_some() {
+            p.problem("oidc-dpop-key-file", "needs --oidc-dpop");
+        }
+        return None;
+    }
+    let key = match &file {
+        Some(path) => DpopKey::load_or_create(path).map_err(|e| format!("{}: {e}", path.display())),
+        None => DpopKey::generate().map_err(|e| e.to_string()),
+    };
+    match key {
+        Ok(key) => Some(key),
+        Err(problem) => {
+            p.problem("oidc-dpop-key-file", &problem);
+            None
+        }
+    }
 }
 
 fn client_auth(p: &mut Problems<'_, '_>) -> Option<ClientAuth> {

@@ -111,6 +111,7 @@ pub fn client_tokens(
     source.audience.clone_from(&oidc.audience);
     source.cache_ttl = oidc.cache_ttl;
     source.ttl_delta = oidc.ttl_delta;
+    source.dpop.clone_from(&oidc.dpop);
     // With both a token URL and an issuer, the issuer is the audience of private_key_jwt
     // assertions (RFC 7523bis); with only a token URL, the token URL is.
     if let TokenEndpointConfig::TokenUrl {

@@ -86,7 +86,7 @@ impl HttpProxy {
 
 /// Help texts for smcp-client's own metrics.
 fn describe_metrics() {
-    use metrics::{Unit, describe_counter, describe_histogram};
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
     describe_counter!(
         "smcp_client_requests_total",
         "Requests answered by smcp-client's HTTP mode, by HTTP status (registered codes; `other` for the rest)"
@@ -112,6 +112,14 @@ fn describe_metrics() {
     describe_counter!(
         "smcp_client_step_ups_total",
         "Scope step-ups after a 403 insufficient_scope, by outcome (succeeded, still_forbidden, refused_by_idp, idp_unavailable)"
+    );
+    describe_gauge!(
+        "smcp_client_token_resources",
+        "Protected resources with a token of their own (at most 64)"
+    );
+    describe_counter!(
+        "smcp_client_resource_lookups_total",
+        "Protected-resource metadata lookups for a URL called, by outcome (found, origin, none, over_limit)"
     );
 }
 

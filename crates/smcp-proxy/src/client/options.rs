@@ -300,6 +300,19 @@ pub const OPTIONS: &[OptionSpec] = &[
         "false",
         "Send no RFC 8707 resource parameter (for IdPs that reject it)",
     ),
+    switch(
+        "oidc-dpop",
+        &["SMCP_OIDC_DPOP", "SMCP_CLIENT_OIDC_DPOP"],
+        "false",
+        "Ask for DPoP-bound tokens (RFC 9449) and send a DPoP proof with every request",
+    ),
+    opt(
+        "oidc-dpop-key-file",
+        &["SMCP_OIDC_DPOP_KEY_FILE", "SMCP_CLIENT_OIDC_DPOP_KEY_FILE"],
+        None,
+        "PATH",
+        "The DPoP key (PKCS#8 PEM, EC P-256); created there (mode 0600) when missing (default: a new key per start)",
+    ),
     opt(
         "oidc-cache-ttl",
         &["SMCP_OIDC_CACHE_TTL", "SMCP_CLIENT_OIDC_CACHE_TTL"],

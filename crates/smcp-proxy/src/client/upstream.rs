@@ -153,6 +153,8 @@ struct Inner {
     replay_limit: usize,
     base: PathBase,
     server_url: Url,
+    /// The server's last `DPoP-Nonce` (RFC 9449 §9), put in later proofs.
+    dpop_nonce: std::sync::Mutex<Option<String>>,
 }
 
 impl Upstream {
@@ -190,6 +192,7 @@ impl Upstream {
                 replay_limit: config.server.replay_body_limit,
                 base,
                 server_url,
+                dpop_nonce: std::sync::Mutex::new(None),
             }),
         })
     }
@@ -277,9 +280,22 @@ impl Upstream {
         path_and_query: &str,
         body: &mut RequestBody,
     ) -> Result<(Response<Body>, AccessToken), UpstreamError> {
-        let response = self
-            .forward(head, path_and_query, body.take(), Some(&token))
+        let mut response = self
+            .forward(head, path_and_query, body.take(), Some((tokens, &token)))
             .await?;
+        if response.status() == StatusCode::UNAUTHORIZED
+            && token.is_dpop_bound()
+            && body.kept().is_some()
+            && asks_for_dpop_nonce(response.headers())
+        {
+            // RFC 9449 §9: the server wants its nonce in the proof (remembered by forward);
+            // the same token, once more.
+            tracing::debug!("the server asks for a DPoP nonce; sending the request again with it");
+            drop(response);
+            response = self
+                .forward(head, path_and_query, body.take(), Some((tokens, &token)))
+                .await?;
+        }
         if response.status() != StatusCode::UNAUTHORIZED {
             return Ok((response, token));
         }
@@ -305,25 +321,44 @@ impl Upstream {
         tracing::info!(challenge = %challenge, "the server refused the access token; refreshing it and retrying once");
         let fresh = tokens.refresh_rejected(&token).await?;
         let response = self
-            .forward(head, path_and_query, body.take(), Some(&fresh))
+            .forward(head, path_and_query, body.take(), Some((tokens, &fresh)))
             .await?;
         Ok((response, fresh))
     }
 
+    /// Sends one request: with `token` from `tokens` (and, for a DPoP-bound token, a fresh
+    /// proof for this method and URL), or the application's own credentials in auth mode
+    /// none. Remembers a `DPoP-Nonce` the server sends.
     async fn forward(
         &self,
         head: &RequestHead,
         path_and_query: &str,
         body: Body,
-        token: Option<&AccessToken>,
+        token: Option<(&TokenSource, &AccessToken)>,
     ) -> Result<Response<Body>, UpstreamError> {
         let mut set_headers = HeaderMap::new();
         match token {
-            Some(token) => {
+            Some((tokens, token)) => {
                 let value = HeaderValue::try_from(token.authorization()).map_err(|_| {
                     TokenError::InvalidResponse("the token is not a valid header".into())
                 })?;
                 set_headers.insert(AUTHORIZATION, mark_sensitive(value));
+                if token.is_dpop_bound()
+                    && let Some(key) = &tokens.config().dpop
+                {
+                    let nonce = self.dpop_nonce();
+                    let url = self.request_url(path_and_query);
+                    let proof = key.proof(
+                        head.method.as_str(),
+                        &url,
+                        Some(token.secret()),
+                        nonce.as_deref(),
+                    );
+                    let value = HeaderValue::try_from(proof).map_err(|_| {
+                        TokenError::InvalidResponse("the DPoP proof is not a valid header".into())
+                    })?;
+                    set_headers.insert(DPOP, mark_sensitive(value));
+                }
             }
             None => {
                 // auth-mode none: the application's own credentials, if any, pass through.
@@ -350,8 +385,44 @@ impl Upstream {
             set_headers,
             endpoint_observer: None,
         };
-        Ok(self.inner.backend.forward(request, ctx).await?)
+        let response = self.inner.backend.forward(request, ctx).await?;
+        if let Some(nonce) = response
+            .headers()
+            .get(DPOP_NONCE)
+            .and_then(|v| v.to_str().ok())
+            .filter(|n| !n.is_empty() && n.len() <= 512)
+        {
+            *self
+                .inner
+                .dpop_nonce
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = Some(nonce.to_owned());
+        }
+        Ok(response)
     }
+
+    fn dpop_nonce(&self) -> Option<String> {
+        self.inner
+            .dpop_nonce
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+/// The `DPoP` proof header.
+const DPOP: http::HeaderName = http::HeaderName::from_static("dpop");
+/// The `DPoP-Nonce` header.
+const DPOP_NONCE: http::HeaderName = http::HeaderName::from_static("dpop-nonce");
+
+/// A `401` asking for a DPoP nonce: a `DPoP-Nonce` header and `error="use_dpop_nonce"`.
+fn asks_for_dpop_nonce(headers: &HeaderMap) -> bool {
+    headers.contains_key(DPOP_NONCE)
+        && headers
+            .get_all(WWW_AUTHENTICATE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|v| v.contains("use_dpop_nonce"))
 }
 
 fn mark_sensitive(mut value: HeaderValue) -> HeaderValue {

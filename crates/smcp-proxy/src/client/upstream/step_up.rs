@@ -79,7 +79,7 @@ impl Upstream {
         drop(response);
         tracing::info!(%scopes, "stepped up to a token with the scopes the server asks for; sending the request again");
         let resent = self
-            .forward(head, path_and_query, body.take(), Some(&wider))
+            .forward(head, path_and_query, body.take(), Some((tokens, &wider)))
             .await?;
         if resent.status() == StatusCode::FORBIDDEN {
             count(STILL_FORBIDDEN);
