@@ -39,11 +39,12 @@ pub(crate) fn verify_signature(proof: &str, allowed: &[Algorithm]) -> Result<Pro
         return Err(DpopError::Malformed("too long"));
     }
     let mut parts = proof.split('.');
-    let (Some(header), Some(_), Some(_), None) =
+    let (Some(header), Some(payload), Some(signature), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(DpopError::Malformed("not a compact JWS"));
     };
+    let signing_input = &proof[..header.len() + 1 + payload.len()];
     let header = decode_object(header)?;
     if header.get("typ").and_then(Value::as_str) != Some("dpop+jwt") {
         return Err(DpopError::Type);
@@ -66,21 +67,26 @@ pub(crate) fn verify_signature(proof: &str, allowed: &[Algorithm]) -> Result<Pro
     {
         return Err(DpopError::Key("the jwk is a private key"));
     }
-    let key = parse_jwk(jwk).map_err(DpopError::Key)?;
-    if !key.algorithms.contains(&alg) {
-        return Err(DpopError::Key("the key does not fit the algorithm"));
-    }
     let thumbprint = thumbprint(jwk).ok_or(DpopError::Key("no thumbprint"))?;
-
-    let mut validation = Validation::new(alg);
-    validation.algorithms = vec![alg];
-    validation.validate_exp = false;
-    validation.validate_nbf = false;
-    validation.validate_aud = false;
-    validation.required_spec_claims.clear();
-    let claims = jsonwebtoken::decode::<Map<String, Value>>(proof, &key.decoding, &validation)
-        .map_err(|_| DpopError::Signature)?
-        .claims;
+    let claims = match verify_ec_or_ed(alg, jwk, signing_input, signature)? {
+        Some(()) => decode_object(payload)?,
+        None => {
+            // RSA: jsonwebtoken (it checks the key size and decodes the claims itself).
+            let key = parse_jwk(jwk).map_err(DpopError::Key)?;
+            if !key.algorithms.contains(&alg) {
+                return Err(DpopError::Key("the key does not fit the algorithm"));
+            }
+            let mut validation = Validation::new(alg);
+            validation.algorithms = vec![alg];
+            validation.validate_exp = false;
+            validation.validate_nbf = false;
+            validation.validate_aud = false;
+            validation.required_spec_claims.clear();
+            jsonwebtoken::decode::<Map<String, Value>>(proof, &key.decoding, &validation)
+                .map_err(|_| DpopError::Signature)?
+                .claims
+        }
+    };
     let text = |name: &'static str| -> Result<String, DpopError> {
         claims
             .get(name)
@@ -112,6 +118,70 @@ pub(crate) fn verify_signature(proof: &str, allowed: &[Algorithm]) -> Result<Pro
         iat,
         ath,
     })
+}
+
+/// Verifies an ES256, ES384 or EdDSA signature with aws-lc directly (the common DPoP keys;
+/// going through jsonwebtoken would decode the header and claims a second time). `Ok(None)`
+/// for other algorithms.
+fn verify_ec_or_ed(
+    alg: Algorithm,
+    jwk: &Map<String, Value>,
+    signing_input: &str,
+    signature: &str,
+) -> Result<Option<()>, DpopError> {
+    use aws_lc_rs::signature::{
+        ECDSA_P256_SHA256_FIXED, ECDSA_P384_SHA384_FIXED, ED25519, UnparsedPublicKey,
+        VerificationAlgorithm,
+    };
+    let member = |name: &'static str| -> Result<Vec<u8>, DpopError> {
+        jwk.get(name)
+            .and_then(Value::as_str)
+            .and_then(|v| URL_SAFE_NO_PAD.decode(v).ok())
+            .ok_or(DpopError::Key("a key member is missing or not base64url"))
+    };
+    let kty = jwk.get("kty").and_then(Value::as_str);
+    let crv = jwk.get("crv").and_then(Value::as_str);
+    let (verifier, key): (&'static dyn VerificationAlgorithm, Vec<u8>) = match alg {
+        Algorithm::ES256 | Algorithm::ES384 => {
+            let (want, size, verifier): (_, _, &'static dyn VerificationAlgorithm) =
+                if alg == Algorithm::ES256 {
+                    ("P-256", 32, &ECDSA_P256_SHA256_FIXED)
+                } else {
+                    ("P-384", 48, &ECDSA_P384_SHA384_FIXED)
+                };
+            if kty != Some("EC") || crv != Some(want) {
+                return Err(DpopError::Key("the key does not fit the algorithm"));
+            }
+            let (x, y) = (member("x")?, member("y")?);
+            if x.len() != size || y.len() != size {
+                return Err(DpopError::Key("bad EC coordinate length"));
+            }
+            // SEC1 uncompressed point: 0x04 || x || y.
+            let mut point = Vec::with_capacity(1 + 2 * size);
+            point.push(0x04);
+            point.extend_from_slice(&x);
+            point.extend_from_slice(&y);
+            (verifier, point)
+        }
+        Algorithm::EdDSA => {
+            if kty != Some("OKP") || crv != Some("Ed25519") {
+                return Err(DpopError::Key("the key does not fit the algorithm"));
+            }
+            let x = member("x")?;
+            if x.len() != 32 {
+                return Err(DpopError::Key("bad Ed25519 key length"));
+            }
+            (&ED25519, x)
+        }
+        _ => return Ok(None),
+    };
+    let signature = URL_SAFE_NO_PAD
+        .decode(signature)
+        .map_err(|_| DpopError::Signature)?;
+    UnparsedPublicKey::new(verifier, key)
+        .verify(signing_input.as_bytes(), &signature)
+        .map_err(|_| DpopError::Signature)?;
+    Ok(Some(()))
 }
 
 fn decode_object(part: &str) -> Result<Map<String, Value>, DpopError> {

@@ -230,3 +230,43 @@ fn rfc_7638_thumbprint_test_vector() {
         Some(key.thumbprint())
     );
 }
+
+#[tokio::test]
+async fn rsa_and_eddsa_proofs_verify_too() {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use smcp_test_support::issuer::SigningKey;
+
+    let verifier = DpopVerifier::new(DpopConfig::default());
+    for (key, alg) in [
+        (SigningKey::rsa("r"), jsonwebtoken::Algorithm::RS256),
+        (SigningKey::rsa("p"), jsonwebtoken::Algorithm::PS256),
+        (SigningKey::ed25519("e"), jsonwebtoken::Algorithm::EdDSA),
+    ] {
+        let mut jwk_object = key.jwk().as_object().unwrap().clone();
+        for member in ["kid", "use", "alg"] {
+            jwk_object.remove(member);
+        }
+        let jwk = Value::Object(jwk_object.clone());
+        let header = json!({"typ": "dpop+jwt", "alg": format!("{alg:?}"), "jwk": jwk});
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(claims(&format!("{alg:?}")).to_string())
+        );
+        let signature =
+            jsonwebtoken::crypto::sign(input.as_bytes(), &key.encoding_key(), alg).unwrap();
+        let proof = format!("{input}.{signature}");
+        assert_eq!(
+            check(&verifier, &proof).as_deref(),
+            Ok(thumbprint(&jwk_object).unwrap().as_str()),
+            "{alg:?}"
+        );
+        let tampered = format!("{input}x.{signature}");
+        assert_eq!(
+            check(&verifier, &tampered),
+            Err(DpopError::Signature),
+            "{alg:?}"
+        );
+    }
+}
