@@ -186,7 +186,7 @@ if [[ $criterion -eq 1 ]]; then
   log "criterion benches (short: 0.3 s warm-up, 1 s measurement, 20 samples each)"
   rm -rf "$target_dir/criterion"
   cargo bench --locked -q -p smcp-benches --bench route_lookup --bench token_validation \
-    --bench jsonrpc_envelope --bench sse_codec --bench policy -- --warm-up-time 0.3 --measurement-time 1 --sample-size 20 \
+    --bench jsonrpc_envelope --bench sse_codec --bench policy --bench dpop -- --warm-up-time 0.3 --measurement-time 1 --sample-size 20 \
     --noplot > "$out/logs/criterion.log" 2>&1 || skip "criterion" "cargo bench failed (see logs/criterion.log)"
 fi
 
