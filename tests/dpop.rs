@@ -35,6 +35,11 @@ const INITIALIZE: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","param
 /// smcp-server with `/v1/required` (`auth.dpop: required`) and `/v1/optional` (inheriting
 /// `oidc.dpop: optional`), both server-everything over stdio.
 async fn dpop_server(provider: &OidcProvider) -> SmcpServer {
+    dpop_server_with(provider, false).await
+}
+
+/// As [`dpop_server`], with server nonces (`oidc.dpop_nonce`) when `nonces`.
+async fn dpop_server_with(provider: &OidcProvider, nonces: bool) -> SmcpServer {
     let required = stdio_backend("required", "/v1/required", &everything_stdio())
         + "      auth:\n        dpop: required\n";
     let optional = stdio_backend("optional", "/v1/optional", &everything_stdio());
@@ -49,6 +54,7 @@ oidc:
   issuers: ["{issuer}"]
   audience: "urn:smcp:nobody"
   dpop: optional
+  dpop_nonce: {nonces}
   jwks_refresh_min_interval: "1s"
 mcp:
   backends:
@@ -199,17 +205,25 @@ async fn smcp_server_refuses_replays_other_urls_stolen_tokens_and_downgrades() {
         .text()
         .await
         .expect("metrics text");
-    // Accepted proofs: the real one and the thief's (a good proof of the wrong key, refused by
-    // the binding check after it).
-    assert_eq!(
-        metric(&metrics, r#"smcp_dpop_proofs_total{outcome="accepted"}"#),
-        2.0,
-        "{metrics}"
-    );
-    assert_eq!(
-        metric(&metrics, r#"smcp_dpop_proofs_total{outcome="replayed"}"#),
-        1.0
-    );
+    // The metrics recorder is the test process's, shared with the other tests here; only this
+    // test replays a proof, steals a token or sends a proof of the wrong key.
+    for (sample, want) in [
+        (r#"smcp_dpop_proofs_total{outcome="replayed"}"#, 1.0),
+        (
+            r#"smcp_auth_outcomes_total{backend="required",outcome="rejected",reason="dpop_key_mismatch"}"#,
+            1.0,
+        ),
+        (
+            r#"smcp_auth_outcomes_total{backend="optional",outcome="rejected",reason="dpop_bound_token_as_bearer"}"#,
+            1.0,
+        ),
+        (
+            r#"smcp_auth_outcomes_total{backend="required",outcome="rejected",reason="dpop_required"}"#,
+            1.0,
+        ),
+    ] {
+        assert_eq!(metric(&metrics, sample), want, "{sample}\n{metrics}");
+    }
     smcp.stop().await;
 }
 
@@ -288,4 +302,68 @@ async fn smcp_client_proves_every_request_in_both_modes_and_follows_the_idps_non
         assert!(!key.thumbprint().is_empty());
         smcp.stop().await;
     }
+}
+
+#[tokio::test]
+async fn server_nonces_are_handed_out_demanded_and_followed_by_smcp_client() {
+    let provider = spawn_oidc_provider().await;
+    let smcp = dpop_server_with(&provider, true).await;
+    let key = DpopKey::generate().expect("key");
+    let url = smcp.url("/v1/required");
+    let target = Url::parse(&url).expect("url");
+    let token = bound_token(&provider, &key, &url).await;
+    let dpop = format!("DPoP {token}");
+
+    // Without the nonce: 401 use_dpop_nonce and the nonce to use.
+    let first = initialize(
+        &url,
+        &dpop,
+        Some(&key.proof("POST", &target, Some(&token), None)),
+    )
+    .await;
+    let (status, challenge) = refusal(&first);
+    assert_eq!(status, 401);
+    assert!(
+        challenge.contains("error=\"use_dpop_nonce\""),
+        "{challenge}"
+    );
+    let nonce = first
+        .headers()
+        .get("dpop-nonce")
+        .and_then(|v| v.to_str().ok())
+        .expect("a DPoP-Nonce header")
+        .to_owned();
+    // With it: accepted.
+    let proof = key.proof("POST", &target, Some(&token), Some(&nonce));
+    assert_eq!(initialize(&url, &dpop, Some(&proof)).await.status(), 200);
+    // A made-up nonce is not one.
+    let forged = key.proof(
+        "POST",
+        &target,
+        Some(&token),
+        Some("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
+    );
+    let (status, challenge) = refusal(&initialize(&url, &dpop, Some(&forged)).await);
+    assert_eq!(status, 401);
+    assert!(challenge.contains("use_dpop_nonce"), "{challenge}");
+
+    // smcp-client learns the nonce from the first refusal and resends once.
+    let client = spawn_http_client(
+        &dpop_client_args(&provider, &smcp.url("/")),
+        &secret(&provider),
+    )
+    .await;
+    let out = run_py_client(driver_args(
+        &client.url("/v1/required"),
+        "streamable",
+        "basic",
+    ))
+    .await;
+    assert_eq!(
+        out["echo"],
+        "Echo: hello from py_client",
+        "{out}\n{}",
+        client.guard.logs()
+    );
+    smcp.stop().await;
 }

@@ -16,8 +16,14 @@
 //! the caller: validate the token first, then the proof, so only holders of a valid token can
 //! write into the replay cache.
 //!
+//! Server nonces (RFC 9449 §9, [`DpopConfig::nonces`]): the resource hands out a `DPoP-Nonce`
+//! and a proof must carry a current one, which limits pre-computed proofs to the nonce's life.
+//! Nonces are stateless: the time window (one minute) and an HMAC of it under a secret made at
+//! startup, so a nonce is valid in its window and the next, and costs no memory. Replicas each
+//! make their own secret: behind a load balancer, a client may be asked for a new nonce when it
+//! lands on another replica (smcp-client follows one such request per call).
+//!
 //! Not here: the HTTP side (which header, which URL, which challenge): that is the server's.
-//! Server-issued nonces (`DPoP-Nonce`) are not supported yet.
 //!
 //! Metrics: `smcp_dpop_proofs_total{outcome}` (`accepted` or a [`DpopError::kind`]),
 //! `smcp_dpop_replay_entries` (the replay cache's size).
@@ -78,6 +84,8 @@ pub struct DpopConfig {
     /// Most proofs remembered for replay detection. A full cache refuses new proofs
     /// ([`DpopError::ReplayCacheFull`]) rather than forget one that could still be replayed.
     pub replay_capacity: usize,
+    /// Demand a server nonce in every proof ([`DpopVerifier::nonce`] hands them out).
+    pub nonces: bool,
 }
 
 impl Default for DpopConfig {
@@ -95,6 +103,7 @@ impl Default for DpopConfig {
             max_age: Duration::from_secs(60),
             future_skew: Duration::from_secs(5),
             replay_capacity: 1_000_000,
+            nonces: false,
         }
     }
 }
@@ -148,6 +157,9 @@ pub enum DpopError {
     /// `Authorization: DPoP` without a `DPoP` header, or with several.
     #[error("exactly one DPoP proof header is required with the DPoP scheme")]
     MissingProof,
+    /// Server nonces are on and the proof has none, or an expired or foreign one.
+    #[error("the DPoP proof must carry the server's current nonce")]
+    UseNonce,
 }
 
 impl DpopError {
@@ -169,6 +181,7 @@ impl DpopError {
             DpopError::KeyMismatch => "key_mismatch",
             DpopError::BoundTokenAsBearer => "bound_token_as_bearer",
             DpopError::MissingProof => "missing_proof",
+            DpopError::UseNonce => "use_nonce",
         }
     }
 
@@ -191,6 +204,7 @@ impl DpopError {
             DpopError::KeyMismatch => "dpop_key_mismatch",
             DpopError::BoundTokenAsBearer => "dpop_bound_token_as_bearer",
             DpopError::MissingProof => "dpop_missing_proof",
+            DpopError::UseNonce => "dpop_use_nonce",
         }
     }
 
@@ -217,6 +231,7 @@ impl DpopError {
             DpopError::MissingProof => {
                 "exactly one DPoP proof header is required with the DPoP scheme"
             }
+            DpopError::UseNonce => "the DPoP proof must carry the server's current nonce",
         }
     }
 
@@ -227,6 +242,7 @@ impl DpopError {
             DpopError::UnboundToken | DpopError::KeyMismatch | DpopError::BoundTokenAsBearer => {
                 "invalid_token"
             }
+            DpopError::UseNonce => "use_dpop_nonce",
             _ => "invalid_dpop_proof",
         }
     }
@@ -255,6 +271,8 @@ pub struct ProofInput<'a> {
 pub struct DpopVerifier {
     config: DpopConfig,
     replay: Mutex<ReplayCache>,
+    /// The HMAC key of server nonces (random per verifier).
+    nonce_key: aws_lc_rs::hmac::Key,
 }
 
 impl std::fmt::Debug for DpopVerifier {
@@ -269,10 +287,47 @@ impl DpopVerifier {
     /// A verifier with an empty replay cache.
     pub fn new(config: DpopConfig) -> Self {
         let capacity = config.replay_capacity;
+        let mut secret = [0u8; 32];
+        // Without OS entropy the key is all zeros: nonces are then predictable, which only
+        // weakens the limit on pre-computed proofs, never the proof or binding checks.
+        let _ =
+            aws_lc_rs::rand::SecureRandom::fill(&aws_lc_rs::rand::SystemRandom::new(), &mut secret);
         DpopVerifier {
             config,
             replay: Mutex::new(ReplayCache::new(capacity)),
+            nonce_key: aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &secret),
         }
+    }
+
+    /// The nonce to hand out now (`DPoP-Nonce`), when server nonces are on.
+    pub fn nonce(&self) -> Option<String> {
+        self.config
+            .nonces
+            .then(|| self.nonce_for(window_of(unix_now())))
+    }
+
+    /// The nonce of time window `window`: the window and 16 bytes of its HMAC, base64url.
+    fn nonce_for(&self, window: u64) -> String {
+        let tag = aws_lc_rs::hmac::sign(&self.nonce_key, &window.to_be_bytes());
+        let mut bytes = window.to_be_bytes().to_vec();
+        bytes.extend_from_slice(&tag.as_ref()[..16]);
+        URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    /// Whether `nonce` is this verifier's, of the current window or the one before.
+    fn nonce_is_current(&self, nonce: &str, now_unix: u64) -> bool {
+        let Ok(bytes) = URL_SAFE_NO_PAD.decode(nonce) else {
+            return false;
+        };
+        let Some(window) = bytes
+            .get(..8)
+            .and_then(|b| <[u8; 8]>::try_from(b).ok())
+            .map(u64::from_be_bytes)
+        else {
+            return false;
+        };
+        let now = window_of(now_unix);
+        (window == now || window.saturating_add(1) == now) && self.nonce_for(window) == nonce
     }
 
     /// The allowed algorithms, space-separated: the `algs` of a `WWW-Authenticate: DPoP`
@@ -291,10 +346,7 @@ impl DpopVerifier {
     /// # Errors
     /// Why the proof is refused ([`DpopError`]).
     pub fn verify(&self, input: &ProofInput<'_>) -> Result<String, DpopError> {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        self.verify_at(input, now)
+        self.verify_at(input, unix_now())
     }
 
     /// Verifies `input` as if the wall clock said `now_unix` (tests, benchmarks).
@@ -327,6 +379,14 @@ impl DpopVerifier {
         if proof.ath.as_deref() != Some(access_token_hash(input.access_token).as_str()) {
             return Err(DpopError::TokenHash);
         }
+        if self.config.nonces
+            && !proof
+                .nonce
+                .as_deref()
+                .is_some_and(|nonce| self.nonce_is_current(nonce, now_unix))
+        {
+            return Err(DpopError::UseNonce);
+        }
         // Remembered for as long as any proof could still be accepted (one window for all,
         // so entries expire in the order they came).
         let remember_for = self.config.max_age + self.config.future_skew + Duration::from_secs(1);
@@ -336,6 +396,19 @@ impl DpopVerifier {
         metrics::gauge!("smcp_dpop_replay_entries").set(replay.len() as f64);
         Ok(proof.thumbprint)
     }
+}
+
+/// How long one server nonce window lasts (a nonce is good for its window and the next).
+const NONCE_WINDOW_SECS: u64 = 60;
+
+fn window_of(unix: u64) -> u64 {
+    unix / NONCE_WINDOW_SECS
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// `ath`: the base64url SHA-256 of the access token's ASCII (RFC 9449 §4.2).

@@ -31,6 +31,7 @@ pub(crate) struct Proof {
     pub(crate) htu: String,
     pub(crate) iat: u64,
     pub(crate) ath: Option<String>,
+    pub(crate) nonce: Option<String>,
 }
 
 /// Checks the header and the signature of `proof`, and reads its claims.
@@ -105,11 +106,13 @@ pub(crate) fn verify_signature(proof: &str, allowed: &[Algorithm]) -> Result<Pro
                 .or_else(|| iat.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64))
         })
         .ok_or(DpopError::Malformed("iat"))?;
-    let ath = match claims.get("ath") {
-        None => None,
-        Some(Value::String(ath)) => Some(ath.clone()),
-        Some(_) => return Err(DpopError::Malformed("ath")),
+    let optional_text = |name: &'static str| match claims.get(name) {
+        None => Ok(None),
+        Some(Value::String(text)) => Ok(Some(text.clone())),
+        Some(_) => Err(DpopError::Malformed(name)),
     };
+    let ath = optional_text("ath")?;
+    let nonce = optional_text("nonce")?;
     Ok(Proof {
         thumbprint,
         jti,
@@ -117,6 +120,7 @@ pub(crate) fn verify_signature(proof: &str, allowed: &[Algorithm]) -> Result<Pro
         htu: text("htu")?,
         iat,
         ath,
+        nonce,
     })
 }
 

@@ -270,3 +270,59 @@ async fn rsa_and_eddsa_proofs_verify_too() {
         );
     }
 }
+
+#[tokio::test]
+async fn server_nonces_are_demanded_and_expire() {
+    let key = DpopKey::generate().unwrap();
+    let verifier = DpopVerifier::new(DpopConfig {
+        nonces: true,
+        ..DpopConfig::default()
+    });
+    let other = DpopVerifier::new(DpopConfig {
+        nonces: true,
+        ..DpopConfig::default()
+    });
+    assert!(verifier.nonce().is_some());
+    let window = super::window_of(NOW);
+    let with_nonce = |jti: &str, nonce: Option<String>| {
+        let mut c = claims(jti);
+        if let Some(nonce) = nonce {
+            c["nonce"] = json!(nonce);
+        }
+        key.sign(&header(&key), &c)
+    };
+    assert_eq!(
+        check(&verifier, &with_nonce("n0", None)),
+        Err(DpopError::UseNonce)
+    );
+    assert_eq!(DpopError::UseNonce.oauth_error(), "use_dpop_nonce");
+    let current = verifier.nonce_for(window);
+    assert!(check(&verifier, &with_nonce("n1", Some(current))).is_ok());
+    // The window before is still good; two before, or another verifier's, are not.
+    assert!(
+        check(
+            &verifier,
+            &with_nonce("n2", Some(verifier.nonce_for(window - 1)))
+        )
+        .is_ok()
+    );
+    assert_eq!(
+        check(
+            &verifier,
+            &with_nonce("n3", Some(verifier.nonce_for(window - 2)))
+        ),
+        Err(DpopError::UseNonce)
+    );
+    assert_eq!(
+        check(&verifier, &with_nonce("n4", Some(other.nonce_for(window)))),
+        Err(DpopError::UseNonce)
+    );
+    assert_eq!(
+        check(&verifier, &with_nonce("n5", Some("garbage".into()))),
+        Err(DpopError::UseNonce)
+    );
+    // Without nonces on, a nonce in the proof is ignored.
+    let plain = DpopVerifier::new(DpopConfig::default());
+    assert!(plain.nonce().is_none());
+    assert!(check(&plain, &with_nonce("n6", Some("anything".into()))).is_ok());
+}

@@ -193,6 +193,7 @@ pub(crate) struct FileOidc {
     pub(crate) scope_hierarchy: Option<BTreeMap<String, Vec<String>>>,
     pub(crate) dpop: Option<String>,
     pub(crate) dpop_replay_cache_size: Option<Scalar>,
+    pub(crate) dpop_nonce: Option<Scalar>,
 }
 
 /// `tls:`

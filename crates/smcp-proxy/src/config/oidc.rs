@@ -29,6 +29,8 @@ pub struct OidcConfig {
     /// `oidc.dpop_replay_cache_size`: most DPoP proofs remembered against replay. Default
     /// 1,000,000.
     pub dpop_replay_cache_size: usize,
+    /// `oidc.dpop_nonce`: demand a server nonce (`DPoP-Nonce`) in every proof. Default false.
+    pub dpop_nonce: bool,
 }
 
 impl OidcConfig {

@@ -165,9 +165,13 @@ impl ServerAuth {
         count(backend, result.as_ref().map(|_| ()));
         result.map_err(|refusal| {
             log_refusal(backend, &refusal);
+            let nonce = (dpop_mode != DpopMode::Off)
+                .then(|| self.dpop.nonce())
+                .flatten();
             let dpop = DpopChallenge {
                 mode: dpop_mode,
                 algs: &self.dpop_algs,
+                nonce: nonce.as_deref(),
             };
             refusal.response_with(Some(&base.metadata_url(path)), Some(dpop))
         })

@@ -66,6 +66,7 @@ fn config_env_sets_every_scalar_key() {
         ("SMCP_PROXY_OIDC_SCOPES_SUPPORTED", "mcp:read,mcp:write"),
         ("SMCP_PROXY_OIDC_DPOP", "required"),
         ("SMCP_PROXY_OIDC_DPOP_REPLAY_CACHE_SIZE", "5000"),
+        ("SMCP_PROXY_OIDC_DPOP_NONCE", "true"),
         ("SMCP_PROXY_TLS_ENABLED", "true"),
         ("SMCP_PROXY_TLS_CERT_FILE", cert.as_str()),
         ("SMCP_PROXY_TLS_KEY_FILE", key.as_str()),
@@ -141,6 +142,7 @@ fn config_env_sets_every_scalar_key() {
     assert_eq!(config.oidc.scopes_supported, ["mcp:read", "mcp:write"]);
     assert_eq!(config.oidc.dpop, smcp_auth::dpop::DpopMode::Required);
     assert_eq!(config.oidc.dpop_replay_cache_size, 5000);
+    assert!(config.oidc.dpop_nonce);
     let tls = config.tls.as_ref().unwrap();
     assert_eq!(tls.cert_file, files.cert);
     assert_eq!(tls.key_file, files.key);

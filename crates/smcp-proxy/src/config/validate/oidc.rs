@@ -135,6 +135,12 @@ pub(super) fn oidc(report: &mut Report, file: &FileOidc, mode: AuthMode) -> Oidc
             1,
         ))
         .unwrap_or(usize::MAX),
+        dpop_nonce: super::fields::boolean(
+            report,
+            "oidc.dpop_nonce",
+            file.dpop_nonce.as_ref(),
+            false,
+        ),
     }
 }
 

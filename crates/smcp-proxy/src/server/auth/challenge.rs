@@ -52,6 +52,8 @@ pub(crate) struct DpopChallenge<'a> {
     pub(crate) mode: DpopMode,
     /// Space-separated JWS algorithm names.
     pub(crate) algs: &'a str,
+    /// The server nonce to hand out with a 401 (`DPoP-Nonce`), when nonces are on.
+    pub(crate) nonce: Option<&'a str>,
 }
 
 impl Refusal {
@@ -99,7 +101,17 @@ impl Refusal {
         metadata_url: Option<&str>,
         dpop: Option<DpopChallenge<'_>>,
     ) -> Response<Body> {
-        reply::error(&self.proxy_error(metadata_url, dpop))
+        let mut response = reply::error(&self.proxy_error(metadata_url, dpop));
+        if response.status() == StatusCode::UNAUTHORIZED
+            && let Some(nonce) = dpop
+                .and_then(|d| d.nonce)
+                .and_then(|n| HeaderValue::from_str(n).ok())
+        {
+            response
+                .headers_mut()
+                .insert(http::HeaderName::from_static("dpop-nonce"), nonce);
+        }
+        response
     }
 
     /// What this refusal is, in the terms of the one error mapping: the status class, the
@@ -340,6 +352,7 @@ mod tests {
         let dpop = DpopChallenge {
             mode,
             algs: "ES256 RS256",
+            nonce: None,
         };
         let response = refusal.response_with(Some(META), Some(dpop));
         let value = response

@@ -74,6 +74,7 @@ pub(crate) fn server_auth(
     let validator = Validator::new(validator_config, http);
     let dpop = DpopVerifier::new(DpopConfig {
         replay_capacity: oidc.dpop_replay_cache_size,
+        nonces: oidc.dpop_nonce,
         ..DpopConfig::default()
     });
     if start {
