@@ -44,9 +44,39 @@ fn dpop(c: &mut Criterion) {
             BatchSize::SmallInput,
         );
     });
+    // The floor: aws-lc's P-256 signature check alone, on the same proof's bytes.
+    let proof = key.proof("POST", &url, Some(TOKEN), None);
+    let (signing_input, signature) = proof.rsplit_once('.').unwrap_or_default();
+    let signature = base64_url(signature);
+    let public = public_point(key.public_jwk());
+    c.bench_function("dpop/p256_signature_check_alone", |b| {
+        b.iter(|| {
+            let key = aws_lc_rs::signature::UnparsedPublicKey::new(
+                &aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED,
+                &public,
+            );
+            black_box(key.verify(signing_input.as_bytes(), &signature).is_ok())
+        });
+    });
     c.bench_function("dpop/client_makes_an_es256_proof", |b| {
         b.iter(|| black_box(key.proof("POST", &url, Some(TOKEN), None)));
     });
+}
+
+fn base64_url(text: &str) -> Vec<u8> {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(text)
+        .unwrap_or_default()
+}
+
+/// The SEC1 uncompressed point of a P-256 public JWK.
+fn public_point(jwk: &serde_json::Value) -> Vec<u8> {
+    let coordinate = |name: &str| base64_url(jwk[name].as_str().unwrap_or_default());
+    let mut point = vec![0x04];
+    point.extend(coordinate("x"));
+    point.extend(coordinate("y"));
+    point
 }
 
 criterion_group!(benches, dpop);

@@ -206,13 +206,15 @@ smcp_config() { # FILE PORT AUTH [HTTP_URL]
     # The drain window after SIGTERM (the listener stays open that long): short, so that the
     # next row does not wait for it.
     echo "  shutdown_timeout: 1s"
-    if [[ "$auth" == oidc ]]; then
+    if [[ "$auth" == oidc || "$auth" == dpop ]]; then
       echo "auth:"
       echo "  mode: oidc"
       echo "oidc:"
       echo "  issuers: [\"$issuer_url\"]"
       echo "  audience: smcp-bench"
     fi
+    # DPoP required: every call carries a DPoP-bound token and a proof (issue 16).
+    [[ "$auth" == dpop ]] && echo "  dpop: required"
     if [[ "$auth" == governed ]]; then
       echo "audit:"
       echo "  enabled: true"
@@ -281,11 +283,13 @@ start_mcp_proxy() { # NAME CMD ARGS...; sets pid, port
 # The OIDC issuer (the project's test issuer) for the smcp-oidc rows: one RS256 key, one token.
 issuer_url=""
 token=""
+dpop_token=""
 start_issuer() {
   rm -f "$out/issuer.in"
   mkfifo "$out/issuer.in"
-  echo "issuer: $bin/bench-issuer --audience smcp-bench" >> "$out/commands.txt"
-  setsid "$bin/bench-issuer" --audience smcp-bench < "$out/issuer.in" > "$out/issuer.json" \
+  echo "issuer: $bin/bench-issuer --audience smcp-bench --dpop-key-out $out/dpop.pem" >> "$out/commands.txt"
+  setsid "$bin/bench-issuer" --audience smcp-bench --dpop-key-out "$out/dpop.pem" \
+    < "$out/issuer.in" > "$out/issuer.json" \
     2> "$out/logs/issuer.log" &
   issuer_pid=$!
   running+=("$issuer_pid")
@@ -299,6 +303,7 @@ start_issuer() {
   done
   [[ -n "$issuer_url" ]] || return 1
   token="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["token"])' "$out/issuer.json")"
+  dpop_token="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["dpop_token"])' "$out/issuer.json")"
 }
 
 # stdio_group GROUP PATH SESSIONS CONCURRENCY CMD...: raw floor, smcp (auth off, OIDC),
@@ -317,6 +322,16 @@ stdio_group() {
       -s "$s" -c "$c" "${common[@]}" --pid "$pid"
     stop "$pid"
   else skip "$group/smcp-oidc" "smcp-server with auth.mode oidc did not become ready (logs/$group-smcp-oidc.log)"; fi
+  # DPoP required, on the echo server only: the proofs are made before the run (DPOP_PROOFS,
+  # enough for the window at this machine's rates), so the load generator's signing does not
+  # take the cores from the proxy; the proxy checks each one in full.
+  if [[ "$path" == /v1/echo && -n "$dpop_token" ]]; then
+    if start_smcp "$group-smcp-oidc-dpop" dpop; then
+      SMCP_LOAD_TOKEN="$dpop_token" load "$group/smcp-oidc-dpop" http --url "http://127.0.0.1:$port$path/mcp" \
+        -s "$s" -c "$c" "${common[@]}" --pid "$pid" --dpop-key "$out/dpop.pem" --dpop-proofs "${DPOP_PROOFS:-300000}"
+      stop "$pid"
+    else skip "$group/smcp-oidc-dpop" "smcp-server with oidc.dpop required did not become ready (logs/$group-smcp-oidc-dpop.log)"; fi
+  fi
   # Governance on the echo server only (its policy names echo): policy, limits and audit.
   if [[ "$path" == /v1/echo ]]; then
     if start_smcp "$group-smcp-governed" governed; then

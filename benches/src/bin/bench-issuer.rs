@@ -1,7 +1,9 @@
 //! `bench-issuer`: the test OIDC issuer (`smcp_test_support::issuer`) on loopback for the
 //! comparison's OIDC rows. It serves discovery and JWKS for one key, prints one JSON line
 //! `{"issuer": ..., "jwks_uri": ..., "token": ...}` with a token for `--audience`, and serves
-//! until its standard input closes or it is killed.
+//! until its standard input closes or it is killed. With `--dpop-key-out FILE` it also makes a
+//! DPoP key (written there as PKCS#8 PEM) and prints `dpop_token`, the same token bound to it
+//! (`cnf.jkt`), for the DPoP rows.
 
 use clap::Parser;
 use serde_json::json;
@@ -22,6 +24,9 @@ struct Cli {
     /// Token lifetime in seconds.
     #[arg(long, default_value_t = 3600)]
     lifetime: u64,
+    /// Also make a DPoP key, write it here, and print a token bound to it.
+    #[arg(long)]
+    dpop_key_out: Option<std::path::PathBuf>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -41,10 +46,15 @@ fn main() -> anyhow::Result<()> {
         claims["exp"] = json!(unix_now() + cli.lifetime);
         claims["scope"] = json!("mcp:tools");
         let token = issuer.mint(&key, &claims);
-        println!(
-            "{}",
-            json!({"issuer": issuer.issuer(), "jwks_uri": issuer.jwks_uri(), "token": token})
-        );
+        let mut line =
+            json!({"issuer": issuer.issuer(), "jwks_uri": issuer.jwks_uri(), "token": token});
+        if let Some(path) = &cli.dpop_key_out {
+            let dpop = smcp_auth::token_source::DpopKey::generate()?;
+            std::fs::write(path, dpop.to_pem())?;
+            claims["cnf"] = json!({"jkt": dpop.thumbprint()});
+            line["dpop_token"] = json!(issuer.mint(&key, &claims));
+        }
+        println!("{line}");
         // Serve until stdin reaches EOF (the caller closed it or exited).
         let _ = tokio::task::spawn_blocking(|| {
             std::io::copy(&mut std::io::stdin(), &mut std::io::sink())

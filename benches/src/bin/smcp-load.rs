@@ -32,6 +32,14 @@ enum Mode {
         /// Bearer token sent on every request.
         #[arg(long, env = "SMCP_LOAD_TOKEN", hide_env_values = true)]
         token: Option<String>,
+        /// Send the token as a DPoP-bound one: `Authorization: DPoP` and a proof per request,
+        /// signed with this key (PKCS#8 PEM, P-256).
+        #[arg(long, env = "SMCP_LOAD_DPOP_KEY")]
+        dpop_key: Option<std::path::PathBuf>,
+        /// Proofs made before the run (the measured window then spends no client CPU on
+        /// them; once used up, each request signs its own).
+        #[arg(long, default_value_t = 0)]
+        dpop_proofs: usize,
         #[command(flatten)]
         load: LoadArgs,
     },
@@ -124,9 +132,29 @@ fn main() -> anyhow::Result<()> {
         usize,
         std::pin::Pin<Box<dyn Future<Output = anyhow::Result<Report>>>>,
     ) = match cli.mode {
-        Mode::Http { url, token, load } => (
+        Mode::Http {
+            url,
+            token,
+            dpop_key,
+            dpop_proofs,
+            load,
+        } => (
             load.threads,
-            Box::pin(load::http::run(load.config(), HttpTarget { url, token })),
+            Box::pin(load::http::run(
+                load.config(),
+                HttpTarget {
+                    url,
+                    token,
+                    dpop: match dpop_key {
+                        Some(path) => Some(load::http::DpopSigner::new(
+                            &std::fs::read(&path)
+                                .with_context(|| format!("cannot read {}", path.display()))?,
+                            dpop_proofs,
+                        )?),
+                        None => None,
+                    },
+                },
+            )),
         ),
         Mode::RawStdio { load, command } => (
             load.threads,

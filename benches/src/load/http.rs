@@ -6,11 +6,13 @@
 mod conn;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context as _, anyhow, bail};
 use bytes::Bytes;
 use http::{HeaderValue, Method, StatusCode, Uri};
+use smcp_auth::token_source::DpopKey;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
@@ -26,6 +28,52 @@ pub struct HttpTarget {
     pub url: Uri,
     /// A bearer token sent on every request.
     pub token: Option<String>,
+    /// Send `token` as a DPoP-bound token, with a proof per request.
+    pub dpop: Option<DpopSigner>,
+}
+
+/// The DPoP key of a load run and how many proofs to make before it.
+#[derive(Debug, Clone)]
+pub struct DpopSigner {
+    key: DpopKey,
+    prepared: usize,
+}
+
+impl DpopSigner {
+    /// A signer with the key in `pem` (PKCS#8, P-256) that makes `prepared` proofs up front.
+    ///
+    /// # Errors
+    /// When `pem` is not such a key.
+    pub fn new(pem: &[u8], prepared: usize) -> anyhow::Result<Self> {
+        Ok(DpopSigner {
+            key: DpopKey::from_pem(pem)?,
+            prepared,
+        })
+    }
+}
+
+/// Proofs for one endpoint: made before the run while they last, then one per request.
+struct Proofs {
+    key: DpopKey,
+    url: url::Url,
+    token: String,
+    prepared: Vec<HeaderValue>,
+    next: AtomicUsize,
+}
+
+impl Proofs {
+    fn for_request(&self, method: &Method) -> anyhow::Result<HeaderValue> {
+        if *method == Method::POST {
+            let i = self.next.fetch_add(1, Ordering::Relaxed);
+            if let Some(proof) = self.prepared.get(i) {
+                return Ok(proof.clone());
+            }
+        }
+        let proof = self
+            .key
+            .proof(method.as_str(), &self.url, Some(&self.token), None);
+        Ok(HeaderValue::from_str(&proof)?)
+    }
 }
 
 /// What every request of one session carries.
@@ -40,6 +88,7 @@ struct Endpoint {
     host: HeaderValue,
     path: String,
     authorization: Option<HeaderValue>,
+    dpop: Option<Proofs>,
 }
 
 /// Runs the load and returns the report.
@@ -114,15 +163,38 @@ fn endpoint(target: &HttpTarget) -> anyhow::Result<Endpoint> {
     let path = url
         .path_and_query()
         .map_or("/".to_owned(), |p| p.as_str().to_owned());
+    let scheme = if target.dpop.is_some() {
+        "DPoP"
+    } else {
+        "Bearer"
+    };
     let authorization = match &target.token {
-        Some(token) => Some(HeaderValue::from_str(&format!("Bearer {token}"))?),
+        Some(token) => Some(HeaderValue::from_str(&format!("{scheme} {token}"))?),
         None => None,
+    };
+    let dpop = match (&target.dpop, &target.token) {
+        (Some(signer), Some(token)) => {
+            let url = url::Url::parse(&url.to_string())?;
+            let prepared = (0..signer.prepared)
+                .map(|_| HeaderValue::from_str(&signer.key.proof("POST", &url, Some(token), None)))
+                .collect::<Result<Vec<_>, _>>()?;
+            Some(Proofs {
+                key: signer.key.clone(),
+                url,
+                token: token.clone(),
+                prepared,
+                next: AtomicUsize::new(0),
+            })
+        }
+        (Some(_), None) => bail!("--dpop-key needs --token"),
+        (None, _) => None,
     };
     Ok(Endpoint {
         addr: format!("{}:{port}", authority.host()),
         host: HeaderValue::from_str(authority.as_str())?,
         path,
         authorization,
+        dpop,
     })
 }
 
@@ -276,7 +348,7 @@ fn request(
     body: Bytes,
 ) -> anyhow::Result<http::Request<http_body_util::Full<Bytes>>> {
     let mut builder = http::Request::builder()
-        .method(method)
+        .method(method.clone())
         .uri(endpoint.path.as_str())
         .header(http::header::HOST, endpoint.host.clone())
         .header(http::header::CONTENT_TYPE, "application/json")
@@ -289,6 +361,9 @@ fn request(
     }
     if let Some(auth) = &endpoint.authorization {
         builder = builder.header(http::header::AUTHORIZATION, auth.clone());
+    }
+    if let Some(proofs) = &endpoint.dpop {
+        builder = builder.header("dpop", proofs.for_request(&method)?);
     }
     Ok(builder.body(http_body_util::Full::new(body))?)
 }
