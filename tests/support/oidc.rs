@@ -104,8 +104,12 @@ pub async fn spawn_oidc_provider() -> OidcProvider {
     spawn_oidc_provider_with(&[]).await
 }
 
+/// The environment variable that picks the profile of providers started without an explicit
+/// `--profile` (`strict` when unset).
+pub const PROFILE_ENV: &str = "SMCP_E2E_OIDC_PROFILE";
+
 /// Starts the provider with extra arguments (`--token-ttl SECONDS`, `--port N`,
-/// `--profile strict|permissive`).
+/// `--profile strict|permissive`; without `--profile`, the one [`PROFILE_ENV`] names).
 ///
 /// # Panics
 /// As [`spawn_oidc_provider`].
@@ -115,6 +119,12 @@ pub async fn spawn_oidc_provider_with(args: &[&str]) -> OidcProvider {
     cmd.arg(oidc_provider_script())
         .args(args)
         .current_dir(peers_dir());
+    // tests/run.sh runs the smcp-client suites a second time against the permissive profile.
+    if let Ok(profile) = std::env::var(PROFILE_ENV)
+        && !args.contains(&"--profile")
+    {
+        cmd.args(["--profile", &profile]);
+    }
     let guard = ChildGuard::spawn("oidc-provider", cmd)
         .unwrap_or_else(|e| panic!("cannot start oidc-provider: {e}"));
     let is_ready = |line: &crate::process::LogLine| {

@@ -131,6 +131,8 @@ pub(crate) fn backend_auth(
 
 #[cfg(test)]
 mod tests {
+    use smcp_auth::dpop::DpopMode;
+
     use super::{backend_auth, server_auth};
     use crate::config::Config;
 
@@ -156,6 +158,7 @@ mcp:
         required_scopes: ["mcp:tools"]
         required_claims:
           department: "eng"
+        dpop: required
       identity_headers:
         enabled: false
     - id: "local"
@@ -185,11 +188,13 @@ mcp:
         let web = backend_auth(Some(&server), &backends[0]).unwrap();
         assert_eq!(web.required_scopes(), ["mcp:tools"]);
         assert!(web.identity.is_none());
+        assert_eq!(web.dpop, DpopMode::Required);
         let local = backend_auth(Some(&server), &backends[1]).unwrap();
         assert!(
             local.identity.is_none(),
             "stdio backends send no identity headers"
         );
+        assert_eq!(local.dpop, DpopMode::Off, "oidc.dpop's default, inherited");
         assert!(backend_auth(Some(&server), &backends[2]).is_none());
         assert!(
             backend_auth(None, &backends[0]).is_none(),
@@ -201,6 +206,33 @@ mcp:
     async fn mode_none_builds_nothing() {
         let config = Config::from_yaml_str("mcp:\n  backends: []\n").unwrap();
         assert!(server_auth(&config, true).unwrap().is_none());
+    }
+
+    #[test]
+    fn dpop_settings_are_validated() {
+        let config = Config::from_yaml_str(&OIDC.replace(
+            "  scopes_supported: [\"mcp:tools\"]",
+            "  scopes_supported: [\"mcp:tools\"]\n  dpop: optional\n  dpop_nonce: true",
+        ))
+        .unwrap();
+        assert_eq!(config.oidc.dpop, DpopMode::Optional);
+        assert!(config.oidc.dpop_nonce);
+        assert_eq!(config.oidc.dpop_replay_cache_size, 1_000_000);
+        let error = Config::from_yaml_str(&OIDC.replace("dpop: required", "dpop: sometimes"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("mcp.backends[0].auth.dpop")
+                && error.contains("off, optional or required"),
+            "{error}"
+        );
+        let error = Config::from_yaml_str(&OIDC.replace(
+            "      auth:\n        mode: none",
+            "      auth:\n        mode: none\n        dpop: required",
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("public backend"), "{error}");
     }
 
     #[test]
