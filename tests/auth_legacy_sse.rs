@@ -145,14 +145,7 @@ async fn legacy_sse_sessions_are_bound_to_the_principal_that_opened_the_stream()
         .await
         .expect("Bob's GET");
     assert_eq!(reattach.status(), 404);
-    let metrics = http
-        .get(smcp.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = smcp.metrics().await;
     assert!(
         metrics.lines().any(|line| {
             line.starts_with("smcp_session_binding_refusals_total{")
@@ -267,14 +260,7 @@ async fn respelled_python_sdk_session_ids_are_refused() {
         let refused = post(token, query.clone()).await.expect("POST");
         assert_refused(refused, &query).await;
     }
-    let metrics = http
-        .get(smcp.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = smcp.metrics().await;
     for reason in ["foreign", "unknown", "ambiguous"] {
         assert!(
             metrics.lines().any(|line| {
@@ -340,14 +326,7 @@ async fn a_legacy_session_is_unknown_on_every_other_route() {
         }
         assert_refused(post.send().await.expect("POST"), &path).await;
     }
-    let metrics = http
-        .get(smcp.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = smcp.metrics().await;
     for backend in ["legacy2", "open"] {
         assert!(
             metrics.lines().any(|line| {

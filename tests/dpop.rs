@@ -197,14 +197,7 @@ async fn smcp_server_refuses_replays_other_urls_stolen_tokens_and_downgrades() {
         "{challenge}"
     );
 
-    let metrics = http()
-        .get(smcp.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("metrics text");
+    let metrics = smcp.metrics().await;
     // The metrics recorder is the test process's, shared with the other tests here; only this
     // test replays a proof, steals a token or sends a proof of the wrong key.
     for (sample, want) in [

@@ -312,14 +312,7 @@ async fn one_policy_decides_for_stdio_and_http_backends_with_step_up_and_hidden_
             "{metadata}"
         );
 
-        let metrics = http
-            .get(smcp.url("/metrics"))
-            .send()
-            .await
-            .expect("metrics")
-            .text()
-            .await
-            .expect("metrics text");
+        let metrics = smcp.metrics().await;
         for decision in ["allow", "step_up", "claims", "deny", "default_deny"] {
             let series = format!(
                 "smcp_policy_decisions_total{{backend=\"{backend}\",decision=\"{decision}\"}}"
@@ -430,14 +423,7 @@ async fn rate_limits_answer_429_per_caller_and_per_tool_on_both_backend_kinds() 
         .await;
         assert_eq!(theirs.status, 200, "{backend}: {}", theirs.message);
 
-        let metrics = http
-            .get(smcp.url("/metrics"))
-            .send()
-            .await
-            .expect("metrics")
-            .text()
-            .await
-            .expect("metrics text");
+        let metrics = smcp.metrics().await;
         for limit in ["tool", "principal"] {
             let series =
                 format!("smcp_rate_limited_total{{backend=\"{backend}\",limit=\"{limit}\"}}");

@@ -83,6 +83,25 @@ impl SmcpServer {
         format!("{scheme}://{}{path}", self.addr)
     }
 
+    /// Its `/metrics` page (Prometheus text). The recorder is the test process's: samples
+    /// include what other servers of the same test binary counted.
+    ///
+    /// # Panics
+    /// When the page cannot be fetched.
+    pub async fn metrics(&self) -> String {
+        reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .expect("reqwest client")
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics text")
+    }
+
     /// Begins draining without closing the listener (the binary's first SIGTERM): `/ready`
     /// answers 503 and new sessions are refused until `server.shutdown_timeout` has passed or
     /// [`SmcpServer::begin_stop`] is called.
