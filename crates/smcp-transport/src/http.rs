@@ -4,7 +4,7 @@
 //! One [`HttpBackend`] per configured `transport: http` backend holds its connection pools
 //! (HTTP/1.1 for `http://`, HTTP/2 or HTTP/1.1 by ALPN for `https://`; see `client`).
 //! [`HttpBackend::forward`] applies the header rules (hop-by-hop headers dropped both ways, the
-//! client's `Authorization` and identity headers removed, `Host` set to the backend's own
+//! client's `Authorization`, `DPoP` and identity headers removed, `Host` set to the backend's own
 //! authority, `X-Forwarded-*` overwritten, identity headers set), joins the routed path onto
 //! the backend URL's path, and sends the request with its body streamed. The backend's
 //! response, whatever its status, comes back with its body streamed frame by frame, so SSE

@@ -361,9 +361,13 @@ impl Upstream {
                 }
             }
             None => {
-                // auth-mode none: the application's own credentials, if any, pass through.
+                // auth-mode none: the application's own credentials (a DPoP proof included),
+                // if any, pass through.
                 if let Some(value) = head.headers.get(AUTHORIZATION) {
                     set_headers.insert(AUTHORIZATION, value.clone());
+                }
+                if let Some(value) = head.headers.get(DPOP) {
+                    set_headers.insert(DPOP, value.clone());
                 }
             }
         }

@@ -34,6 +34,9 @@ const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host")
 /// Forwarding headers the proxy owns besides the identity ones: set by it (`X-Forwarded-*`)
 /// or never passed on (`X-Real-IP`, which it does not set, and which would contradict
 /// `X-Forwarded-For`). Client headers with these names or their aliases are removed.
+/// The DPoP proof header (RFC 9449), a credential like `Authorization`.
+const DPOP: HeaderName = HeaderName::from_static("dpop");
+
 const OWNED_FORWARDING: [&str; 4] = [
     "x-forwarded-for",
     "x-forwarded-proto",
@@ -129,12 +132,18 @@ pub(super) fn prepare_request(
                 .any(|owned| same_folded(name.as_str(), owned.as_str()))
     };
     let untrusted = |name: &HeaderName| {
-        is_hop_by_hop(name) || name == AUTHORIZATION || name == FORWARDED || owned(name)
+        is_hop_by_hop(name)
+            || name == AUTHORIZATION
+            || name == DPOP
+            || name == FORWARDED
+            || owned(name)
     };
     if headers.keys().any(untrusted) {
         remove_hop_by_hop_present(headers);
-        // No token passthrough: the client's credentials are for the proxy, never the backend.
+        // No token passthrough: the client's credentials are for the proxy, never the backend
+        // (a DPoP proof included: it names the token and is only good at the proxy's URL).
         headers.remove(AUTHORIZATION);
+        headers.remove(DPOP);
         // The RFC 7239 form of the X-Forwarded-* headers set below: a client-sent one would
         // contradict them, so it is not trusted either.
         headers.remove(FORWARDED);

@@ -63,6 +63,7 @@ async fn request_and_response_header_rules() {
         .header("upgrade", "websocket")
         .header("proxy-authorization", "Basic abc")
         .header("authorization", "Bearer secret-token")
+        .header("dpop", "eyJ0eXAiOiJkcG9wK2p3dCJ9.e30.c2ln")
         .header("x-subject", "mallory")
         .header("x-email", "mallory@example.com")
         .header("x_subject", "mallory")
@@ -115,6 +116,7 @@ async fn request_and_response_header_rules() {
         "upgrade",
         "proxy-authorization",
         "authorization",
+        "dpop",
         "x-email",
         "forwarded",
         "x_subject",
