@@ -18,7 +18,8 @@
 mod client_fixture;
 
 use client_fixture::{
-    host_launches_client, http, metric, spawn_http_client, stdio_backend, wait_ready,
+    client_command, host_launches_client, http, metric, spawn_http_client, stdio_backend,
+    wait_ready,
 };
 use serde_json::Value;
 use smcp_auth::token_source::DpopKey;
@@ -292,7 +293,18 @@ async fn smcp_client_proves_every_request_in_both_modes_and_follows_the_idps_non
             "nonce {nonce}: {out}"
         );
         let key = DpopKey::load_or_create(&key_file).expect("the key file smcp-client wrote");
-        assert!(!key.thumbprint().is_empty());
+        // `check` with the same key file shows the binding to that key, and passes.
+        args.insert(0, "check".to_owned());
+        let output = client_command(&args, &secret(&provider))
+            .output()
+            .await
+            .expect("check");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert_eq!(output.status.code(), Some(0), "{stdout}");
+        assert!(
+            stdout.contains(&format!("token binding: DPoP, key {}", key.thumbprint())),
+            "{stdout}"
+        );
         smcp.stop().await;
     }
 }

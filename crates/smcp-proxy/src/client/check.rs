@@ -148,6 +148,22 @@ fn describe_token(token: &AccessToken, report: &mut CheckReport) {
         .or_else(|| token.scope().map(str::to_owned))
         .unwrap_or_else(|| "-".into());
     report.line(format!("token scopes:  {scopes}"));
+    match claims["cnf"]["jkt"].as_str() {
+        Some(jkt) if token.is_dpop_bound() => {
+            report.line(format!("token binding: DPoP, key {jkt}"));
+        }
+        Some(_) => report.warnings.push(
+            "the token is DPoP-bound, but the identity provider called it a Bearer token: the \
+             server will refuse it as Bearer (run with --oidc-dpop)"
+                .into(),
+        ),
+        None if token.is_dpop_bound() => report.warnings.push(
+            "the identity provider called the token DPoP but it names no key (cnf.jkt): the \
+             server will refuse it"
+                .into(),
+        ),
+        None => {}
+    }
     if let Some(exp) = claims["exp"].as_u64() {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
