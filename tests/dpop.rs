@@ -372,3 +372,26 @@ async fn server_nonces_are_handed_out_demanded_and_followed_by_smcp_client() {
     );
     smcp.stop().await;
 }
+
+#[tokio::test]
+async fn smcp_client_with_an_eddsa_key() {
+    let provider = spawn_oidc_provider().await;
+    let smcp = dpop_server(&provider).await;
+    let mut args = dpop_client_args(&provider, &smcp.url("/"));
+    args.extend(["--oidc-dpop-alg".to_owned(), "EdDSA".to_owned()]);
+    let client = spawn_http_client(&args, &secret(&provider)).await;
+    let out = run_py_client(driver_args(
+        &client.url("/v1/required"),
+        "streamable",
+        "basic",
+    ))
+    .await;
+    assert_eq!(
+        out["echo"],
+        "Echo: hello from py_client",
+        "{out}\n{}",
+        client.guard.logs()
+    );
+    // The backend takes DPoP-bound tokens only: the echo answered is the proof.
+    smcp.stop().await;
+}

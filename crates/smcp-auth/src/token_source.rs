@@ -66,7 +66,7 @@ use access_token::unverified_claims;
 pub use access_token::{AccessToken, Secret};
 pub use assertion::{AssertionKey, AssertionKeyError};
 pub use challenge::BearerChallenge;
-pub use dpop_key::{DpopKey, DpopKeyError};
+pub use dpop_key::{DpopAlgorithm, DpopKey, DpopKeyError};
 pub use endpoint::{ProtectedResource, TokenEndpointInfo, protected_resource, resource_covers};
 pub use error::TokenError;
 pub use per_resource::{MAX_RESOURCES, ResourceTokens};

@@ -326,3 +326,17 @@ async fn server_nonces_are_demanded_and_expire() {
     assert!(plain.nonce().is_none());
     assert!(check(&plain, &with_nonce("n6", Some("anything".into()))).is_ok());
 }
+
+#[tokio::test]
+async fn an_eddsa_client_key_makes_proofs_the_server_accepts() {
+    let key = DpopKey::generate_with(crate::token_source::DpopAlgorithm::EdDsa).unwrap();
+    let verifier = DpopVerifier::new(DpopConfig::default());
+    let proof = key.proof("POST", &url(), Some(TOKEN), None);
+    let result = verifier.verify(&ProofInput {
+        proof: &proof,
+        method: "POST",
+        url: &url(),
+        access_token: TOKEN,
+    });
+    assert_eq!(result.as_deref(), Ok(key.thumbprint()));
+}

@@ -1,9 +1,11 @@
-//! The client's DPoP key (RFC 9449): a P-256 key pair that signs one proof per HTTP request,
-//! so the tokens bound to it are useless to anyone without it.
+//! The client's DPoP key (RFC 9449): a P-256 (ES256, the default) or Ed25519 (EdDSA) key pair
+//! that signs one proof per HTTP request, so the tokens bound to it are useless to anyone
+//! without it. EdDSA proofs cost a server about half as much to check; not every identity
+//! provider accepts them (`dpop_signing_alg_values_supported` in its metadata says).
 //!
 //! Generated at startup, or read from (and, the first time, written to) a PKCS#8 PEM file so
 //! that tokens survive a restart. Each proof is a compact JWS `ES256` with `typ: dpop+jwt`, the
-//! public key as `jwk`, and claims `jti` (128 random bits), `htm`, `htu`, `iat`, plus `ath`
+//! public key as `jwk` (`alg` ES256 or EdDSA), and claims `jti` (128 random bits), `htm`, `htu`, `iat`, plus `ath`
 //! (the access token's hash) on resource requests and `nonce` when a server asked for one.
 
 use std::path::Path;
@@ -11,7 +13,9 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
-use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+use aws_lc_rs::signature::{
+    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair,
+};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde_json::{Value, json};
@@ -20,8 +24,8 @@ use sha2::{Digest, Sha256};
 /// Why a DPoP key could not be made or read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DpopKeyError {
-    /// The file is not a PKCS#8 PEM EC P-256 private key.
-    #[error("not a PKCS#8 PEM EC P-256 private key")]
+    /// The file is not a PKCS#8 PEM EC P-256 or Ed25519 private key.
+    #[error("not a PKCS#8 PEM EC P-256 or Ed25519 private key")]
     Unreadable,
     /// The file could not be read or written.
     #[error("{0}")]
@@ -31,6 +35,43 @@ pub enum DpopKeyError {
     Generate,
 }
 
+/// The signature algorithm of a DPoP key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DpopAlgorithm {
+    /// ECDSA P-256 with SHA-256: every DPoP implementation supports it.
+    #[default]
+    Es256,
+    /// Ed25519.
+    EdDsa,
+}
+
+impl DpopAlgorithm {
+    /// The JWS name (`ES256`, `EdDSA`).
+    pub fn name(self) -> &'static str {
+        match self {
+            DpopAlgorithm::Es256 => "ES256",
+            DpopAlgorithm::EdDsa => "EdDSA",
+        }
+    }
+}
+
+impl std::str::FromStr for DpopAlgorithm {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "ES256" => Ok(DpopAlgorithm::Es256),
+            "EdDSA" => Ok(DpopAlgorithm::EdDsa),
+            other => Err(format!("must be ES256 or EdDSA (got {other:?})")),
+        }
+    }
+}
+
+enum Pair {
+    P256(EcdsaKeyPair),
+    Ed25519(Ed25519KeyPair),
+}
+
 /// A DPoP signing key; cheap to clone.
 #[derive(Clone)]
 pub struct DpopKey {
@@ -38,7 +79,7 @@ pub struct DpopKey {
 }
 
 struct Inner {
-    pair: EcdsaKeyPair,
+    pair: Pair,
     pkcs8: Vec<u8>,
     /// The public JWK, serialized once.
     jwk: Value,
@@ -54,30 +95,53 @@ impl std::fmt::Debug for DpopKey {
 }
 
 impl DpopKey {
-    /// A fresh key.
+    /// A fresh P-256 (ES256) key.
     ///
     /// # Errors
     /// [`DpopKeyError::Generate`] when the system random generator fails.
     pub fn generate() -> Result<Self, DpopKeyError> {
-        let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING)
-            .map_err(|_| DpopKeyError::Generate)?;
-        let pkcs8 = pair
-            .to_pkcs8v1()
-            .map_err(|_| DpopKeyError::Generate)?
-            .as_ref()
-            .to_vec();
+        Self::generate_with(DpopAlgorithm::Es256)
+    }
+
+    /// A fresh key for `algorithm`.
+    ///
+    /// # Errors
+    /// [`DpopKeyError::Generate`] when the system random generator fails.
+    pub fn generate_with(algorithm: DpopAlgorithm) -> Result<Self, DpopKeyError> {
+        let pkcs8 = match algorithm {
+            DpopAlgorithm::Es256 => EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING)
+                .and_then(|pair| pair.to_pkcs8v1())
+                .map(|doc| doc.as_ref().to_vec()),
+            DpopAlgorithm::EdDsa => Ed25519KeyPair::generate()
+                .and_then(|pair| pair.to_pkcs8v1())
+                .map(|doc| doc.as_ref().to_vec()),
+        }
+        .map_err(|_| DpopKeyError::Generate)?;
         Self::from_pkcs8(&pkcs8)
     }
 
-    /// The key in `path`; when there is no such file, a fresh key written there (mode 0600).
+    /// The key in `path` (P-256 when a new one is made there; see
+    /// [`load_or_create_with`](Self::load_or_create_with)).
     ///
     /// # Errors
-    /// The file is unreadable, not a P-256 PKCS#8 PEM key, or cannot be written.
+    /// As [`load_or_create_with`](Self::load_or_create_with).
     pub fn load_or_create(path: &Path) -> Result<Self, DpopKeyError> {
+        Self::load_or_create_with(path, DpopAlgorithm::Es256)
+    }
+
+    /// The key in `path`, whatever its algorithm; when there is no such file, a fresh key for
+    /// `algorithm` written there (mode 0600).
+    ///
+    /// # Errors
+    /// The file is unreadable, not a P-256 or Ed25519 PKCS#8 PEM key, or cannot be written.
+    pub fn load_or_create_with(
+        path: &Path,
+        algorithm: DpopAlgorithm,
+    ) -> Result<Self, DpopKeyError> {
         match std::fs::read(path) {
             Ok(pem) => Self::from_pem(&pem),
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-                let key = Self::generate()?;
+                let key = Self::generate_with(algorithm)?;
                 write_private(path, key.to_pem().as_bytes()).map_err(|e| {
                     DpopKeyError::Io(format!("cannot write {}: {e}", path.display()))
                 })?;
@@ -111,26 +175,45 @@ impl DpopKey {
     }
 
     fn from_pkcs8(pkcs8: &[u8]) -> Result<Self, DpopKeyError> {
-        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8)
-            .map_err(|_| DpopKeyError::Unreadable)?;
-        // SEC1 uncompressed point: 0x04 || x || y.
-        let point = pair.public_key().as_ref();
-        if point.len() != 65 {
-            return Err(DpopKeyError::Unreadable);
-        }
-        let x = URL_SAFE_NO_PAD.encode(&point[1..33]);
-        let y = URL_SAFE_NO_PAD.encode(&point[33..65]);
-        // RFC 7638: the required members in lexicographic order, no whitespace.
-        let canonical = format!(r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#);
+        // RFC 7638: the thumbprint is over the required members in lexicographic order, with
+        // no whitespace.
+        let (pair, jwk, canonical) =
+            if let Ok(pair) = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8) {
+                // SEC1 uncompressed point: 0x04 || x || y.
+                let point = pair.public_key().as_ref();
+                if point.len() != 65 {
+                    return Err(DpopKeyError::Unreadable);
+                }
+                let x = URL_SAFE_NO_PAD.encode(&point[1..33]);
+                let y = URL_SAFE_NO_PAD.encode(&point[33..65]);
+                let canonical = format!(r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#);
+                let jwk = json!({"kty": "EC", "crv": "P-256", "x": x, "y": y});
+                (Pair::P256(pair), jwk, canonical)
+            } else if let Ok(pair) = Ed25519KeyPair::from_pkcs8_maybe_unchecked(pkcs8) {
+                let x = URL_SAFE_NO_PAD.encode(pair.public_key().as_ref());
+                let canonical = format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}"#);
+                let jwk = json!({"kty": "OKP", "crv": "Ed25519", "x": x});
+                (Pair::Ed25519(pair), jwk, canonical)
+            } else {
+                return Err(DpopKeyError::Unreadable);
+            };
         let thumbprint = URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()));
         Ok(DpopKey {
             inner: Arc::new(Inner {
                 pair,
                 pkcs8: pkcs8.to_vec(),
-                jwk: json!({"kty": "EC", "crv": "P-256", "x": x, "y": y}),
+                jwk,
                 thumbprint,
             }),
         })
+    }
+
+    /// The key's algorithm.
+    pub fn algorithm(&self) -> DpopAlgorithm {
+        match self.inner.pair {
+            Pair::P256(_) => DpopAlgorithm::Es256,
+            Pair::Ed25519(_) => DpopAlgorithm::EdDsa,
+        }
     }
 
     /// The private key as PKCS#8 PEM.
@@ -181,7 +264,8 @@ impl DpopKey {
         if let Some(nonce) = nonce {
             claims["nonce"] = json!(nonce);
         }
-        let header = json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": self.inner.jwk});
+        let header =
+            json!({"typ": "dpop+jwt", "alg": self.algorithm().name(), "jwk": self.inner.jwk});
         self.sign(&header, &claims)
     }
 
@@ -192,16 +276,17 @@ impl DpopKey {
             URL_SAFE_NO_PAD.encode(header.to_string()),
             URL_SAFE_NO_PAD.encode(claims.to_string())
         );
-        let signature = self
-            .inner
-            .pair
-            .sign(&SystemRandom::new(), input.as_bytes())
-            .map(|s| URL_SAFE_NO_PAD.encode(s.as_ref()))
-            .unwrap_or_default();
+        let signature = match &self.inner.pair {
+            Pair::P256(pair) => pair
+                .sign(&SystemRandom::new(), input.as_bytes())
+                .map(|s| URL_SAFE_NO_PAD.encode(s.as_ref()))
+                .unwrap_or_default(),
+            Pair::Ed25519(pair) => URL_SAFE_NO_PAD.encode(pair.sign(input.as_bytes()).as_ref()),
+        };
         format!("{input}.{signature}")
     }
 
-    /// The public JWK (`kty`, `crv`, `x`, `y`).
+    /// The public JWK (`kty`, `crv`, `x`, and `y` for P-256).
     pub fn public_jwk(&self) -> &Value {
         &self.inner.jwk
     }
@@ -237,6 +322,10 @@ mod tests {
             DpopKey::from_pem(b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
                 .is_err()
         );
+        let ed = DpopKey::generate_with(super::DpopAlgorithm::EdDsa).unwrap();
+        let ed_again = DpopKey::from_pem(ed.to_pem().as_bytes()).unwrap();
+        assert_eq!(ed_again.algorithm(), super::DpopAlgorithm::EdDsa);
+        assert_eq!(ed.thumbprint(), ed_again.thumbprint());
 
         let dir = tempfile_dir();
         let path = dir.join("dpop.pem");

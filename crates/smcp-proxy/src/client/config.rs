@@ -11,7 +11,7 @@ mod parse;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use smcp_auth::token_source::{AssertionKey, ClientAuth, DpopKey, Secret};
+use smcp_auth::token_source::{AssertionKey, ClientAuth, DpopAlgorithm, DpopKey, Secret};
 use smcp_transport::http::TrustedCas;
 use url::Url;
 
@@ -379,17 +379,45 @@ fn oidc_config(p: &mut Problems<'_, '_>) -> Option<OidcClientConfig> {
 /// `--oidc-dpop` with `--oidc-dpop-key-file` (loaded, or created when missing) or a new key.
 fn dpop_key(p: &mut Problems<'_, '_>) -> Option<DpopKey> {
     let file = p.path("oidc-dpop-key-file");
+    let alg_given = p.sources().is_given("oidc-dpop-alg");
     if !p.switch("oidc-dpop").unwrap_or(false) {
         if file.is_some() {
             p.problem("oidc-dpop-key-file", "needs --oidc-dpop");
         }
+        if alg_given {
+            p.problem("oidc-dpop-alg", "needs --oidc-dpop");
+        }
         return None;
     }
+    let algorithm = match p
+        .string("oidc-dpop-alg")
+        .unwrap_or_else(|| "ES256".into())
+        .parse::<DpopAlgorithm>()
+    {
+        Ok(algorithm) => algorithm,
+        Err(problem) => {
+            p.problem("oidc-dpop-alg", &problem);
+            return None;
+        }
+    };
     let key = match &file {
-        Some(path) => DpopKey::load_or_create(path).map_err(|e| format!("{}: {e}", path.display())),
-        None => DpopKey::generate().map_err(|e| e.to_string()),
+        Some(path) => DpopKey::load_or_create_with(path, algorithm)
+            .map_err(|e| format!("{}: {e}", path.display())),
+        None => DpopKey::generate_with(algorithm).map_err(|e| e.to_string()),
     };
     match key {
+        // A key file decides its own algorithm; asking for another one is a mistake to name.
+        Ok(key) if alg_given && key.algorithm() != algorithm => {
+            p.problem(
+                "oidc-dpop-alg",
+                &format!(
+                    "is {}, but the key in --oidc-dpop-key-file is {}",
+                    algorithm.name(),
+                    key.algorithm().name()
+                ),
+            );
+            None
+        }
         Ok(key) => Some(key),
         Err(problem) => {
             p.problem("oidc-dpop-key-file", &problem);

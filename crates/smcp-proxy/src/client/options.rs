@@ -311,7 +311,14 @@ pub const OPTIONS: &[OptionSpec] = &[
         &["SMCP_OIDC_DPOP_KEY_FILE", "SMCP_CLIENT_OIDC_DPOP_KEY_FILE"],
         None,
         "PATH",
-        "The DPoP key (PKCS#8 PEM, EC P-256); created there (mode 0600) when missing (default: a new key per start)",
+        "The DPoP key (PKCS#8 PEM, EC P-256 or Ed25519); created there (mode 0600) when missing (default: a new key per start)",
+    ),
+    opt(
+        "oidc-dpop-alg",
+        &["SMCP_OIDC_DPOP_ALG", "SMCP_CLIENT_OIDC_DPOP_ALG"],
+        Some("ES256"),
+        "ALG",
+        "The algorithm of a new DPoP key: ES256 or EdDSA (cheaper for the server to check; the IdP must accept it)",
     ),
     opt(
         "oidc-cache-ttl",
