@@ -284,11 +284,13 @@ start_mcp_proxy() { # NAME CMD ARGS...; sets pid, port
 issuer_url=""
 token=""
 dpop_token=""
+dpop_eddsa_token=""
 start_issuer() {
   rm -f "$out/issuer.in"
   mkfifo "$out/issuer.in"
-  echo "issuer: $bin/bench-issuer --audience smcp-bench --dpop-key-out $out/dpop.pem" >> "$out/commands.txt"
+  echo "issuer: $bin/bench-issuer --audience smcp-bench --dpop-key-out $out/dpop.pem --dpop-eddsa-key-out $out/dpop-eddsa.pem" >> "$out/commands.txt"
   setsid "$bin/bench-issuer" --audience smcp-bench --dpop-key-out "$out/dpop.pem" \
+    --dpop-eddsa-key-out "$out/dpop-eddsa.pem" \
     < "$out/issuer.in" > "$out/issuer.json" \
     2> "$out/logs/issuer.log" &
   issuer_pid=$!
@@ -304,6 +306,7 @@ start_issuer() {
   [[ -n "$issuer_url" ]] || return 1
   token="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["token"])' "$out/issuer.json")"
   dpop_token="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["dpop_token"])' "$out/issuer.json")"
+  dpop_eddsa_token="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["dpop_eddsa_token"])' "$out/issuer.json")"
 }
 
 # stdio_group GROUP PATH SESSIONS CONCURRENCY CMD...: raw floor, smcp (auth off, OIDC),
@@ -331,6 +334,12 @@ stdio_group() {
         -s "$s" -c "$c" "${common[@]}" --pid "$pid" --dpop-key "$out/dpop.pem" --dpop-proofs "${DPOP_PROOFS:-300000}"
       stop "$pid"
     else skip "$group/smcp-oidc-dpop" "smcp-server with oidc.dpop required did not become ready (logs/$group-smcp-oidc-dpop.log)"; fi
+    # The same with EdDSA proofs (smcp-client --oidc-dpop-alg EdDSA).
+    if start_smcp "$group-smcp-oidc-dpop-eddsa" dpop; then
+      SMCP_LOAD_TOKEN="$dpop_eddsa_token" load "$group/smcp-oidc-dpop-eddsa" http --url "http://127.0.0.1:$port$path/mcp" \
+        -s "$s" -c "$c" "${common[@]}" --pid "$pid" --dpop-key "$out/dpop-eddsa.pem" --dpop-proofs "${DPOP_PROOFS:-300000}"
+      stop "$pid"
+    else skip "$group/smcp-oidc-dpop-eddsa" "smcp-server with oidc.dpop required did not become ready (logs/$group-smcp-oidc-dpop-eddsa.log)"; fi
   fi
   # Governance on the echo server only (its policy names echo): policy, limits and audit.
   if [[ "$path" == /v1/echo ]]; then

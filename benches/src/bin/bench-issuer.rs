@@ -24,9 +24,12 @@ struct Cli {
     /// Token lifetime in seconds.
     #[arg(long, default_value_t = 3600)]
     lifetime: u64,
-    /// Also make a DPoP key, write it here, and print a token bound to it.
+    /// Also make a DPoP key (P-256), write it here, and print `dpop_token`, bound to it.
     #[arg(long)]
     dpop_key_out: Option<std::path::PathBuf>,
+    /// The same with an Ed25519 key: `dpop_eddsa_token`.
+    #[arg(long)]
+    dpop_eddsa_key_out: Option<std::path::PathBuf>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -48,11 +51,21 @@ fn main() -> anyhow::Result<()> {
         let token = issuer.mint(&key, &claims);
         let mut line =
             json!({"issuer": issuer.issuer(), "jwks_uri": issuer.jwks_uri(), "token": token});
-        if let Some(path) = &cli.dpop_key_out {
-            let dpop = smcp_auth::token_source::DpopKey::generate()?;
-            std::fs::write(path, dpop.to_pem())?;
-            claims["cnf"] = json!({"jkt": dpop.thumbprint()});
-            line["dpop_token"] = json!(issuer.mint(&key, &claims));
+        use smcp_auth::token_source::{DpopAlgorithm, DpopKey};
+        for (path, algorithm, field) in [
+            (&cli.dpop_key_out, DpopAlgorithm::Es256, "dpop_token"),
+            (
+                &cli.dpop_eddsa_key_out,
+                DpopAlgorithm::EdDsa,
+                "dpop_eddsa_token",
+            ),
+        ] {
+            if let Some(path) = path {
+                let dpop = DpopKey::generate_with(algorithm)?;
+                std::fs::write(path, dpop.to_pem())?;
+                claims["cnf"] = json!({"jkt": dpop.thumbprint()});
+                line[field] = json!(issuer.mint(&key, &claims));
+            }
         }
         println!("{line}");
         // Serve until stdin reaches EOF (the caller closed it or exited).

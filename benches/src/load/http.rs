@@ -40,7 +40,8 @@ pub struct DpopSigner {
 }
 
 impl DpopSigner {
-    /// A signer with the key in `pem` (PKCS#8, P-256) that makes `prepared` proofs up front.
+    /// A signer with the key in `pem` (PKCS#8, P-256 or Ed25519) that makes `prepared` proofs
+    /// up front.
     ///
     /// # Errors
     /// When `pem` is not such a key.
