@@ -92,6 +92,23 @@ impl HttpClient {
     }
 }
 
+/// Asserts that the everything backend's echo answers through `client` at `path` (the Python
+/// SDK's basic scenario), with the client's logs in the failure message.
+pub(crate) async fn echo_through(client: &HttpClient, path: &str) {
+    let out = smcp_e2e::run_py_client(smcp_e2e::expect::driver_args(
+        &client.url(path),
+        "streamable",
+        "basic",
+    ))
+    .await;
+    assert_eq!(
+        out["echo"],
+        "Echo: hello from py_client",
+        "{path}: {out}\n{}",
+        client.guard.logs()
+    );
+}
+
 /// Starts `smcp-client http --port 0 -f json <args>` and waits for its listening line.
 pub(crate) async fn spawn_http_client(args: &[String], env: &[(String, String)]) -> HttpClient {
     let mut all = vec![

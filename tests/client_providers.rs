@@ -24,11 +24,10 @@
 mod client_fixture;
 
 use client_fixture::{
-    HttpClient, client_command, host_launches_client, http, metric, spawn_http_client,
+    client_command, echo_through, host_launches_client, http, metric, spawn_http_client,
     stdio_backend, wait_ready,
 };
 use serde_json::Value;
-use smcp_e2e::expect::driver_args;
 use smcp_e2e::oidc::RS256_CLIENT;
 use smcp_e2e::{
     OidcProvider, ProviderProfile, SmcpServer, everything_stdio, run_py_client,
@@ -100,17 +99,6 @@ fn go_readme_env(
         env.push(("SMCP_OIDC_SCOPES", scopes.to_owned()));
     }
     env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
-}
-
-/// The everything backend's echo through `client` at `path`.
-async fn echo_through(client: &HttpClient, path: &str) {
-    let out = run_py_client(driver_args(&client.url(path), "streamable", "basic")).await;
-    assert_eq!(
-        out["echo"],
-        "Echo: hello from py_client",
-        "{path}: {out}\n{}",
-        client.guard.logs()
-    );
 }
 
 /// `smcp-client check` with `env`: its exit code and stdout.

@@ -18,12 +18,11 @@
 mod client_fixture;
 
 use client_fixture::{
-    client_command, host_launches_client, http, metric, spawn_http_client, stdio_backend,
-    wait_ready,
+    client_command, echo_through, host_launches_client, http, metric, spawn_http_client,
+    stdio_backend, wait_ready,
 };
 use serde_json::Value;
 use smcp_auth::token_source::DpopKey;
-use smcp_e2e::expect::driver_args;
 use smcp_e2e::oidc::RS256_CLIENT;
 use smcp_e2e::{
     OidcProvider, SmcpServer, everything_stdio, run_py_client, spawn_oidc_provider,
@@ -263,13 +262,7 @@ async fn smcp_client_proves_every_request_in_both_modes_and_follows_the_idps_non
         )
         .await;
         for path in ["/v1/required", "/v1/optional"] {
-            let out = run_py_client(driver_args(&client.url(path), "streamable", "basic")).await;
-            assert_eq!(
-                out["echo"],
-                "Echo: hello from py_client",
-                "nonce {nonce}, {path}: {out}\n{}",
-                client.guard.logs()
-            );
+            echo_through(&client, path).await;
         }
         drop(client);
         let requests = provider.token_requests().await;
@@ -358,18 +351,7 @@ async fn server_nonces_are_handed_out_demanded_and_followed_by_smcp_client() {
         &secret(&provider),
     )
     .await;
-    let out = run_py_client(driver_args(
-        &client.url("/v1/required"),
-        "streamable",
-        "basic",
-    ))
-    .await;
-    assert_eq!(
-        out["echo"],
-        "Echo: hello from py_client",
-        "{out}\n{}",
-        client.guard.logs()
-    );
+    echo_through(&client, "/v1/required").await;
     smcp.stop().await;
 }
 
@@ -380,18 +362,7 @@ async fn smcp_client_with_an_eddsa_key() {
     let mut args = dpop_client_args(&provider, &smcp.url("/"));
     args.extend(["--oidc-dpop-alg".to_owned(), "EdDSA".to_owned()]);
     let client = spawn_http_client(&args, &secret(&provider)).await;
-    let out = run_py_client(driver_args(
-        &client.url("/v1/required"),
-        "streamable",
-        "basic",
-    ))
-    .await;
-    assert_eq!(
-        out["echo"],
-        "Echo: hello from py_client",
-        "{out}\n{}",
-        client.guard.logs()
-    );
+    echo_through(&client, "/v1/required").await;
     // The backend takes DPoP-bound tokens only: the echo answered is the proof.
     smcp.stop().await;
 }
