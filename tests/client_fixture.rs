@@ -81,14 +81,7 @@ impl HttpClient {
 
     /// Its `/metrics` page (Prometheus text).
     pub(crate) async fn metrics(&self) -> String {
-        http()
-            .get(self.url("/metrics"))
-            .send()
-            .await
-            .expect("metrics")
-            .text()
-            .await
-            .expect("metrics text")
+        smcp_e2e::net::get_text(&self.url("/metrics")).await
     }
 }
 

@@ -18,8 +18,8 @@
 mod client_fixture;
 
 use client_fixture::{
-    client_command, echo_through, host_launches_client, http, metric, spawn_http_client,
-    stdio_backend, wait_ready,
+    client_command, echo_through, host_launches_client, http, metric, oidc_args, secret_env,
+    spawn_http_client, stdio_backend, wait_ready,
 };
 use serde_json::Value;
 use smcp_auth::token_source::DpopKey;
@@ -220,30 +220,17 @@ async fn smcp_server_refuses_replays_other_urls_stolen_tokens_and_downgrades() {
     smcp.stop().await;
 }
 
-/// smcp-client's OIDC arguments with `--oidc-dpop`.
+/// smcp-client's OIDC arguments (the fixture's, `--oidc-scopes mcp:tools`) for `server_url`,
+/// with `--oidc-dpop`.
 fn dpop_client_args(provider: &OidcProvider, server_url: &str) -> Vec<String> {
-    [
-        "--server-url",
-        server_url,
-        "--auth-mode",
-        "oidc",
-        "--oidc-issuer",
-        provider.issuer(),
-        "--oidc-client-id",
-        RS256_CLIENT,
-        "--oidc-scopes",
-        "mcp:tools",
-        "--oidc-dpop",
-    ]
-    .map(str::to_owned)
-    .to_vec()
+    let mut args = vec!["--server-url".to_owned(), server_url.to_owned()];
+    args.extend(oidc_args(provider.issuer(), RS256_CLIENT));
+    args.push("--oidc-dpop".to_owned());
+    args
 }
 
 fn secret(provider: &OidcProvider) -> Vec<(String, String)> {
-    vec![(
-        "SMCP_OIDC_CLIENT_SECRET".to_owned(),
-        provider.secret_of(RS256_CLIENT).to_owned(),
-    )]
+    secret_env(provider.secret_of(RS256_CLIENT))
 }
 
 #[tokio::test]

@@ -37,6 +37,24 @@ pub async fn wait_for_port(port: u16, timeout: Duration) -> bool {
     .is_ok()
 }
 
+/// The body of a `GET url` as text (no environment proxy): a `/metrics` page, say.
+///
+/// # Panics
+/// When the request or the body fails.
+pub async fn get_text(url: &str) -> String {
+    reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("reqwest client")
+        .get(url)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+        .text()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url} body: {e}"))
+}
+
 /// One HTTP/1.1 GET of `path` on a new connection to `address`, the whole response as text
 /// (`Connection: close`; reads wait at most `bound`).
 pub fn raw_get(address: &str, path: &str, bound: Duration) -> String {

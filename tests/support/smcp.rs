@@ -89,17 +89,7 @@ impl SmcpServer {
     /// # Panics
     /// When the page cannot be fetched.
     pub async fn metrics(&self) -> String {
-        reqwest::Client::builder()
-            .no_proxy()
-            .build()
-            .expect("reqwest client")
-            .get(self.url("/metrics"))
-            .send()
-            .await
-            .expect("metrics")
-            .text()
-            .await
-            .expect("metrics text")
+        crate::net::get_text(&self.url("/metrics")).await
     }
 
     /// Begins draining without closing the listener (the binary's first SIGTERM): `/ready`

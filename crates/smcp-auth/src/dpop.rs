@@ -47,6 +47,12 @@ use url::Url;
 pub use proof::thumbprint;
 use replay::ReplayCache;
 
+/// The proof's request header (RFC 9449 §4.1), lowercase.
+pub const PROOF_HEADER: &str = "dpop";
+
+/// The server nonce's response header (RFC 9449 §8, §9), lowercase.
+pub const NONCE_HEADER: &str = "dpop-nonce";
+
 /// Whether a resource accepts or demands DPoP-bound tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum DpopMode {
@@ -271,6 +277,9 @@ pub struct ProofInput<'a> {
 pub struct DpopVerifier {
     config: DpopConfig,
     replay: Mutex<ReplayCache>,
+    /// How long an accepted proof is remembered: as long as any proof could still be
+    /// accepted (one window for all, so entries expire in the order they came).
+    remember_for: Duration,
     /// The HMAC key of server nonces (random per verifier).
     nonce_key: aws_lc_rs::hmac::Key,
 }
@@ -293,6 +302,7 @@ impl DpopVerifier {
         let _ =
             aws_lc_rs::rand::SecureRandom::fill(&aws_lc_rs::rand::SystemRandom::new(), &mut secret);
         DpopVerifier {
+            remember_for: config.max_age + config.future_skew + Duration::from_secs(1),
             config,
             replay: Mutex::new(ReplayCache::new(capacity)),
             nonce_key: aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &secret),
@@ -387,12 +397,9 @@ impl DpopVerifier {
         {
             return Err(DpopError::UseNonce);
         }
-        // Remembered for as long as any proof could still be accepted (one window for all,
-        // so entries expire in the order they came).
-        let remember_for = self.config.max_age + self.config.future_skew + Duration::from_secs(1);
         let key = replay::key(&proof.thumbprint, &proof.jti);
         let mut replay = self.replay.lock().unwrap_or_else(|p| p.into_inner());
-        replay.insert(key, Instant::now(), remember_for)?;
+        replay.insert(key, Instant::now(), self.remember_for)?;
         metrics::gauge!("smcp_dpop_replay_entries").set(replay.len() as f64);
         Ok(proof.thumbprint)
     }

@@ -70,6 +70,7 @@ pub use dpop_key::{DpopAlgorithm, DpopKey, DpopKeyError};
 pub use endpoint::{ProtectedResource, TokenEndpointInfo, protected_resource, resource_covers};
 pub use error::TokenError;
 pub use per_resource::{MAX_RESOURCES, ResourceTokens};
+pub use request::dpop_nonce;
 pub use scope::{MAX_SCOPES, parse_scope, scope_union};
 pub use step_up::StepUp;
 

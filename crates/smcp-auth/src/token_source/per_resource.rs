@@ -22,7 +22,8 @@
 //! Lookups run one at a time (they are rare: once per resource), so a burst of first requests
 //! to one backend costs one metadata fetch.
 //!
-//! Metrics: `smcp_client_token_resources` (resources with their own token source) and
+//! Metrics: `smcp_client_token_resources` (resources with their own token source),
+//! `smcp_client_unscoped_paths` (remembered paths without one) and
 //! `smcp_client_resource_lookups_total{outcome}` (`found`, `origin`, `none`, `over_limit`).
 
 use std::collections::HashMap;
@@ -249,4 +250,37 @@ fn remember_unscoped(state: &mut State, path: &str, resource: &str) {
         path.to_owned(),
         (resource.to_owned(), Instant::now() + UNSCOPED_FOR),
     );
+    metrics::gauge!("smcp_client_unscoped_paths").set(state.unscoped.len() as f64);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::{MAX_UNSCOPED_PATHS, State, UNSCOPED_FOR, remember_unscoped};
+
+    #[tokio::test(start_paused = true)]
+    async fn paths_without_a_resource_of_their_own_are_bounded() {
+        let mut state = State::default();
+        for i in 0..MAX_UNSCOPED_PATHS {
+            remember_unscoped(&mut state, &format!("/p{i}"), "https://h/");
+        }
+        assert_eq!(state.unscoped.len(), MAX_UNSCOPED_PATHS);
+        // Full of live entries: forgotten all at once, then the new one kept.
+        remember_unscoped(&mut state, "/one-more", "https://h/");
+        assert_eq!(state.unscoped.len(), 1);
+        // Full again, half of it expired: only the expired ones go.
+        for i in 0..MAX_UNSCOPED_PATHS / 2 {
+            remember_unscoped(&mut state, &format!("/old{i}"), "https://h/");
+        }
+        tokio::time::advance(UNSCOPED_FOR + Duration::from_secs(1)).await;
+        for i in 0..MAX_UNSCOPED_PATHS / 2 - 1 {
+            remember_unscoped(&mut state, &format!("/new{i}"), "https://h/");
+        }
+        assert_eq!(state.unscoped.len(), MAX_UNSCOPED_PATHS);
+        remember_unscoped(&mut state, "/last", "https://h/");
+        assert_eq!(state.unscoped.len(), MAX_UNSCOPED_PATHS / 2);
+        assert!(state.unscoped.contains_key("/last") && state.unscoped.contains_key("/new0"));
+        assert!(!state.unscoped.contains_key("/old0"));
+    }
 }

@@ -50,16 +50,14 @@ impl From<TokenError> for Failure {
     }
 }
 
-/// The `DPoP-Nonce` header (RFC 9449 §8).
-pub(crate) const DPOP_NONCE: &str = "dpop-nonce";
-
 /// Longest nonce kept from a server (they are short opaque strings).
 const MAX_NONCE_BYTES: usize = 512;
 
-/// A server's `DPoP-Nonce`, when it sent a usable one.
-pub(crate) fn dpop_nonce(headers: &reqwest::header::HeaderMap) -> Option<String> {
+/// The `DPoP-Nonce` an authorization or resource server sent, when it is usable (non-empty
+/// text of at most 512 bytes: a hostile server cannot make the client keep more).
+pub fn dpop_nonce(headers: &reqwest::header::HeaderMap) -> Option<String> {
     headers
-        .get(DPOP_NONCE)
+        .get(crate::dpop::NONCE_HEADER)
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
         .filter(|n| !n.is_empty() && n.len() <= MAX_NONCE_BYTES)
@@ -103,7 +101,10 @@ pub(crate) async fn request_token(
         .header(ACCEPT, "application/json")
         .timeout(params.timeout);
     if let Some((key, nonce)) = params.dpop {
-        request = request.header("DPoP", key.proof("POST", url, None, nonce));
+        request = request.header(
+            crate::dpop::PROOF_HEADER,
+            key.proof("POST", url, None, nonce),
+        );
     }
     match params.auth {
         ClientAuth::SecretBasic(secret) => {

@@ -117,6 +117,10 @@ fn describe_metrics() {
         "smcp_client_token_resources",
         "Protected resources with a token of their own (at most 64)"
     );
+    describe_gauge!(
+        "smcp_client_unscoped_paths",
+        "Remembered paths whose server names no protected resource of their own (at most 1,024)"
+    );
     describe_counter!(
         "smcp_client_resource_lookups_total",
         "Protected-resource metadata lookups for a URL called, by outcome (found, origin, none, over_limit)"

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
-use smcp_auth::token_source::{AccessToken, ChallengeProbe, TokenError, TokenSource};
+use smcp_auth::token_source::{AccessToken, ChallengeProbe, TokenError, TokenSource, dpop_nonce};
 use smcp_transport::body::{self, Body, BoxError};
 use smcp_transport::http::{
     ClientAddr, ForwardContext, ForwardError, HttpBackend, HttpBackendOptions,
@@ -346,7 +346,7 @@ impl Upstream {
                 if token.is_dpop_bound()
                     && let Some(key) = &tokens.config().dpop
                 {
-                    let nonce = self.dpop_nonce();
+                    let nonce = self.server_nonce();
                     let url = self.request_url(path_and_query);
                     let proof = key.proof(
                         head.method.as_str(),
@@ -390,22 +390,18 @@ impl Upstream {
             endpoint_observer: None,
         };
         let response = self.inner.backend.forward(request, ctx).await?;
-        if let Some(nonce) = response
-            .headers()
-            .get(DPOP_NONCE)
-            .and_then(|v| v.to_str().ok())
-            .filter(|n| !n.is_empty() && n.len() <= 512)
-        {
+        if let Some(nonce) = dpop_nonce(response.headers()) {
             *self
                 .inner
                 .dpop_nonce
                 .lock()
-                .unwrap_or_else(|p| p.into_inner()) = Some(nonce.to_owned());
+                .unwrap_or_else(|p| p.into_inner()) = Some(nonce);
         }
         Ok(response)
     }
 
-    fn dpop_nonce(&self) -> Option<String> {
+    /// The server's last `DPoP-Nonce`, for the next proof.
+    fn server_nonce(&self) -> Option<String> {
         self.inner
             .dpop_nonce
             .lock()
@@ -415,13 +411,11 @@ impl Upstream {
 }
 
 /// The `DPoP` proof header.
-const DPOP: http::HeaderName = http::HeaderName::from_static("dpop");
-/// The `DPoP-Nonce` header.
-const DPOP_NONCE: http::HeaderName = http::HeaderName::from_static("dpop-nonce");
+const DPOP: http::HeaderName = http::HeaderName::from_static(smcp_auth::dpop::PROOF_HEADER);
 
-/// A `401` asking for a DPoP nonce: a `DPoP-Nonce` header and `error="use_dpop_nonce"`.
+/// A `401` asking for a DPoP nonce: a usable `DPoP-Nonce` header and `error="use_dpop_nonce"`.
 fn asks_for_dpop_nonce(headers: &HeaderMap) -> bool {
-    headers.contains_key(DPOP_NONCE)
+    dpop_nonce(headers).is_some()
         && headers
             .get_all(WWW_AUTHENTICATE)
             .iter()

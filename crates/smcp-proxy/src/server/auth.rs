@@ -287,7 +287,7 @@ pub(crate) async fn authorize_listing<B>(
 }
 
 /// The `DPoP` proof header (RFC 9449 §4.1).
-const DPOP: HeaderName = HeaderName::from_static("dpop");
+const DPOP: HeaderName = HeaderName::from_static(dpop::PROOF_HEADER);
 
 /// How the access token was presented.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -107,9 +107,10 @@ impl Refusal {
                 .and_then(|d| d.nonce)
                 .and_then(|n| HeaderValue::from_str(n).ok())
         {
-            response
-                .headers_mut()
-                .insert(http::HeaderName::from_static("dpop-nonce"), nonce);
+            response.headers_mut().insert(
+                http::HeaderName::from_static(smcp_auth::dpop::NONCE_HEADER),
+                nonce,
+            );
         }
         response
     }
@@ -157,43 +158,45 @@ impl Refusal {
         // the resource takes DPoP tokens only.
         let dpop_error =
             matches!(self, Refusal::Dpop(e) if e.oauth_error() == "invalid_dpop_proof");
+        let dpop = dpop.filter(|d| d.mode != DpopMode::Off);
+        let dpop_only = dpop.is_some_and(|d| d.mode == DpopMode::Required);
+        // The error and scope go in one challenge: DPoP's for a refused proof or when only
+        // DPoP is accepted, else Bearer's.
+        let error_on_dpop = dpop.is_some() && (dpop_error || dpop_only);
         let challenge = challenge_fits
             .then(|| {
                 let description = self.description();
-                let dpop_only = dpop.is_some_and(|d| d.mode == DpopMode::Required);
-                let (bearer_error, dpop_params) = if dpop_error || dpop_only {
-                    (None, Some((oauth_error, scope.as_deref())))
-                } else {
-                    (oauth_error, None)
+                let with_error = |on: bool| {
+                    if on {
+                        (oauth_error, scope.as_deref())
+                    } else {
+                        (None, None)
+                    }
                 };
-                let mut value = String::new();
+                let mut parts = Vec::with_capacity(2);
                 if !dpop_only {
-                    value = challenge(
+                    let (error, scope) = with_error(!error_on_dpop);
+                    parts.push(challenge(
                         "Bearer",
                         metadata_url,
-                        bearer_error,
-                        scope.as_deref().filter(|_| dpop_params.is_none()),
+                        error,
+                        scope,
                         description,
                         None,
-                    );
+                    ));
                 }
-                if let Some(dpop) = dpop.filter(|d| d.mode != DpopMode::Off) {
-                    let (error, scope) = dpop_params.unwrap_or((None, None));
-                    let part = challenge(
+                if let Some(dpop) = dpop {
+                    let (error, scope) = with_error(error_on_dpop);
+                    parts.push(challenge(
                         "DPoP",
                         metadata_url,
                         error,
                         scope,
                         description,
                         Some(dpop.algs),
-                    );
-                    value = if value.is_empty() {
-                        part
-                    } else {
-                        format!("{value}, {part}")
-                    };
+                    ));
                 }
-                HeaderValue::from_str(&value).ok()
+                HeaderValue::from_str(&parts.join(", ")).ok()
             })
             .flatten();
         ProxyError::Auth {
