@@ -162,9 +162,30 @@ async fn smcp_server_refuses_replays_other_urls_stolen_tokens_and_downgrades() {
     let (status, challenge) = refusal(&initialize(&url, &dpop, Some(&thief_proof)).await);
     assert_eq!(status, 401);
     assert!(challenge.contains("bound to another key"), "{challenge}");
-    // No proof at all.
-    let (status, _) = refusal(&initialize(&url, &dpop, None).await);
+    // No proof at all, or two (each good on its own): the proof smcp decides on must be one.
+    let (status, challenge) = refusal(&initialize(&url, &dpop, None).await);
     assert_eq!(status, 401);
+    assert!(
+        challenge.contains("exactly one DPoP proof header"),
+        "{challenge}"
+    );
+    let twice = http()
+        .post(&url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("authorization", &dpop)
+        .header("DPoP", key.proof("POST", &target, Some(&token), None))
+        .header("dpop", key.proof("POST", &target, Some(&token), None))
+        .body(INITIALIZE)
+        .send()
+        .await
+        .expect("initialize");
+    let (status, challenge) = refusal(&twice);
+    assert_eq!(status, 401);
+    assert!(
+        challenge.contains("exactly one DPoP proof header"),
+        "{challenge}"
+    );
 
     // A bearer token where DPoP is required: refused with the DPoP challenge alone; the
     // optional backend takes it, and says it could take DPoP too.
